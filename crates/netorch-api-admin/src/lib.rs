@@ -1,0 +1,123 @@
+#![doc = include_str!("../README.md")]
+
+mod json;
+pub mod permissions;
+mod projects;
+mod roles;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef, http::Method, middleware, routing::get};
+use netorch_auth::IdentityService;
+use netorch_http::osm::{self, BasicAuthPolicy, OsmError, Reply};
+use serde_json::json;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What the admin API needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// Identity use-cases.
+    pub identity: Arc<IdentityService>,
+    /// Whether `Authorization: Basic` is accepted besides bearer tokens.
+    pub allow_basic: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct AdminState {
+    pub identity: Arc<IdentityService>,
+    pub basic: BasicAuthPolicy,
+}
+
+impl FromRef<AdminState> for Arc<IdentityService> {
+    fn from_ref(s: &AdminState) -> Self {
+        s.identity.clone()
+    }
+}
+
+impl FromRef<AdminState> for BasicAuthPolicy {
+    fn from_ref(s: &AdminState) -> Self {
+        s.basic
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "netorch OSM NBI: admin", description = "OSM SOL005 NBI identity API (tokens, users, projects, roles)"),
+    tags((name = "admin", description = "OSM NBI /osm/admin/v1")),
+    modifiers(&BearerAuth)
+)]
+struct AdminApi;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The admin routes (already carrying their state) and their OpenAPI document.
+pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
+    let state = AdminState {
+        identity: deps.identity,
+        basic: BasicAuthPolicy(deps.allow_basic),
+    };
+    let (router, api) = OpenApiRouter::with_openapi(AdminApi::openapi())
+        .routes(routes!(tokens::post_token, tokens::list_tokens, tokens::delete_current_token))
+        .routes(routes!(tokens::get_token, tokens::delete_token))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::put_user, users::patch_user, users::delete_user))
+        .routes(routes!(projects::list_projects, projects::create_project))
+        .routes(routes!(
+            projects::get_project,
+            projects::put_project,
+            projects::patch_project,
+            projects::delete_project
+        ))
+        .routes(routes!(roles::list_roles, roles::create_role))
+        .routes(routes!(roles::get_role, roles::put_role, roles::patch_role, roles::delete_role))
+        .split_for_parts();
+    let router = router
+        .route("/osm/version", get(version))
+        .route("/osm/admin/v1/domains", get(domains))
+        .route("/osm", get(unknown_url))
+        .route("/osm/{*rest}", axum::routing::any(unknown_url))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(osm::render))
+        .with_state(state);
+    (router, api)
+}
+
+async fn version() -> Reply {
+    Reply::ok(json!({"version": env!("CARGO_PKG_VERSION"), "date": "netorch", "server": "netorch"}))
+}
+
+async fn domains() -> Reply {
+    Reply::ok(json!({"user_domain_name": "default", "project_domain_name": "default"}))
+}
+
+/// OSM answers unknown URLs under `/osm` with 405 and names the unexpected item.
+async fn unknown_url(uri: axum::http::Uri) -> OsmError {
+    let rest = uri.path().trim_start_matches("/osm").trim_start_matches('/');
+    let mut parts = rest.split('/');
+    let main = parts.next().unwrap_or_default();
+    let detail = match (main, parts.next()) {
+        ("", _) => "Missing URL main_topic".to_string(),
+        (m, Some("v1")) => format!("Unexpected URL item {}", parts.next().unwrap_or(m)),
+        (m, Some(v)) if permissions::MAIN_TOPICS.contains(&m) => format!("URL version '{v}' not supported"),
+        (m, _) => format!("URL main_topic '{m}' not supported"),
+    };
+    OsmError::method_not_allowed(detail)
+}
+
+async fn method_not_allowed(method: Method) -> OsmError {
+    OsmError::method_not_allowed(format!("Method {method} not supported for this URL"))
+}

@@ -1,0 +1,108 @@
+//! Kafka sink (cargo feature `kafka`), on the pure-Rust `rskafka` client.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use async_trait::async_trait;
+use netorch_core::events::{EventSink, OutboxEvent, SinkError};
+use rskafka::{
+    client::{
+        Client, ClientBuilder,
+        partition::{Compression, UnknownTopicHandling},
+    },
+    record::Record,
+};
+use tokio::sync::Mutex;
+
+/// Publishes events to Kafka: topic = `<prefix><event topic>`, key = event key, value = the JSON
+/// envelope, header `event-id` = event id (for de-duplication). Topics must exist (brokers such as
+/// tansu do not auto-create them); `ensure_topics` creates the ones given.
+pub struct KafkaSink {
+    brokers: Vec<String>,
+    prefix: String,
+    client: Mutex<Option<Arc<Client>>>,
+}
+
+impl KafkaSink {
+    /// A sink for `brokers` (`host:port`). Connects lazily, so a broker that is down at start-up
+    /// only delays delivery.
+    pub fn new(brokers: Vec<String>, prefix: String) -> Self {
+        Self {
+            brokers,
+            prefix,
+            client: Mutex::new(None),
+        }
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, SinkError> {
+        let mut guard = self.client.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(
+            ClientBuilder::new(self.brokers.clone())
+                .build()
+                .await
+                .map_err(|e| SinkError(format!("kafka connect: {e}")))?,
+        );
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Creates topics that do not exist yet (1 partition, replication 1).
+    pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), SinkError> {
+        let client = self.client().await?;
+        let existing = client
+            .list_topics()
+            .await
+            .map_err(|e| SinkError(format!("kafka list topics: {e}")))?;
+        let controller = client
+            .controller_client()
+            .map_err(|e| SinkError(format!("kafka controller: {e}")))?;
+        for t in topics {
+            let name = format!("{}{t}", self.prefix);
+            if !existing.iter().any(|x| x.name == name) {
+                controller
+                    .create_topic(&name, 1, 1, 5_000)
+                    .await
+                    .map_err(|e| SinkError(format!("kafka create topic {name}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventSink for KafkaSink {
+    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        let client = self.client().await?;
+        let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        for e in events {
+            by_topic.entry(format!("{}{}", self.prefix, e.topic)).or_default().push(Record {
+                key: Some(e.key.clone().into_bytes()),
+                value: Some(crate::envelope(e).to_string().into_bytes()),
+                headers: BTreeMap::from([("event-id".to_string(), e.id.clone().into_bytes())]),
+                timestamp: chrono_now(),
+            });
+        }
+        for (topic, records) in by_topic {
+            let partition = client
+                .partition_client(topic.clone(), 0, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|e| {
+                    SinkError(format!("kafka topic {topic}: {e}"))
+                })?;
+            partition
+                .produce(records, Compression::NoCompression)
+                .await
+                .map_err(|e| {
+                    SinkError(format!("kafka produce to {topic}: {e}"))
+                })?;
+        }
+        Ok(())
+    }
+}
+
+fn chrono_now() -> rskafka::chrono::DateTime<rskafka::chrono::Utc> {
+    use netorch_core::Clock as _;
+    rskafka::chrono::DateTime::from_timestamp_micros(netorch_core::SystemClock.now()).unwrap_or_default()
+}

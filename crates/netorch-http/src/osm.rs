@@ -1,0 +1,599 @@
+//! OSM NBI wire conventions shared by every `/osm/...` route.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use base64::Engine as _;
+use netorch_auth::{AdminQuery, AuthError, IdentityService, Session, service::TokenRequest};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::filter::Filter;
+
+/// The media type of a response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// `application/yaml` (OSM's default).
+    Yaml,
+}
+
+impl Format {
+    /// OSM's rule: `application/yaml` or `*/*` → YAML, else `application/json` → JSON, no
+    /// `Accept` → YAML, anything else → JSON for errors and YAML otherwise.
+    pub fn negotiate(headers: &HeaderMap, is_error: bool) -> Self {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Format::Yaml;
+        };
+        if accept.contains("application/yaml") || accept.contains("*/*") || accept.contains("text/html") {
+            Format::Yaml
+        } else if accept.contains("application/json") || is_error {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
+}
+
+/// Marks a response whose body is a document that `render` may re-encode as YAML.
+#[derive(Debug, Clone)]
+struct Document(Value);
+
+/// Serialises a document in the given format.
+pub fn encode(value: &Value, format: Format) -> (HeaderValue, Vec<u8>) {
+    match format {
+        Format::Json => (
+            HeaderValue::from_static("application/json"),
+            serde_json::to_vec(value).unwrap_or_default(),
+        ),
+        Format::Yaml => {
+            let mut text = String::from("---\n");
+            text.push_str(&yaml_serde::to_string(value).unwrap_or_default());
+            (HeaderValue::from_static("application/yaml"), text.into_bytes())
+        }
+    }
+}
+
+fn document_response(status: StatusCode, value: Value) -> Response {
+    let (ct, body) = encode(&value, Format::Json);
+    let mut r = (status, [(header::CONTENT_TYPE, ct)], body).into_response();
+    r.extensions_mut().insert(Document(value));
+    r
+}
+
+/// Middleware for every OSM route: re-encodes document responses in the format the request's
+/// `Accept` asks for (handlers always produce JSON first).
+pub async fn render(req: Request, next: Next) -> Response {
+    let headers = req.headers().clone();
+    let mut resp = next.run(req).await;
+    let Some(Document(value)) = resp.extensions_mut().remove::<Document>() else {
+        return resp;
+    };
+    let format = Format::negotiate(&headers, resp.status().as_u16() >= 300);
+    if format == Format::Json {
+        return resp;
+    }
+    let (ct, body) = encode(&value, format);
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, ct);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// A successful OSM answer.
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    location: Option<String>,
+    body: Option<Value>,
+}
+
+impl Reply {
+    /// 200 with a document.
+    pub fn ok(body: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            location: None,
+            body: Some(body),
+        }
+    }
+
+    /// 201 with `{"_id","id"}` and a `Location` header.
+    pub fn created(location: String, id: &str) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            location: Some(location),
+            body: Some(json!({"_id": id, "id": id})),
+        }
+    }
+
+    /// 204 without a body.
+    pub fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            location: None,
+            body: None,
+        }
+    }
+
+    /// Any status with a document.
+    pub fn with_status(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            location: None,
+            body: Some(body),
+        }
+    }
+
+    /// Adds a `Location` header.
+    pub fn location(mut self, location: String) -> Self {
+        self.location = Some(location);
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut r = match self.body {
+            Some(v) => document_response(self.status, v),
+            None => self.status.into_response(),
+        };
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        r
+    }
+}
+
+/// An OSM error: `{"code": "<HTTP status name>", "status": <int>, "detail": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsmError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Human-readable detail, shown verbatim by osmclient.
+    pub detail: String,
+    /// Adds `WWW-Authenticate: Bearer realm="<detail>"` (authentication failures only).
+    pub challenge: bool,
+}
+
+/// Python `HTTPStatus` names, which OSM puts in `code`.
+fn status_name(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        406 => "NOT_ACCEPTABLE",
+        408 => "REQUEST_TIMEOUT",
+        409 => "CONFLICT",
+        411 => "LENGTH_REQUIRED",
+        413 => "REQUEST_ENTITY_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        416 => "REQUESTED_RANGE_NOT_SATISFIABLE",
+        422 => "UNPROCESSABLE_ENTITY",
+        429 => "TOO_MANY_REQUESTS",
+        500 => "INTERNAL_SERVER_ERROR",
+        501 => "NOT_IMPLEMENTED",
+        502 => "BAD_GATEWAY",
+        503 => "SERVICE_UNAVAILABLE",
+        504 => "GATEWAY_TIMEOUT",
+        _ => "ERROR",
+    }
+}
+
+impl OsmError {
+    /// An error with a status and detail.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            challenge: false,
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 405.
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
+    }
+
+    /// 422 in jsonschema style: `Format error at '<a:b>' '<msg>' `.
+    pub fn format_error(path: &str, msg: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Format error at '{path}' '{msg}' "))
+    }
+
+    /// 401 with `WWW-Authenticate`.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            detail: detail.into(),
+            challenge: true,
+        }
+    }
+
+    /// The body document.
+    pub fn body(&self) -> Value {
+        json!({"code": status_name(self.status), "status": self.status.as_u16(), "detail": self.detail})
+    }
+}
+
+impl IntoResponse for OsmError {
+    fn into_response(self) -> Response {
+        let mut r = document_response(self.status, self.body());
+        if self.challenge {
+            let realm = self.detail.replace(['"', '\\'], "'");
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        r
+    }
+}
+
+impl From<AuthError> for OsmError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated(m) => OsmError::unauthenticated(m),
+            AuthError::Denied(m) => OsmError::new(StatusCode::UNAUTHORIZED, m),
+            AuthError::Forbidden(m) => OsmError::new(StatusCode::FORBIDDEN, m),
+            AuthError::NotFound(m) => OsmError::new(StatusCode::NOT_FOUND, m),
+            AuthError::Conflict(m) => OsmError::new(StatusCode::CONFLICT, m),
+            AuthError::Invalid(m) => OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            AuthError::BadRequest(m) => OsmError::new(StatusCode::BAD_REQUEST, m),
+            AuthError::Store(netorch_core::StoreError::Unavailable(m)) => {
+                tracing::error!(error = %m, "store unavailable");
+                OsmError::new(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable")
+            }
+            AuthError::Store(other) => internal(&other),
+        }
+    }
+}
+
+/// Logs an unexpected error with its cause and answers a generic 500.
+pub fn internal(e: &dyn std::error::Error) -> OsmError {
+    tracing::error!(error = %e, "internal error");
+    OsmError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+}
+
+// ------------------------------------------------------------------ request bodies
+
+/// A request body parsed by `Content-Type` into a JSON value (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct OsmValue(pub Value);
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// Parses bytes as JSON or YAML according to a media type (OSM: anything that is not JSON is
+/// read as YAML). Other structured types are refused with 415.
+pub fn parse_document(media: Option<&str>, bytes: &[u8]) -> Result<Value, OsmError> {
+    let json = matches!(media, Some(m) if m == "application/json" || m.ends_with("+json"));
+    let yaml_like = match media {
+        None => true,
+        Some(m) => matches!(
+            m,
+            "" | "application/yaml"
+                | "application/x-yaml"
+                | "text/yaml"
+                | "text/x-yaml"
+                | "text/plain"
+                | "application/x-www-form-urlencoded"
+        ),
+    };
+    if !json && !yaml_like {
+        return Err(OsmError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Unsupported Content-Type '{}'; use application/json or application/yaml",
+                media.unwrap_or_default()
+            ),
+        ));
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Value::Null);
+    }
+    if json {
+        serde_json::from_slice(bytes).map_err(|e| OsmError::bad_request(format!("Invalid json format {e}")))
+    } else {
+        yaml_serde::from_slice::<Value>(bytes).map_err(|e| OsmError::bad_request(format!("Invalid yaml format {e}")))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OsmValue {
+    type Rejection = OsmError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let media = media_type(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(ref inner)
+                if std::error::Error::source(inner).is_some_and(|s| s.to_string().contains("length limit"))
+                    || inner.to_string().contains("length limit") =>
+            {
+                OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+            }
+            other => {
+                if other.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                } else {
+                    OsmError::bad_request(format!("Cannot read request body: {other}"))
+                }
+            }
+        })?;
+        parse_document(media.as_deref(), &bytes).map(OsmValue)
+    }
+}
+
+/// Deserialises a parsed body into `T`; schema errors become 422 naming the path (`a:b:0`).
+pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, OsmError> {
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+        let path = e.path().to_string().replace('.', ":");
+        let path = if path == "." { String::new() } else { path };
+        OsmError::format_error(&path, &e.inner().to_string())
+    })
+}
+
+// ------------------------------------------------------------------ query strings
+
+/// The query string of an OSM request: admin query strings and SOL005 filters.
+#[derive(Debug, Clone, Default)]
+pub struct OsmQuery {
+    /// `FORCE`, `PUBLIC`, `ADMIN`, `SET_PROJECT`.
+    pub admin: AdminQuery,
+    /// Every other key, in order.
+    pub rest: Vec<(String, String)>,
+}
+
+impl OsmQuery {
+    /// Parses a raw query string.
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let (admin, rest) = AdminQuery::split(pairs);
+        Self { admin, rest }
+    }
+
+    /// SOL005 filter of the remaining keys.
+    pub fn filter(&self) -> Filter {
+        Filter::from_pairs(self.rest.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OsmQuery {
+    type Rejection = OsmError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(parts.uri.query()))
+    }
+}
+
+// ------------------------------------------------------------------ path ids
+
+/// A record id or name from the path, refused with 400 when it cannot be one (path traversal,
+/// control characters, oversize).
+#[derive(Debug, Clone)]
+pub struct OsmId(pub String);
+
+/// Checks an identifier taken from a URL.
+pub fn check_id(id: &str) -> Result<(), OsmError> {
+    if id.is_empty()
+        || id.len() > 255
+        || id == "."
+        || id == ".."
+        || id.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+    {
+        return Err(OsmError::bad_request(format!("Invalid identifier '{}'", id.escape_default())));
+    }
+    Ok(())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OsmId {
+    type Rejection = OsmError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| OsmError::bad_request(format!("Invalid URL: {e}")))?;
+        check_id(&id)?;
+        Ok(OsmId(id))
+    }
+}
+
+// ------------------------------------------------------------------ authentication
+
+/// The caller's address (`remote_host`/`remote_port` of tokens).
+#[derive(Debug, Clone)]
+pub struct RemoteAddr(pub String, pub u16);
+
+impl<S: Send + Sync> FromRequestParts<S> for RemoteAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(a)) => RemoteAddr(a.ip().to_string(), a.port()),
+            None => RemoteAddr("127.0.0.1".into(), 0),
+        })
+    }
+}
+
+/// Whether HTTP Basic authentication is accepted on OSM routes (`auth.allow_basic`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BasicAuthPolicy(pub bool);
+
+/// The credentials of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// `Authorization: Basic <base64(user:password)>`.
+    Basic(String, String),
+}
+
+/// Reads the `Authorization` header (scheme case-insensitive).
+pub fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, OsmError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = || OsmError::unauthenticated("Invalid Token or Authorization HTTP header");
+    let s = raw.to_str().map_err(|_| invalid())?.trim();
+    let (scheme, value) = s.split_once(' ').ok_or_else(invalid)?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !value.is_empty() {
+        Ok(Some(Credentials::Bearer(value.to_string())))
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(invalid)?;
+        let (u, p) = decoded.split_once(':').ok_or_else(invalid)?;
+        Ok(Some(Credentials::Basic(u.to_string(), p.to_string())))
+    } else {
+        Err(invalid())
+    }
+}
+
+/// An authenticated OSM caller.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Arc<Session>);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    S: Send + Sync,
+    Arc<IdentityService>: FromRef<S>,
+    BasicAuthPolicy: FromRef<S>,
+{
+    type Rejection = OsmError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let identity = Arc::<IdentityService>::from_ref(state);
+        match credentials(&parts.headers)? {
+            Some(Credentials::Bearer(t)) => Ok(Authenticated(identity.authenticate(&t).await?)),
+            Some(Credentials::Basic(u, p)) if BasicAuthPolicy::from_ref(state).0 => {
+                let RemoteAddr(host, port) = RemoteAddr::from_request_parts(parts, state)
+                    .await
+                    .unwrap_or(RemoteAddr("127.0.0.1".into(), 0));
+                let req = TokenRequest {
+                    username: Some(u),
+                    password: Some(p),
+                    project_id: None,
+                };
+                let (_, session) = identity.issue_token(req, None, (host, port)).await?;
+                Ok(Authenticated(Arc::new(session)))
+            }
+            _ => Err(OsmError::unauthenticated("Needed a token or Authorization http header")),
+        }
+    }
+}
+
+/// Lower-case method name as used in permission keys.
+pub fn method_key(m: &axum::http::Method) -> &'static str {
+    match *m {
+        axum::http::Method::GET | axum::http::Method::HEAD => "get",
+        axum::http::Method::POST => "post",
+        axum::http::Method::PUT => "put",
+        axum::http::Method::PATCH => "patch",
+        axum::http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdrs(accept: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = accept {
+            h.insert(header::ACCEPT, HeaderValue::from_str(a).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn negotiation_follows_the_nbi() {
+        assert_eq!(Format::negotiate(&hdrs(None), false), Format::Yaml);
+        assert_eq!(Format::negotiate(&hdrs(Some("application/json")), false), Format::Json);
+        assert_eq!(Format::negotiate(&hdrs(Some("*/*")), false), Format::Yaml);
+        assert_eq!(Format::negotiate(&hdrs(Some("application/yaml")), true), Format::Yaml);
+        assert_eq!(Format::negotiate(&hdrs(Some("image/png")), true), Format::Json);
+        assert_eq!(Format::negotiate(&hdrs(Some("image/png")), false), Format::Yaml);
+    }
+
+    #[test]
+    fn bodies_parse_by_media_type() {
+        assert_eq!(parse_document(Some("application/json"), br#"{"a":1}"#).ok(), Some(json!({"a": 1})));
+        assert_eq!(parse_document(Some("application/yaml"), b"a: 1\n").ok(), Some(json!({"a": 1})));
+        assert_eq!(parse_document(None, b"{a: 1}").ok(), Some(json!({"a": 1})));
+        let e = parse_document(Some("application/json"), b"{oops").expect_err("bad json");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.detail.starts_with("Invalid json format"));
+        let e = parse_document(Some("application/xml"), b"<a/>").expect_err("xml");
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(parse_document(Some("application/json"), b"  ").ok(), Some(Value::Null));
+    }
+
+    #[test]
+    fn schema_errors_name_the_path() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[expect(dead_code, reason = "only deserialised")]
+        struct T {
+            a: Vec<u8>,
+        }
+        let e = from_value::<T>(json!({"a": [1, "x"]})).expect_err("type");
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.detail.starts_with("Format error at 'a:1'"), "{}", e.detail);
+        let e = from_value::<T>(json!({"a": [], "b": 1})).expect_err("unknown");
+        assert!(e.detail.contains("unknown field `b`"), "{}", e.detail);
+    }
+
+    #[test]
+    fn traversal_ids_are_refused() {
+        assert!(check_id("..").is_err());
+        assert!(check_id("a/b").is_err());
+        assert!(check_id("a\u{0}").is_err());
+        assert!(check_id("admin").is_ok());
+    }
+
+    #[test]
+    fn authorization_schemes_are_case_insensitive() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        assert_eq!(credentials(&h).ok().flatten(), Some(Credentials::Bearer("abc".into())));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWRtaW46YWRtaW4="));
+        assert_eq!(
+            credentials(&h).ok().flatten(),
+            Some(Credentials::Basic("admin".into(), "admin".into()))
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest x"));
+        assert!(credentials(&h).is_err());
+    }
+
+    #[test]
+    fn error_bodies_have_code_status_and_detail() {
+        let e = OsmError::not_found("x");
+        assert_eq!(e.body(), json!({"code": "NOT_FOUND", "status": 404, "detail": "x"}));
+    }
+}

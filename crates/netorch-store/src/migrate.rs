@@ -1,0 +1,55 @@
+//! Embedded migrations, one set per backend.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::Backend;
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
+
+/// The migrator for a backend. Built from files embedded at compile time so the binary needs no
+/// migration directory at run time (and sqlx's `macros` feature, which compiles SQLite twice, is
+/// not needed).
+pub(crate) fn migrator(backend: Backend) -> Migrator {
+    let set = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let migrations = set
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// Latest migration version known to this binary.
+pub(crate) fn latest(backend: Backend) -> i64 {
+    match backend {
+        Backend::Sqlite => SQLITE.last().map(|m| m.0).unwrap_or(0),
+        Backend::Postgres => POSTGRES.last().map(|m| m.0).unwrap_or(0),
+    }
+}
+
+use sqlx::SqlSafeStr as _;

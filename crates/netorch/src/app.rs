@@ -1,0 +1,395 @@
+//! Wiring: store, identity, events, scheduler and the HTTP application.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, HeaderName, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use netorch_auth::{
+    AuthConfig, IdentityService, PermissionCatalog, password::PasswordPolicy,
+};
+use netorch_core::{
+    Clock, SystemClock,
+    events::{EventSink, OutboxRepository},
+    identity::IdentityRepository,
+    jobs::JobRepository,
+};
+use netorch_events::{InProcessBus, Relay, RelayConfig};
+use netorch_scheduler::{JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig};
+use netorch_store::{Backend, Store, StoreOptions};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{config::Config, metrics::Metrics};
+
+/// Everything a running server holds.
+pub struct App {
+    /// The HTTP application.
+    pub router: Router,
+    /// The store.
+    pub store: Store,
+    /// Identity use-cases.
+    pub identity: Arc<IdentityService>,
+    /// The in-process event bus (subscribe to observe events).
+    pub bus: InProcessBus,
+    relay: Relay,
+    scheduler: Option<Scheduler>,
+    _lock: Option<std::fs::File>,
+}
+
+/// Parses `auth.token_purge`: a duration (`1h`) or a cron expression.
+pub fn purge_schedule(s: &str) -> anyhow::Result<Schedule> {
+    match humantime_serde::re::humantime::parse_duration(s) {
+        Ok(d) => {
+            anyhow::ensure!(d >= Duration::from_secs(1), "auth.token_purge must be at least 1s");
+            Ok(Schedule::Every(d))
+        }
+        Err(_) => Schedule::cron(s).map_err(|e| anyhow::anyhow!("auth.token_purge: {e}")),
+    }
+}
+
+/// Opens the store (and, for SQLite, takes the data directory's lock so that a second server on the
+/// same file fails fast instead of corrupting job leases).
+pub async fn open_store(cfg: &Config) -> anyhow::Result<(Store, Option<std::fs::File>)> {
+    let url = cfg.database_url();
+    let mut lock = None;
+    if Backend::from_url(&url) == Some(Backend::Sqlite) {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(cfg.data_dir.join("netorch.lock"))
+            .context("opening the data dir lock")?;
+        f.try_lock().map_err(|_| {
+            anyhow::anyhow!(
+                "another netorch process uses data dir {}; SQLite supports one server (use PostgreSQL for replicas)",
+                cfg.data_dir.display()
+            )
+        })?;
+        lock = Some(f);
+    }
+    let store = Store::connect(
+        &url,
+        &StoreOptions {
+            max_connections: cfg.database.max_connections,
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("connecting to {}", netorch_store::redact_url(&url)))?;
+    Ok((store, lock))
+}
+
+/// The permission catalog of every mounted family.
+pub fn catalog() -> PermissionCatalog {
+    PermissionCatalog::new(netorch_api_admin::permissions::OSM_PERMISSIONS)
+}
+
+/// Identity settings from the configuration.
+pub fn auth_config(cfg: &Config) -> AuthConfig {
+    AuthConfig {
+        token_ttl: cfg.auth.token_ttl,
+        token_cache_ttl: cfg.auth.token_cache_ttl,
+        throttle_window: cfg.auth.throttle_window,
+        throttle_delay: cfg.auth.throttle_delay,
+        password_policy: PasswordPolicy {
+            min_length: cfg.auth.password_min_length,
+            require_mixed: cfg.auth.password_require_mixed,
+        },
+    }
+}
+
+struct PurgeTokens {
+    repo: Arc<dyn IdentityRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl JobHandler for PurgeTokens {
+    async fn run(&self, _ctx: JobContext) -> Result<Value, JobError> {
+        let n = self
+            .repo
+            .purge_expired_tokens(self.clock.now())
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        Ok(json!({"purged": n}))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "netorch", description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."),
+    paths(healthz, readyz, metrics_doc)
+)]
+struct SystemApi;
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "Process is alive")))]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the store answers and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+async fn readyz(State(store): State<Store>) -> Response {
+    match store.ready().await {
+        Ok(true) => Json(json!({"status": "ready"})).into_response(),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "migrations pending"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "store unavailable"}))).into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Metrics")))]
+#[expect(dead_code, reason = "documents /metrics in the OpenAPI; metrics_endpoint serves it")]
+async fn metrics_doc() {}
+
+async fn metrics_endpoint(State((m, store)): State<(Arc<Metrics>, Store)>) -> Response {
+    if let Ok(n) = OutboxRepository::pending_count(&store).await {
+        m.outbox_pending.set(n);
+    }
+    crate::metrics::endpoint(State(m)).await.into_response()
+}
+
+async fn api_spec(State(doc): State<Arc<utoipa::openapi::OpenApi>>, headers: HeaderMap) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("json") && !a.contains("yaml"));
+    if wants_json {
+        Json(doc.as_ref().clone()).into_response()
+    } else {
+        match doc.to_yaml() {
+            Ok(y) => ([(header::CONTENT_TYPE, "application/yaml")], y).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+}
+
+async fn api_spec_json(State(doc): State<Arc<utoipa::openapi::OpenApi>>) -> Json<utoipa::openapi::OpenApi> {
+    Json(doc.as_ref().clone())
+}
+
+/// The merged OpenAPI document of every family.
+pub fn openapi(admin: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = SystemApi::openapi();
+    doc.merge(admin);
+    doc
+}
+
+impl App {
+    /// Connects, migrates, bootstraps identity and assembles the router and background tasks.
+    pub async fn build(cfg: &Config) -> anyhow::Result<Self> {
+        let (store, lock) = open_store(cfg).await?;
+        if cfg.database.migrate_on_start {
+            store.migrate().await.context("applying migrations")?;
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let identity = Arc::new(IdentityService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            auth_config(cfg),
+            Arc::new(catalog()),
+        ));
+        let default_password = identity
+            .bootstrap(&cfg.auth.admin_password)
+            .await
+            .map_err(|e| anyhow::anyhow!("identity bootstrap failed: {e}"))?;
+        if default_password {
+            tracing::warn!("user 'admin' still has the default password 'admin': change it (netorch user passwd admin)");
+        }
+
+        let bus = InProcessBus::default();
+        let sink: Arc<dyn EventSink> = match cfg.events.sink.as_str() {
+            #[cfg(feature = "kafka")]
+            "kafka" => Arc::new(netorch_events::kafka::KafkaSink::new(
+                cfg.events.kafka.brokers.clone(),
+                cfg.events.kafka.topic_prefix.clone(),
+            )),
+            _ => Arc::new(bus.clone()),
+        };
+        let relay = Relay::new(
+            Arc::new(store.clone()),
+            sink,
+            clock.clone(),
+            store.outbox_wake(),
+            RelayConfig {
+                batch: cfg.events.batch,
+                poll_interval: cfg.events.poll_interval,
+                retention: cfg.events.retention,
+                ..Default::default()
+            },
+        );
+
+        let scheduler = cfg.scheduler.enabled.then(|| {
+            let repo: Arc<dyn JobRepository> = Arc::new(store.clone());
+            let mut s = Scheduler::new(
+                repo,
+                clock.clone(),
+                SchedulerConfig {
+                    concurrency: cfg.scheduler.concurrency,
+                    poll_interval: cfg.scheduler.poll_interval,
+                    lease: cfg.scheduler.lease,
+                    shutdown_grace: cfg.server.shutdown_grace,
+                    ..Default::default()
+                },
+            );
+            s.register(
+                "netorch.purge_tokens",
+                Arc::new(PurgeTokens {
+                    repo: Arc::new(store.clone()),
+                    clock: clock.clone(),
+                }),
+            );
+            if let Ok(schedule) = purge_schedule(&cfg.auth.token_purge) {
+                s.add_periodic(PeriodicSpec {
+                    name: "netorch.purge_tokens".into(),
+                    schedule,
+                    payload: json!({}),
+                });
+            }
+            s
+        });
+
+        let metrics = Metrics::new();
+        let (admin, admin_doc) = netorch_api_admin::router(netorch_api_admin::Deps {
+            identity: identity.clone(),
+            allow_basic: cfg.auth.allow_basic,
+        });
+        let doc = Arc::new(openapi(admin_doc));
+        let system = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz).with_state(store.clone()))
+            .route("/metrics", get(metrics_endpoint).with_state((metrics.clone(), store.clone())))
+            .route("/api-spec", get(api_spec))
+            .route("/api-spec.json", get(api_spec_json))
+            .with_state(doc.clone())
+            .merge(SwaggerUi::new("/api-docs").url("/api-docs/openapi.json", doc.as_ref().clone()));
+        let request_id = HeaderName::from_static("x-request-id");
+        let router = system
+            .merge(admin)
+            .layer(DefaultBodyLimit::max(cfg.server.body_limit))
+            .layer(middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.server.request_timeout))
+            .layer(CatchPanicLayer::new())
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }),
+            )
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+        Ok(Self {
+            router,
+            store,
+            identity,
+            bus,
+            relay,
+            scheduler,
+            _lock: lock,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` fires: then drains HTTP, lets jobs finish or hands them
+    /// back, flushes the outbox and closes the store.
+    pub async fn serve(self, cfg: &Config, listener: std::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = listener.local_addr()?;
+        let background = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(background.clone()));
+        let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(background.clone())));
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        listener.set_nonblocking(true)?;
+        if cfg.server.tls.enabled {
+            let (cert, key) = tls_files(cfg)?;
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| format!("loading TLS certificate {}", cert.display()))?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            let grace = cfg.server.shutdown_grace;
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                h.graceful_shutdown(Some(grace));
+            });
+            tracing::info!(%addr, "netorch listening (https)");
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(app)
+                .await?;
+        } else {
+            tracing::info!(%addr, "netorch listening (http)");
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await?;
+        }
+        tracing::info!("http drained; stopping background tasks");
+        background.cancel();
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
+        let _ = relay.await;
+        self.store.close().await;
+        tracing::info!("netorch stopped");
+        Ok(())
+    }
+}
+
+/// The TLS certificate and key: configured, or self-signed in `<data_dir>/tls/` (created once).
+pub fn tls_files(cfg: &Config) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    if let (Some(c), Some(k)) = (&cfg.server.tls.cert, &cfg.server.tls.key) {
+        return Ok((c.clone(), k.clone()));
+    }
+    let dir = cfg.data_dir.join("tls");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    if !(cert.exists() && key.exists()) {
+        std::fs::create_dir_all(&dir)?;
+        let host = cfg.server.listen.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("localhost");
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), host.to_string()];
+        let generated = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+        write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
+        std::fs::write(&cert, generated.cert.pem())?;
+        tracing::warn!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    Ok((cert, key))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)?;
+    Ok(())
+}

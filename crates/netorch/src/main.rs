@@ -1,0 +1,162 @@
+//! `netorch` command line.
+
+use std::{io::BufRead as _, path::PathBuf, sync::Arc};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use netorch::{Config, app, telemetry};
+use netorch_auth::{IdentityService, service::{MappingRef, NewUser}};
+use netorch_core::SystemClock;
+
+#[derive(Parser)]
+#[command(name = "netorch", version, about = "One server for the north-bound APIs of network-service orchestration")]
+struct Cli {
+    /// TOML configuration file (then NETORCH_* environment variables override it).
+    #[arg(long, short, global = true, env = "NETORCH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Load-test a server started in-process: authenticated GET /osm/admin/v1/users/{id} against a
+    /// bare handler, same machine, same run.
+    Bench(netorch::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (password from --password or the first line of standard input).
+    Add {
+        /// User name.
+        username: String,
+        /// Password.
+        #[arg(long, env = "NETORCH_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Project (name or id).
+        #[arg(long, default_value = "admin")]
+        project: String,
+        /// Role (name or id).
+        #[arg(long, default_value = "project_admin")]
+        role: String,
+    },
+    /// Set a user's password (from --password or standard input).
+    Passwd {
+        /// User name or id.
+        username: String,
+        /// New password.
+        #[arg(long, env = "NETORCH_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List users with their project-role mappings.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it (secrets hidden).
+    Check,
+}
+
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    match given {
+        Some(p) => Ok(p),
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+            let p = line.trim_end_matches(['\n', '\r']).to_string();
+            anyhow::ensure!(!p.is_empty(), "no password given (use --password or standard input)");
+            Ok(p)
+        }
+    }
+}
+
+async fn identity(cfg: &Config) -> anyhow::Result<(Arc<IdentityService>, netorch_store::Store)> {
+    let (store, _lock) = app::open_store(cfg).await?;
+    store.migrate().await?;
+    let svc = Arc::new(IdentityService::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        app::auth_config(cfg),
+        Arc::new(app::catalog()),
+    ));
+    svc.bootstrap(&cfg.auth.admin_password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((svc, store))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::load(cli.config.as_deref())?;
+    telemetry::init(&cfg.log.format, &cfg.log.level);
+    match cli.command {
+        Command::Serve => netorch::serve_until_signal(cfg).await,
+        Command::Migrate => {
+            let (store, _lock) = app::open_store(&cfg).await?;
+            store.migrate().await?;
+            println!("migrations applied ({:?})", store.backend());
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check } => {
+            println!("{}", cfg.redacted_toml());
+            println!("configuration OK");
+            Ok(())
+        }
+        Command::Bench(args) => netorch::bench::run(args).await,
+        Command::User { command } => {
+            let (svc, store) = identity(&cfg).await?;
+            let result = match command {
+                UserCommand::Add { username, password, project, role } => {
+                    let password = read_password(password)?;
+                    let user = svc
+                        .create_user(
+                            None,
+                            NewUser {
+                                username,
+                                password,
+                                projects: vec![],
+                                project_role_mappings: vec![MappingRef { project, role: Some(role) }],
+                            },
+                        )
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("user '{}' created with id {}", user.username, user.id);
+                    Ok(())
+                }
+                UserCommand::Passwd { username, password } => {
+                    let password = read_password(password)?;
+                    svc.set_password(&username, password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("password of '{username}' changed");
+                    Ok(())
+                }
+                UserCommand::List => {
+                    let users = netorch_core::identity::IdentityRepository::list_users(&store).await?;
+                    for v in svc.describe_users(users).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                        let maps: Vec<String> = v.mappings.iter().map(|(_, p, _, r)| format!("{p}:{r}")).collect();
+                        println!("{}\t{}\t{}\t{}", v.user.username, v.user.id, v.user.status, maps.join(","));
+                    }
+                    Ok(())
+                }
+            };
+            store.close().await;
+            result
+        }
+    }
+}
