@@ -255,7 +255,7 @@ impl Scheduler {
             let owner = self.owner.clone();
             let lease = self.cfg.lease;
             let id = id.clone();
-            tokio::spawn(async move {
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
                     let now = clock.now();
@@ -264,10 +264,10 @@ impl Scheduler {
                         _ => break,
                     }
                 }
-            })
+            }))
         };
         let outcome = handler.run(ctx).await;
-        beat.abort();
+        drop(beat);
         let now = self.clock.now();
         let recorded = match &outcome {
             Ok(result) => {

@@ -188,7 +188,7 @@ impl Store {
         self.inner.backend == Backend::Postgres
     }
 
-    /// Inserts outbox rows inside a transaction.
+    /// Inserts outbox rows inside a transaction; they are deliverable at once (`available_at` 0).
     pub(crate) async fn append_events(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         events: &[NewEvent],
@@ -196,7 +196,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         for e in events {
             sqlx::query(
-                "INSERT INTO outbox (id, topic, key, payload, created_at, available_at) VALUES ($1, $2, $3, $4, $5, $5)",
+                "INSERT INTO outbox (id, topic, key, payload, created_at, available_at) VALUES ($1, $2, $3, $4, $5, 0)",
             )
             .bind(&e.id)
             .bind(&e.topic)

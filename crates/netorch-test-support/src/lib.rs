@@ -1,1 +1,95 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
+
+use netorch_core::events::{EventSink, OutboxEvent, SinkError};
+use netorch_store::{Store, StoreOptions};
+
+/// Name of the variable that selects PostgreSQL for tests.
+pub const PG_ENV: &str = "NETORCH_TEST_DATABASE_URL";
+
+/// A database for one test.
+pub struct TestDb {
+    /// Connection URL.
+    pub url: String,
+    /// Temporary directory (SQLite file, data dir), removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// SQLite in a temporary directory, or a new PostgreSQL database when `NETORCH_TEST_DATABASE_URL`
+    /// is set.
+    pub async fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = match std::env::var(PG_ENV) {
+            Ok(admin) if !admin.is_empty() => {
+                sqlx::any::install_default_drivers();
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                format!("{base}/{name}")
+            }
+            _ => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+        };
+        Ok(Self { url, dir })
+    }
+
+    /// True when running on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        let store = Store::connect(&self.url, &StoreOptions::default()).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
+/// An event sink that records deliveries and can be made unavailable.
+#[derive(Default, Clone)]
+pub struct RecordingSink {
+    down: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<OutboxEvent>>>,
+    refused: Arc<Mutex<usize>>,
+}
+
+impl RecordingSink {
+    /// Makes the sink fail (`true`) or accept (`false`) batches.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Events accepted so far, in delivery order.
+    pub fn received(&self) -> Vec<OutboxEvent> {
+        self.received.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Batches refused while down.
+    pub fn refused(&self) -> usize {
+        self.refused.lock().map(|v| *v).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for RecordingSink {
+    async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            if let Ok(mut r) = self.refused.lock() {
+                *r += 1;
+            }
+            return Err(SinkError("sink is down".into()));
+        }
+        if let Ok(mut v) = self.received.lock() {
+            v.extend_from_slice(events);
+        }
+        Ok(())
+    }
+}
