@@ -111,9 +111,13 @@ async fn unknown_url(uri: axum::http::Uri) -> OsmError {
     let main = parts.next().unwrap_or_default();
     let detail = match (main, parts.next()) {
         ("", _) => "Missing URL main_topic".to_string(),
-        (m, Some("v1")) => format!("Unexpected URL item {}", parts.next().unwrap_or(m)),
-        (m, Some(v)) if permissions::MAIN_TOPICS.contains(&m) => format!("URL version '{v}' not supported"),
-        (m, _) => format!("URL main_topic '{m}' not supported"),
+        (m, _) if !permissions::MAIN_TOPICS.contains(&m) => format!("URL main_topic '{m}' not supported"),
+        (_, Some("v1")) => match parts.next() {
+            Some(item) if !item.is_empty() => format!("Unexpected URL item {item}"),
+            _ => "Missing URL topic".to_string(),
+        },
+        (_, Some(v)) => format!("URL version '{v}' not supported"),
+        (_, None) => "Missing URL version".to_string(),
     };
     OsmError::method_not_allowed(detail)
 }

@@ -209,8 +209,21 @@ pub fn authorize<'a>(
             "Access denied: You have not permissions to use these admin query string".into(),
         ));
     }
-    if OWN_ONLY.contains(&permission) && required.is_empty() {
-        return Ok(Grant::OwnOnly);
+    if OWN_ONLY.contains(&permission) {
+        // OSM lets these through (filtered to the caller's own records) and only then looks at
+        // the admin query strings.
+        if required.is_empty() {
+            return Ok(Grant::OwnOnly);
+        }
+        let admin = roles
+            .clone()
+            .into_iter()
+            .any(|p| role_grants(p, &format!("admin:{method}")));
+        return Err(AuthError::Denied(if required.contains(&"admin") && !admin {
+            "Only admin projects can use 'ADMIN' query string".into()
+        } else {
+            "Access denied: You have not permissions to use these admin query string".into()
+        }));
     }
     Err(AuthError::Denied("Access denied: lack of permissions.".into()))
 }
@@ -293,6 +306,12 @@ mod tests {
         let none = AdminQuery::default();
         assert_eq!(authorize([&user], "users:get", "get", &none).ok(), Some(Grant::OwnOnly));
         assert!(authorize([&user], "users:post", "post", &none).is_err());
+        let admin = AdminQuery {
+            admin: Some(vec![]),
+            ..Default::default()
+        };
+        let e = authorize([&user], "users:get", "get", &admin).expect_err("not an admin");
+        assert_eq!(e.to_string(), "Only admin projects can use 'ADMIN' query string");
     }
 
     #[test]
