@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use netorch_auth::{
     Session,
-    service::{MappingRef, NewProject, NewRole, NewUser, ProjectEdit, ProjectsEdit, RoleEdit, UserEdit, UserView},
+    service::{
+        MappingRef, NewProject, NewRole, NewUser, ProjectEdit, ProjectsEdit, RoleEdit, UserEdit,
+        UserView,
+    },
 };
 use netorch_core::{
     clock::micros_to_secs,
@@ -113,7 +116,9 @@ pub struct UserEditDto {
 
 impl From<UserEditDto> for UserEdit {
     fn from(d: UserEditDto) -> Self {
-        let conv = |v: Option<Vec<MappingDto>>| v.unwrap_or_default().into_iter().map(Into::into).collect();
+        let conv = |v: Option<Vec<MappingDto>>| {
+            v.unwrap_or_default().into_iter().map(Into::into).collect()
+        };
         UserEdit {
             username: d.username,
             password: d.password,

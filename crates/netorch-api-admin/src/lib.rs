@@ -71,10 +71,19 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         basic: BasicAuthPolicy(deps.allow_basic),
     };
     let (router, api) = OpenApiRouter::with_openapi(AdminApi::openapi())
-        .routes(routes!(tokens::post_token, tokens::list_tokens, tokens::delete_current_token))
+        .routes(routes!(
+            tokens::post_token,
+            tokens::list_tokens,
+            tokens::delete_current_token
+        ))
         .routes(routes!(tokens::get_token, tokens::delete_token))
         .routes(routes!(users::list_users, users::create_user))
-        .routes(routes!(users::get_user, users::put_user, users::patch_user, users::delete_user))
+        .routes(routes!(
+            users::get_user,
+            users::put_user,
+            users::patch_user,
+            users::delete_user
+        ))
         .routes(routes!(projects::list_projects, projects::create_project))
         .routes(routes!(
             projects::get_project,
@@ -83,7 +92,12 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             projects::delete_project
         ))
         .routes(routes!(roles::list_roles, roles::create_role))
-        .routes(routes!(roles::get_role, roles::put_role, roles::patch_role, roles::delete_role))
+        .routes(routes!(
+            roles::get_role,
+            roles::put_role,
+            roles::patch_role,
+            roles::delete_role
+        ))
         .split_for_parts();
     let router = router
         .route("/osm/version", get(version))
@@ -106,12 +120,17 @@ async fn domains() -> Reply {
 
 /// OSM answers unknown URLs under `/osm` with 405 and names the unexpected item.
 async fn unknown_url(uri: axum::http::Uri) -> OsmError {
-    let rest = uri.path().trim_start_matches("/osm").trim_start_matches('/');
+    let rest = uri
+        .path()
+        .trim_start_matches("/osm")
+        .trim_start_matches('/');
     let mut parts = rest.split('/');
     let main = parts.next().unwrap_or_default();
     let detail = match (main, parts.next()) {
         ("", _) => "Missing URL main_topic".to_string(),
-        (m, _) if !permissions::MAIN_TOPICS.contains(&m) => format!("URL main_topic '{m}' not supported"),
+        (m, _) if !permissions::MAIN_TOPICS.contains(&m) => {
+            format!("URL main_topic '{m}' not supported")
+        }
         (_, Some("v1")) => match parts.next() {
             Some(item) if !item.is_empty() => format!("Unexpected URL item {item}"),
             _ => "Missing URL topic".to_string(),

@@ -4,7 +4,9 @@
 use netorch_auth::PermissionSpec;
 
 /// OSM `main_topic` values.
-pub const MAIN_TOPICS: [&str; 9] = ["admin", "vnfpkgm", "nsd", "nslcm", "pdu", "nst", "nsilcm", "nspm", "nsfm"];
+pub const MAIN_TOPICS: [&str; 9] = [
+    "admin", "vnfpkgm", "nsd", "nslcm", "pdu", "nst", "nsilcm", "nspm", "nsfm",
+];
 
 const GP: &[&str] = &["get", "post"];
 const GDP: &[&str] = &["get", "delete", "patch", "put"];
@@ -15,7 +17,10 @@ const GD: &[&str] = &["get", "delete"];
 
 macro_rules! spec {
     ($p:literal, $m:expr) => {
-        PermissionSpec { prefix: $p, methods: $m }
+        PermissionSpec {
+            prefix: $p,
+            methods: $m,
+        }
     };
 }
 

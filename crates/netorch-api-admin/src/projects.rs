@@ -42,7 +42,10 @@ pub async fn create_project(
     me.authorize("projects:post", "post", &q.admin)?;
     let dto: ProjectCreateDto = from_value(body)?;
     let p = s.identity.create_project(dto.into()).await?;
-    Ok(Reply::created(format!("/osm/admin/v1/projects/{}", p.id), &p.id))
+    Ok(Reply::created(
+        format!("/osm/admin/v1/projects/{}", p.id),
+        &p.id,
+    ))
 }
 
 /// Show a project by id or name.
@@ -56,14 +59,26 @@ pub async fn get_project(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("projects:id:get", "get", &q.admin)?;
-    let p = s.identity.get_project(&me, &id, grant == Grant::OwnOnly).await?;
+    let p = s
+        .identity
+        .get_project(&me, &id, grant == Grant::OwnOnly)
+        .await?;
     Ok(Reply::ok(project_json(&p)))
 }
 
-async fn edit(s: AdminState, me: Authenticated, q: OsmQuery, id: String, body: Value, method: &str) -> Result<Reply, OsmError> {
+async fn edit(
+    s: AdminState,
+    me: Authenticated,
+    q: OsmQuery,
+    id: String,
+    body: Value,
+    method: &str,
+) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("projects:id:{method}"), method, &q.admin)?;
     if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(OsmError::bad_request("Nothing to update. Provide payload and/or query string"));
+        return Err(OsmError::bad_request(
+            "Nothing to update. Provide payload and/or query string",
+        ));
     }
     let dto: ProjectEditDto = from_value(body)?;
     s.identity.edit_project(&id, dto.into()).await?;

@@ -42,7 +42,10 @@ pub async fn create_role(
     me.authorize("roles:post", "post", &q.admin)?;
     let dto: RoleCreateDto = from_value(body)?;
     let r = s.identity.create_role(dto.into()).await?;
-    Ok(Reply::created(format!("/osm/admin/v1/roles/{}", r.id), &r.id))
+    Ok(Reply::created(
+        format!("/osm/admin/v1/roles/{}", r.id),
+        &r.id,
+    ))
 }
 
 /// Show a role by id or name.
@@ -56,14 +59,26 @@ pub async fn get_role(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("roles:id:get", "get", &q.admin)?;
-    let r = s.identity.get_role(&me, &id, grant == Grant::OwnOnly).await?;
+    let r = s
+        .identity
+        .get_role(&me, &id, grant == Grant::OwnOnly)
+        .await?;
     Ok(Reply::ok(role_json(&r)))
 }
 
-async fn edit(s: AdminState, me: Authenticated, q: OsmQuery, id: String, body: Value, method: &str) -> Result<Reply, OsmError> {
+async fn edit(
+    s: AdminState,
+    me: Authenticated,
+    q: OsmQuery,
+    id: String,
+    body: Value,
+    method: &str,
+) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("roles:id:{method}"), method, &q.admin)?;
     if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(OsmError::bad_request("Nothing to update. Provide payload and/or query string"));
+        return Err(OsmError::bad_request(
+            "Nothing to update. Provide payload and/or query string",
+        ));
     }
     let dto: RoleEditDto = from_value(body)?;
     s.identity.edit_role(&id, dto.into()).await?;

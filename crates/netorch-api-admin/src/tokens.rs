@@ -6,7 +6,8 @@ use axum::{
 };
 use netorch_auth::service::TokenRequest;
 use netorch_http::osm::{
-    Authenticated, Credentials, OsmError, OsmId, OsmValue, RemoteAddr, Reply, credentials, from_value,
+    Authenticated, Credentials, OsmError, OsmId, OsmValue, RemoteAddr, Reply, credentials,
+    from_value,
 };
 use serde_json::{Value, json};
 
@@ -35,7 +36,9 @@ pub async fn post_token(
         project_id: dto.project_id,
     };
     let current = match credentials(&headers) {
-        Ok(Some(Credentials::Bearer(t))) if req.username.is_none() => Some(s.identity.authenticate(&t).await?),
+        Ok(Some(Credentials::Bearer(t))) if req.username.is_none() => {
+            Some(s.identity.authenticate(&t).await?)
+        }
         Ok(Some(Credentials::Basic(u, p))) if req.username.is_none() => {
             req.username = Some(u);
             req.password = Some(p);
@@ -43,17 +46,26 @@ pub async fn post_token(
         }
         _ => None,
     };
-    let (secret, session) = s.identity.issue_token(req, current.as_deref(), (host, port)).await?;
+    let (secret, session) = s
+        .identity
+        .issue_token(req, current.as_deref(), (host, port))
+        .await?;
     Ok(Reply::ok(token_json(&secret, &session)).location(format!("/osm/admin/v1/tokens/{secret}")))
 }
 
 /// List the caller's valid tokens.
 #[utoipa::path(get, path = "/osm/admin/v1/tokens", tag = "admin", security(("bearerAuth" = [])),
     responses((status = 200, description = "Tokens of the caller")))]
-pub async fn list_tokens(State(s): State<AdminState>, Authenticated(me): Authenticated) -> Result<Reply, OsmError> {
+pub async fn list_tokens(
+    State(s): State<AdminState>,
+    Authenticated(me): Authenticated,
+) -> Result<Reply, OsmError> {
     let tokens = s.identity.list_tokens(&me).await?;
     Ok(Reply::ok(Value::Array(
-        tokens.iter().map(|t| token_json(&t.id, &t.session)).collect(),
+        tokens
+            .iter()
+            .map(|t| token_json(&t.id, &t.session))
+            .collect(),
     )))
 }
 
@@ -70,7 +82,10 @@ pub async fn delete_current_token(
         _ => me.token_hash.clone(),
     };
     s.identity.revoke_token(&me, &id, "delete").await?;
-    Ok(Reply::with_status(StatusCode::OK, json!(format!("token '{id}' deleted"))))
+    Ok(Reply::with_status(
+        StatusCode::OK,
+        json!(format!("token '{id}' deleted")),
+    ))
 }
 
 /// Show a token (own, or any for an admin).
@@ -96,5 +111,8 @@ pub async fn delete_token(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     s.identity.revoke_token(&me, &id, "delete").await?;
-    Ok(Reply::with_status(StatusCode::OK, json!(format!("token '{id}' deleted"))))
+    Ok(Reply::with_status(
+        StatusCode::OK,
+        json!(format!("token '{id}' deleted")),
+    ))
 }

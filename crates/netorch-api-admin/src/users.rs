@@ -20,7 +20,13 @@ pub async fn list_users(
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("users:get", "get", &q.admin)?;
     let users = s.identity.list_users(&me, grant == Grant::OwnOnly).await?;
-    let docs = s.identity.describe_users(users).await?.iter().map(user_json).collect();
+    let docs = s
+        .identity
+        .describe_users(users)
+        .await?
+        .iter()
+        .map(user_json)
+        .collect();
     Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
 }
 
@@ -37,7 +43,10 @@ pub async fn create_user(
     me.authorize("users:post", "post", &q.admin)?;
     let dto: UserCreateDto = from_value(body)?;
     let user = s.identity.create_user(Some(&me), dto.into()).await?;
-    Ok(Reply::created(format!("/osm/admin/v1/users/{}", user.id), &user.id))
+    Ok(Reply::created(
+        format!("/osm/admin/v1/users/{}", user.id),
+        &user.id,
+    ))
 }
 
 /// Show a user by id or name.
@@ -51,15 +60,29 @@ pub async fn get_user(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("users:id:get", "get", &q.admin)?;
-    let user = s.identity.get_user(&me, &id, grant == Grant::OwnOnly).await?;
+    let user = s
+        .identity
+        .get_user(&me, &id, grant == Grant::OwnOnly)
+        .await?;
     let view = s.identity.describe_users(vec![user]).await?;
-    Ok(Reply::ok(view.first().map(user_json).unwrap_or(Value::Null)))
+    Ok(Reply::ok(
+        view.first().map(user_json).unwrap_or(Value::Null),
+    ))
 }
 
-async fn edit_user(s: AdminState, me: Authenticated, q: OsmQuery, id: String, body: Value, method: &str) -> Result<Reply, OsmError> {
+async fn edit_user(
+    s: AdminState,
+    me: Authenticated,
+    q: OsmQuery,
+    id: String,
+    body: Value,
+    method: &str,
+) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("users:id:{method}"), method, &q.admin)?;
     if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(OsmError::bad_request("Nothing to update. Provide payload and/or query string"));
+        return Err(OsmError::bad_request(
+            "Nothing to update. Provide payload and/or query string",
+        ));
     }
     let dto: UserEditDto = from_value(body)?;
     s.identity.edit_user(Some(&me.0), &id, dto.into()).await?;

@@ -34,7 +34,9 @@ pub enum AuthError {
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { kind, key } => AuthError::NotFound(format!("{kind} '{key}' not found")),
+            StoreError::NotFound { kind, key } => {
+                AuthError::NotFound(format!("{kind} '{key}' not found"))
+            }
             StoreError::Conflict(m) | StoreError::InUse(m) => AuthError::Conflict(m),
             other => AuthError::Store(other),
         }

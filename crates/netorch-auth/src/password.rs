@@ -9,13 +9,19 @@ pub fn hash(password: &str) -> Result<String, AuthError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| AuthError::Store(netorch_core::StoreError::Internal(format!("hashing failed: {e}"))))
+        .map_err(|e| {
+            AuthError::Store(netorch_core::StoreError::Internal(format!(
+                "hashing failed: {e}"
+            )))
+        })
 }
 
 /// Verifies a password against a PHC hash. A malformed hash never verifies.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

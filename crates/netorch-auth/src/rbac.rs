@@ -118,7 +118,10 @@ fn names(v: &str) -> Vec<String> {
     if v.is_empty() || v.eq_ignore_ascii_case("true") {
         Vec::new()
     } else {
-        v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -219,13 +222,17 @@ pub fn authorize<'a>(
             .clone()
             .into_iter()
             .any(|p| role_grants(p, &format!("admin:{method}")));
-        return Err(AuthError::Denied(if required.contains(&"admin") && !admin {
-            "Only admin projects can use 'ADMIN' query string".into()
-        } else {
-            "Access denied: You have not permissions to use these admin query string".into()
-        }));
+        return Err(AuthError::Denied(
+            if required.contains(&"admin") && !admin {
+                "Only admin projects can use 'ADMIN' query string".into()
+            } else {
+                "Access denied: You have not permissions to use these admin query string".into()
+            },
+        ));
     }
-    Err(AuthError::Denied("Access denied: lack of permissions.".into()))
+    Err(AuthError::Denied(
+        "Access denied: lack of permissions.".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -240,7 +247,10 @@ mod tests {
     fn default_applies_when_no_key_matches() {
         assert!(role_grants(&role(&[("default", true)]), "vnfds:get"));
         assert!(!role_grants(&role(&[("default", false)]), "vnfds:get"));
-        assert!(!role_grants(&role(&[]), "vnfds:get"), "missing default means denied");
+        assert!(
+            !role_grants(&role(&[]), "vnfds:get"),
+            "missing default means denied"
+        );
     }
 
     #[test]
@@ -251,7 +261,10 @@ mod tests {
         assert!(role_grants(&r, "vims:id:delete"));
         assert!(!role_grants(&r, "vim_accounts:get"));
         // A pure string prefix, exactly as OSM: "k8scluster" also covers "k8sclusters:*".
-        assert!(role_grants(&role(&[("k8scluster", true)]), "k8sclusters:get"));
+        assert!(role_grants(
+            &role(&[("k8scluster", true)]),
+            "k8sclusters:get"
+        ));
     }
 
     #[test]
@@ -292,26 +305,38 @@ mod tests {
             public: Some(true),
             ..Default::default()
         };
-        assert_eq!(authorize([&user], "vnfds:get", "get", &public).ok(), Some(Grant::Full));
+        assert_eq!(
+            authorize([&user], "vnfds:get", "get", &public).ok(),
+            Some(Grant::Full)
+        );
         // A role that holds admin but not the operation does not lend it to another role.
         let admin_only = role(&[("admin", true)]);
         assert!(authorize([&user, &admin_only], "vnfds:get", "get", &qs).is_err());
         let sysadmin = role(&[("default", true), ("admin", true)]);
-        assert_eq!(authorize([&sysadmin], "vnfds:get", "get", &qs).ok(), Some(Grant::Full));
+        assert_eq!(
+            authorize([&sysadmin], "vnfds:get", "get", &qs).ok(),
+            Some(Grant::Full)
+        );
     }
 
     #[test]
     fn users_projects_and_roles_may_be_read_in_restricted_form_without_permission() {
         let user = role(&[("default", false), ("users", false)]);
         let none = AdminQuery::default();
-        assert_eq!(authorize([&user], "users:get", "get", &none).ok(), Some(Grant::OwnOnly));
+        assert_eq!(
+            authorize([&user], "users:get", "get", &none).ok(),
+            Some(Grant::OwnOnly)
+        );
         assert!(authorize([&user], "users:post", "post", &none).is_err());
         let admin = AdminQuery {
             admin: Some(vec![]),
             ..Default::default()
         };
         let e = authorize([&user], "users:get", "get", &admin).expect_err("not an admin");
-        assert_eq!(e.to_string(), "Only admin projects can use 'ADMIN' query string");
+        assert_eq!(
+            e.to_string(),
+            "Only admin projects can use 'ADMIN' query string"
+        );
     }
 
     #[test]

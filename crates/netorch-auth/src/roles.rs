@@ -31,7 +31,11 @@ pub fn default_roles() -> Vec<(&'static str, BTreeMap<String, bool>)> {
     const READ_ONLY: [(&str, &str, &str); 8] = [
         ("vims", "vims:get", "vims:id:get"),
         ("vim_accounts", "vim_accounts:get", "vim_accounts:id:get"),
-        ("sdn_controllers", "sdn_controllers:get", "sdn_controllers:id:get"),
+        (
+            "sdn_controllers",
+            "sdn_controllers:get",
+            "sdn_controllers:id:get",
+        ),
         ("k8sclusters", "k8sclusters:get", "k8sclusters:id:get"),
         ("vca", "vca:get", "vca:id:get"),
         ("wim_accounts", "wim_accounts:get", "wim_accounts:id:get"),
@@ -81,7 +85,10 @@ mod tests {
     #[test]
     fn project_users_read_but_do_not_edit_vim_accounts() {
         let roles = default_roles();
-        let (_, pu) = roles.iter().find(|(n, _)| *n == "project_user").expect("role");
+        let (_, pu) = roles
+            .iter()
+            .find(|(n, _)| *n == "project_user")
+            .expect("role");
         assert!(role_grants(pu, "vim_accounts:get"));
         assert!(role_grants(pu, "vim_accounts:id:get"));
         assert!(!role_grants(pu, "vim_accounts:post"));
@@ -93,7 +100,10 @@ mod tests {
     #[test]
     fn system_admin_holds_everything() {
         let roles = default_roles();
-        let (_, sa) = roles.iter().find(|(n, _)| *n == "system_admin").expect("role");
+        let (_, sa) = roles
+            .iter()
+            .find(|(n, _)| *n == "system_admin")
+            .expect("role");
         assert!(role_grants(sa, "users:post"));
         assert!(role_grants(sa, "admin:get"));
     }

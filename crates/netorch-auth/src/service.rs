@@ -205,7 +205,9 @@ pub struct IdentityService {
 
 impl std::fmt::Debug for IdentityService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityService").field("cfg", &self.cfg).finish()
+        f.debug_struct("IdentityService")
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -222,7 +224,11 @@ fn validate_name(field: &str, value: &str, max: usize) -> Result<(), AuthError> 
             "Format error at '{field}' '{value:?} must have between 1 and {max} characters' "
         )));
     }
-    if value.chars().any(|c| c.is_control() || ",;()$'\"/\\".contains(c)) || value.trim() != value {
+    if value
+        .chars()
+        .any(|c| c.is_control() || ",;()$'\"/\\".contains(c))
+        || value.trim() != value
+    {
         return Err(AuthError::Invalid(format!(
             "Format error at '{field}' '{value:?} contains a forbidden character' "
         )));
@@ -241,7 +247,9 @@ fn strip_quotes(s: &str) -> String {
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> AuthError {
-    AuthError::Store(netorch_core::StoreError::Internal(format!("worker failed: {e}")))
+    AuthError::Store(netorch_core::StoreError::Internal(format!(
+        "worker failed: {e}"
+    )))
 }
 
 async fn hash_password(pw: String) -> Result<String, AuthError> {
@@ -382,15 +390,15 @@ impl IdentityService {
                     Some(u) if ok => u,
                     _ => {
                         tracing::info!(username = %name, "token refused: invalid username/password");
-                        return Err(AuthError::Unauthenticated("Invalid username/password".into()));
+                        return Err(AuthError::Unauthenticated(
+                            "Invalid username/password".into(),
+                        ));
                     }
                 }
             }
-            (None, None, Some(s)) => self
-                .repo
-                .find_user(&s.user_id)
-                .await?
-                .ok_or_else(|| AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into()))?,
+            (None, None, Some(s)) => self.repo.find_user(&s.user_id).await?.ok_or_else(|| {
+                AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into())
+            })?,
             (Some(_), None, _) | (None, Some(_), _) => {
                 return Err(AuthError::Unauthenticated(
                     "Both 'username' and 'password' are needed".into(),
@@ -403,9 +411,15 @@ impl IdentityService {
             }
         };
         if user.status == "locked" || user.status == "expired" {
-            return Err(AuthError::Unauthenticated(format!("User is {}", user.status)));
+            return Err(AuthError::Unauthenticated(format!(
+                "User is {}",
+                user.status
+            )));
         }
-        let project_id = match req.project_id.as_deref().or(current.filter(|_| req.username.is_none()).map(|s| s.project_id.as_str())) {
+        let project_id = match req.project_id.as_deref().or(current
+            .filter(|_| req.username.is_none())
+            .map(|s| s.project_id.as_str()))
+        {
             Some(p) => {
                 let project = self.repo.find_project(p).await?;
                 match project {
@@ -456,11 +470,12 @@ impl IdentityService {
             })
             .ok()
             .flatten();
-        if let Some(prev) = previous {
-            if now - prev < micros(self.cfg.throttle_window) && !self.cfg.throttle_delay.is_zero() {
-                tracing::debug!(user_id, "repeated token request: throttled");
-                tokio::time::sleep(self.cfg.throttle_delay).await;
-            }
+        if let Some(prev) = previous
+            && now - prev < micros(self.cfg.throttle_window)
+            && !self.cfg.throttle_delay.is_zero()
+        {
+            tracing::debug!(user_id, "repeated token request: throttled");
+            tokio::time::sleep(self.cfg.throttle_delay).await;
         }
     }
 
@@ -469,7 +484,9 @@ impl IdentityService {
             .repo
             .find_project(&t.project_id)
             .await?
-            .ok_or_else(|| AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into()))?;
+            .ok_or_else(|| {
+                AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into())
+            })?;
         let mut roles = Vec::new();
         for m in user.mappings.iter().filter(|m| m.project_id == project.id) {
             if let Some(r) = self.repo.find_role(&m.role_id).await? {
@@ -494,28 +511,23 @@ impl IdentityService {
     pub async fn authenticate(&self, secret: &str) -> Result<Arc<Session>, AuthError> {
         let hash = token::hash_secret(secret);
         let now = self.now();
-        if let Ok(cache) = self.sessions.read() {
-            if let Some(c) = cache.get(&hash) {
-                if now < c.valid_until {
-                    return Ok(c.session.clone());
-                }
-            }
+        if let Ok(cache) = self.sessions.read()
+            && let Some(c) = cache.get(&hash)
+            && now < c.valid_until
+        {
+            return Ok(c.session.clone());
         }
-        let record = self
-            .repo
-            .find_token(&hash)
-            .await?
-            .ok_or_else(|| AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into()))?;
+        let record = self.repo.find_token(&hash).await?.ok_or_else(|| {
+            AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into())
+        })?;
         if record.expires <= now {
             return Err(AuthError::Unauthenticated(
                 "Expired Token or Authorization HTTP header".into(),
             ));
         }
-        let user = self
-            .repo
-            .find_user(&record.user_id)
-            .await?
-            .ok_or_else(|| AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into()))?;
+        let user = self.repo.find_user(&record.user_id).await?.ok_or_else(|| {
+            AuthError::Unauthenticated("Invalid Token or Authorization HTTP header".into())
+        })?;
         let session = Arc::new(self.session_for(&record, &user).await?);
         let valid_until = record.expires.min(now + micros(self.cfg.token_cache_ttl));
         if let Ok(mut cache) = self.sessions.write() {
@@ -546,7 +558,12 @@ impl IdentityService {
     }
 
     /// Shows a token: the caller's own, or anyone's for an admin.
-    pub async fn get_token(&self, actor: &Session, id: &str, method: &str) -> Result<TokenView, AuthError> {
+    pub async fn get_token(
+        &self,
+        actor: &Session,
+        id: &str,
+        method: &str,
+    ) -> Result<TokenView, AuthError> {
         let hash = Self::token_hash_of(id);
         let record = self
             .repo
@@ -578,14 +595,22 @@ impl IdentityService {
         let mut out = Vec::new();
         for t in self.repo.list_tokens(&actor.user_id, self.now()).await? {
             if let Ok(session) = self.session_for(&t, &user).await {
-                out.push(TokenView { id: t.hash.clone(), session });
+                out.push(TokenView {
+                    id: t.hash.clone(),
+                    session,
+                });
             }
         }
         Ok(out)
     }
 
     /// Revokes a token (the caller's own, or anyone's for an admin).
-    pub async fn revoke_token(&self, actor: &Session, id: &str, method: &str) -> Result<(), AuthError> {
+    pub async fn revoke_token(
+        &self,
+        actor: &Session,
+        id: &str,
+        method: &str,
+    ) -> Result<(), AuthError> {
         let hash = Self::token_hash_of(id);
         let record = self
             .repo
@@ -643,7 +668,11 @@ impl IdentityService {
     }
 
     /// Users visible to the caller: all, or (restricted grant) only the caller.
-    pub async fn list_users(&self, actor: &Session, own_only: bool) -> Result<Vec<User>, AuthError> {
+    pub async fn list_users(
+        &self,
+        actor: &Session,
+        own_only: bool,
+    ) -> Result<Vec<User>, AuthError> {
         let mut users = self.repo.list_users().await?;
         if own_only {
             users.retain(|u| u.id == actor.user_id);
@@ -652,7 +681,12 @@ impl IdentityService {
     }
 
     /// One user by id or name, subject to the same visibility.
-    pub async fn get_user(&self, actor: &Session, id: &str, own_only: bool) -> Result<User, AuthError> {
+    pub async fn get_user(
+        &self,
+        actor: &Session,
+        id: &str,
+        own_only: bool,
+    ) -> Result<User, AuthError> {
         match self.repo.find_user(id).await? {
             Some(u) if !own_only || u.id == actor.user_id => Ok(u),
             _ => Err(AuthError::NotFound(format!("User '{id}' not found"))),
@@ -686,7 +720,11 @@ impl IdentityService {
     }
 
     /// Creates a user. `actor` is `None` for the command line.
-    pub async fn create_user(&self, actor: Option<&Session>, new: NewUser) -> Result<User, AuthError> {
+    pub async fn create_user(
+        &self,
+        actor: Option<&Session>,
+        new: NewUser,
+    ) -> Result<User, AuthError> {
         validate_name("username", &new.username, 60)?;
         if looks_like_uuid(&new.username) {
             return Err(AuthError::Invalid(format!(
@@ -696,13 +734,20 @@ impl IdentityService {
         }
         self.cfg.password_policy.check(&new.password)?;
         if self.repo.find_user(&new.username).await?.is_some() {
-            return Err(AuthError::Conflict(format!("username '{}' is already used", new.username)));
+            return Err(AuthError::Conflict(format!(
+                "username '{}' is already used",
+                new.username
+            )));
         }
         let mut mappings: Vec<ProjectRoleMapping> = Vec::new();
-        let refs = new.project_role_mappings.iter().cloned().chain(new.projects.iter().map(|p| MappingRef {
-            project: p.clone(),
-            role: None,
-        }));
+        let refs = new
+            .project_role_mappings
+            .iter()
+            .cloned()
+            .chain(new.projects.iter().map(|p| MappingRef {
+                project: p.clone(),
+                role: None,
+            }));
         for r in refs {
             let m = self.resolve_mapping(&r).await?;
             if !mappings.contains(&m) {
@@ -719,14 +764,21 @@ impl IdentityService {
             created: now,
             modified: now,
         };
-        self.repo.insert_user(&user, &[Self::user_event("created", &user)]).await?;
+        self.repo
+            .insert_user(&user, &[Self::user_event("created", &user)])
+            .await?;
         tracing::info!(username = %user.username, by = actor.map(|a| a.username.as_str()).unwrap_or("cli"), "user created");
         Ok(user)
     }
 
     /// Edits a user. Callers without `users:post` (user managers) may only change their own
     /// password; editing project-role mappings also needs the `roles` permission.
-    pub async fn edit_user(&self, actor: Option<&Session>, id: &str, edit: UserEdit) -> Result<(), AuthError> {
+    pub async fn edit_user(
+        &self,
+        actor: Option<&Session>,
+        id: &str,
+        edit: UserEdit,
+    ) -> Result<(), AuthError> {
         let mut user = self
             .repo
             .find_user(id)
@@ -739,14 +791,19 @@ impl IdentityService {
         if let Some(a) = actor {
             let manager = a.grants("users:post");
             if !manager && (a.user_id != user.id || touches_mappings || edit.username.is_some()) {
-                return Err(AuthError::Denied("Access denied: lack of permissions.".into()));
+                return Err(AuthError::Denied(
+                    "Access denied: lack of permissions.".into(),
+                ));
             }
             if touches_mappings && !a.grants("roles:get") {
-                return Err(AuthError::Denied("Access denied: lack of permissions.".into()));
+                return Err(AuthError::Denied(
+                    "Access denied: lack of permissions.".into(),
+                ));
             }
         }
         if edit.project_role_mappings.is_some()
-            && (!edit.add_project_role_mappings.is_empty() || !edit.remove_project_role_mappings.is_empty())
+            && (!edit.add_project_role_mappings.is_empty()
+                || !edit.remove_project_role_mappings.is_empty())
         {
             return Err(AuthError::BadRequest(
                 "Option 'project_role_mappings' is incompatible with 'add_project_role_mappings' or 'remove_project_role_mappings'".into(),
@@ -755,10 +812,14 @@ impl IdentityService {
         if let Some(name) = &edit.username {
             validate_name("username", name, 60)?;
             if looks_like_uuid(name) {
-                return Err(AuthError::Invalid(format!("username '{name}' cannot have an uuid format")));
+                return Err(AuthError::Invalid(format!(
+                    "username '{name}' cannot have an uuid format"
+                )));
             }
             if name != &user.username && self.repo.find_user(name).await?.is_some() {
-                return Err(AuthError::Conflict(format!("username '{name}' is already used")));
+                return Err(AuthError::Conflict(format!(
+                    "username '{name}' is already used"
+                )));
             }
             user.username = name.clone();
         }
@@ -783,7 +844,12 @@ impl IdentityService {
                 let mut keep = Vec::new();
                 for name in names {
                     let pid = self.resolve_project_id(name).await?;
-                    let existing: Vec<_> = user.mappings.iter().filter(|m| m.project_id == pid).cloned().collect();
+                    let existing: Vec<_> = user
+                        .mappings
+                        .iter()
+                        .filter(|m| m.project_id == pid)
+                        .cloned()
+                        .collect();
                     if existing.is_empty() {
                         keep.push(ProjectRoleMapping {
                             project_id: pid,
@@ -824,7 +890,11 @@ impl IdentityService {
                                 project_id: pid,
                                 role_id: default_role.clone(),
                             };
-                            if target == "[0]" { front.push(m) } else { user.mappings.push(m) }
+                            if target == "[0]" {
+                                front.push(m)
+                            } else {
+                                user.mappings.push(m)
+                            }
                         }
                         (None, Some(_)) | (Some(_), None) => {
                             return Err(AuthError::Invalid(format!(
@@ -841,18 +911,23 @@ impl IdentityService {
         }
         for r in &edit.remove_project_role_mappings {
             if user.username == "admin"
-                && (r.project == "admin" || self.resolve_project_id(&r.project).await.ok().as_deref() == self.admin_project_id().await.as_deref())
+                && (r.project == "admin"
+                    || self.resolve_project_id(&r.project).await.ok().as_deref()
+                        == self.admin_project_id().await.as_deref())
                 && r.role.as_deref().is_none_or(|role| role == "system_admin")
             {
-                return Err(AuthError::Forbidden("You cannot remove system_admin role from admin user".into()));
+                return Err(AuthError::Forbidden(
+                    "You cannot remove system_admin role from admin user".into(),
+                ));
             }
             let pid = self.resolve_project_id(&r.project).await?;
             let rid = match &r.role {
                 Some(role) => Some(self.resolve_role_id(role).await?),
                 None => None,
             };
-            user.mappings
-                .retain(|m| !(m.project_id == pid && rid.as_ref().is_none_or(|rid| &m.role_id == rid)));
+            user.mappings.retain(|m| {
+                !(m.project_id == pid && rid.as_ref().is_none_or(|rid| &m.role_id == rid))
+            });
         }
         for r in &edit.add_project_role_mappings {
             let m = self.resolve_mapping(r).await?;
@@ -861,13 +936,20 @@ impl IdentityService {
             }
         }
         user.modified = self.now();
-        self.repo.update_user(&user, &[Self::user_event("edited", &user)]).await?;
+        self.repo
+            .update_user(&user, &[Self::user_event("edited", &user)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }
 
     async fn admin_project_id(&self) -> Option<String> {
-        self.repo.find_project("admin").await.ok().flatten().map(|p| p.id)
+        self.repo
+            .find_project("admin")
+            .await
+            .ok()
+            .flatten()
+            .map(|p| p.id)
     }
 
     async fn resolve_project_id(&self, id_or_name: &str) -> Result<String, AuthError> {
@@ -894,9 +976,13 @@ impl IdentityService {
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("User '{id}' not found")))?;
         if actor.is_some_and(|a| a.user_id == user.id) {
-            return Err(AuthError::Conflict("You cannot delete your own login user ".into()));
+            return Err(AuthError::Conflict(
+                "You cannot delete your own login user ".into(),
+            ));
         }
-        self.repo.delete_user(&user.id, &[Self::user_event("deleted", &user)]).await?;
+        self.repo
+            .delete_user(&user.id, &[Self::user_event("deleted", &user)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }
@@ -917,10 +1003,16 @@ impl IdentityService {
     // ---------------------------------------------------------------- projects
 
     fn project_event(key: &str, p: &Project) -> NewEvent {
-        NewEvent::new("project", key, json!({"_id": p.id, "name": p.name, "admin": p.admin, "quotas": p.quotas}))
+        NewEvent::new(
+            "project",
+            key,
+            json!({"_id": p.id, "name": p.name, "admin": p.admin, "quotas": p.quotas}),
+        )
     }
 
-    fn check_quotas<'a>(keys: impl IntoIterator<Item = (&'a String, Option<i64>)>) -> Result<(), AuthError> {
+    fn check_quotas<'a>(
+        keys: impl IntoIterator<Item = (&'a String, Option<i64>)>,
+    ) -> Result<(), AuthError> {
         for (k, v) in keys {
             if !QUOTA_TOPICS.contains(&k.as_str()) {
                 return Err(AuthError::Invalid(format!(
@@ -938,7 +1030,11 @@ impl IdentityService {
     }
 
     /// Projects visible to the caller: all, or only those the caller belongs to.
-    pub async fn list_projects(&self, actor: &Session, own_only: bool) -> Result<Vec<Project>, AuthError> {
+    pub async fn list_projects(
+        &self,
+        actor: &Session,
+        own_only: bool,
+    ) -> Result<Vec<Project>, AuthError> {
         let mut projects = self.repo.list_projects().await?;
         if own_only {
             let mine = self.member_projects(actor).await?;
@@ -957,7 +1053,12 @@ impl IdentityService {
     }
 
     /// One project by id or name.
-    pub async fn get_project(&self, actor: &Session, id: &str, own_only: bool) -> Result<Project, AuthError> {
+    pub async fn get_project(
+        &self,
+        actor: &Session,
+        id: &str,
+        own_only: bool,
+    ) -> Result<Project, AuthError> {
         let p = self
             .repo
             .find_project(id)
@@ -973,11 +1074,17 @@ impl IdentityService {
     pub async fn create_project(&self, new: NewProject) -> Result<Project, AuthError> {
         validate_name("name", &new.name, 255)?;
         if looks_like_uuid(&new.name) {
-            return Err(AuthError::Invalid(format!("project name '{}' cannot have an uuid format", new.name)));
+            return Err(AuthError::Invalid(format!(
+                "project name '{}' cannot have an uuid format",
+                new.name
+            )));
         }
         Self::check_quotas(new.quotas.iter().map(|(k, v)| (k, Some(*v))))?;
         if self.repo.find_project(&new.name).await?.is_some() {
-            return Err(AuthError::Conflict(format!("project '{}' exists", new.name)));
+            return Err(AuthError::Conflict(format!(
+                "project '{}' exists",
+                new.name
+            )));
         }
         let now = self.now();
         let p = Project {
@@ -988,7 +1095,9 @@ impl IdentityService {
             created: now,
             modified: now,
         };
-        self.repo.insert_project(&p, &[Self::project_event("created", &p)]).await?;
+        self.repo
+            .insert_project(&p, &[Self::project_event("created", &p)])
+            .await?;
         Ok(p)
     }
 
@@ -1002,10 +1111,14 @@ impl IdentityService {
         if let Some(name) = edit.name {
             validate_name("name", &name, 255)?;
             if looks_like_uuid(&name) {
-                return Err(AuthError::Invalid(format!("project name '{name}' cannot have an uuid format")));
+                return Err(AuthError::Invalid(format!(
+                    "project name '{name}' cannot have an uuid format"
+                )));
             }
             if p.name == "admin" && name != "admin" {
-                return Err(AuthError::Forbidden("You cannot rename project 'admin'".into()));
+                return Err(AuthError::Forbidden(
+                    "You cannot rename project 'admin'".into(),
+                ));
             }
             if name != p.name && self.repo.find_project(&name).await?.is_some() {
                 return Err(AuthError::Conflict(format!("project '{name}' exists")));
@@ -1025,7 +1138,9 @@ impl IdentityService {
             }
         }
         p.modified = self.now();
-        self.repo.update_project(&p, &[Self::project_event("edited", &p)]).await?;
+        self.repo
+            .update_project(&p, &[Self::project_event("edited", &p)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }
@@ -1038,9 +1153,13 @@ impl IdentityService {
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("project '{id}' not found")))?;
         if actor.is_some_and(|a| a.project_id == p.id) {
-            return Err(AuthError::Conflict("You cannot delete your own project".into()));
+            return Err(AuthError::Conflict(
+                "You cannot delete your own project".into(),
+            ));
         }
-        self.repo.delete_project(&p.id, &[Self::project_event("deleted", &p)]).await?;
+        self.repo
+            .delete_project(&p.id, &[Self::project_event("deleted", &p)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }
@@ -1048,10 +1167,17 @@ impl IdentityService {
     // ---------------------------------------------------------------- roles
 
     fn role_event(key: &str, r: &Role) -> NewEvent {
-        NewEvent::new("roles", key, json!({"_id": r.id, "name": r.name, "permissions": r.permissions}))
+        NewEvent::new(
+            "roles",
+            key,
+            json!({"_id": r.id, "name": r.name, "permissions": r.permissions}),
+        )
     }
 
-    fn check_permissions<'a>(&self, keys: impl IntoIterator<Item = &'a String>) -> Result<(), AuthError> {
+    fn check_permissions<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), AuthError> {
         for k in keys {
             self.catalog.validate_key(k)?;
         }
@@ -1059,7 +1185,11 @@ impl IdentityService {
     }
 
     /// Roles visible to the caller: all, or only those the caller holds.
-    pub async fn list_roles(&self, actor: &Session, own_only: bool) -> Result<Vec<Role>, AuthError> {
+    pub async fn list_roles(
+        &self,
+        actor: &Session,
+        own_only: bool,
+    ) -> Result<Vec<Role>, AuthError> {
         let mut roles = self.repo.list_roles().await?;
         if own_only {
             let mine = self.member_roles(actor).await?;
@@ -1078,7 +1208,12 @@ impl IdentityService {
     }
 
     /// One role by id or name.
-    pub async fn get_role(&self, actor: &Session, id: &str, own_only: bool) -> Result<Role, AuthError> {
+    pub async fn get_role(
+        &self,
+        actor: &Session,
+        id: &str,
+        own_only: bool,
+    ) -> Result<Role, AuthError> {
         let r = self
             .repo
             .find_role(id)
@@ -1094,11 +1229,17 @@ impl IdentityService {
     pub async fn create_role(&self, new: NewRole) -> Result<Role, AuthError> {
         validate_name("name", &new.name, 60)?;
         if looks_like_uuid(&new.name) {
-            return Err(AuthError::Invalid(format!("role name '{}' cannot have an uuid format", new.name)));
+            return Err(AuthError::Invalid(format!(
+                "role name '{}' cannot have an uuid format",
+                new.name
+            )));
         }
         self.check_permissions(new.permissions.keys())?;
         if self.repo.find_role(&new.name).await?.is_some() {
-            return Err(AuthError::Conflict(format!("role name '{}' exists", new.name)));
+            return Err(AuthError::Conflict(format!(
+                "role name '{}' exists",
+                new.name
+            )));
         }
         let now = self.now();
         let r = Role {
@@ -1108,7 +1249,9 @@ impl IdentityService {
             created: now,
             modified: now,
         };
-        self.repo.insert_role(&r, &[Self::role_event("created", &r)]).await?;
+        self.repo
+            .insert_role(&r, &[Self::role_event("created", &r)])
+            .await?;
         Ok(r)
     }
 
@@ -1122,7 +1265,10 @@ impl IdentityService {
         if let Some(name) = edit.name {
             validate_name("name", &name, 60)?;
             if name != r.name && PROTECTED_ROLES.contains(&r.name.as_str()) {
-                return Err(AuthError::Forbidden(format!("You cannot rename role '{}'", r.name)));
+                return Err(AuthError::Forbidden(format!(
+                    "You cannot rename role '{}'",
+                    r.name
+                )));
             }
             if name != r.name && self.repo.find_role(&name).await?.is_some() {
                 return Err(AuthError::Conflict(format!("role name '{name}' exists")));
@@ -1139,7 +1285,9 @@ impl IdentityService {
             }
         }
         r.modified = self.now();
-        self.repo.update_role(&r, &[Self::role_event("edited", &r)]).await?;
+        self.repo
+            .update_role(&r, &[Self::role_event("edited", &r)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }
@@ -1152,9 +1300,14 @@ impl IdentityService {
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("role '{id}' not found")))?;
         if PROTECTED_ROLES.contains(&r.name.as_str()) {
-            return Err(AuthError::Forbidden(format!("You cannot delete role '{}'", r.name)));
+            return Err(AuthError::Forbidden(format!(
+                "You cannot delete role '{}'",
+                r.name
+            )));
         }
-        self.repo.delete_role(&r.id, &[Self::role_event("deleted", &r)]).await?;
+        self.repo
+            .delete_role(&r.id, &[Self::role_event("deleted", &r)])
+            .await?;
         self.forget_sessions();
         Ok(())
     }

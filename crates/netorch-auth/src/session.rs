@@ -49,13 +49,27 @@ impl Session {
 
     /// Authorises `permission` (e.g. `users:id:patch`) for `method` with the request's admin
     /// query strings.
-    pub fn authorize(&self, permission: &str, method: &str, qs: &AdminQuery) -> Result<Grant, AuthError> {
-        rbac::authorize(self.roles.iter().map(|r| &r.permissions), permission, method, qs)
+    pub fn authorize(
+        &self,
+        permission: &str,
+        method: &str,
+        qs: &AdminQuery,
+    ) -> Result<Grant, AuthError> {
+        rbac::authorize(
+            self.roles.iter().map(|r| &r.permissions),
+            permission,
+            method,
+            qs,
+        )
     }
 
     /// Which projects' records the request may touch: the token's project, or with `ADMIN` all
     /// projects (`ADMIN`) or the named ones (`ADMIN=p1,p2`, ids or names resolved by the caller).
-    pub fn project_filter(&self, method: &str, qs: &AdminQuery) -> Result<ProjectFilter, AuthError> {
+    pub fn project_filter(
+        &self,
+        method: &str,
+        qs: &AdminQuery,
+    ) -> Result<ProjectFilter, AuthError> {
         match &qs.admin {
             None => Ok(ProjectFilter::Only(vec![self.project_id.clone()])),
             Some(_) if !self.is_admin(method) => Err(AuthError::Denied(

@@ -26,7 +26,10 @@ mod tests {
         let a = generate_secret();
         let b = generate_secret();
         assert_eq!(a.len(), 43);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_ne!(a, b);
         assert_eq!(hash_secret(&a).len(), 64);
         assert_eq!(hash_secret(&a), hash_secret(&a));

@@ -20,7 +20,11 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with a fresh id.
-    pub fn new(topic: impl Into<String>, key: impl Into<String>, payload: serde_json::Value) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        key: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> Self {
         Self {
             id: crate::new_id(),
             topic: topic.into(),
@@ -66,7 +70,12 @@ pub trait OutboxRepository: Send + Sync + 'static {
     /// Marks events delivered.
     async fn mark_delivered(&self, ids: &[String], now: Micros) -> Result<(), StoreError>;
     /// Records a failed attempt; the events become claimable again at `retry_at`.
-    async fn mark_failed(&self, ids: &[String], error: &str, retry_at: Micros) -> Result<(), StoreError>;
+    async fn mark_failed(
+        &self,
+        ids: &[String],
+        error: &str,
+        retry_at: Micros,
+    ) -> Result<(), StoreError>;
     /// Number of undelivered events (exported as a metric and used by tests).
     async fn pending_count(&self) -> Result<i64, StoreError>;
     /// Deletes delivered events older than `before`.

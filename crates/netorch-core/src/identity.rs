@@ -130,7 +130,8 @@ pub trait IdentityRepository: Send + Sync + 'static {
     /// Looks a token up by the hash of its secret.
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// A user's tokens that expire after `now`.
-    async fn list_tokens(&self, user_id: &str, now: Micros) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn list_tokens(&self, user_id: &str, now: Micros)
+    -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes one token; returns whether it existed.
     async fn delete_token(&self, hash: &str, events: &[NewEvent]) -> Result<bool, StoreError>;
     /// Removes expired tokens; returns how many.

@@ -47,7 +47,10 @@ impl JobState {
 
     /// True once the job will not run again.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -183,7 +186,11 @@ pub trait JobRepository: Send + Sync + 'static {
     async fn cancel_job(&self, id: &str, now: Micros) -> Result<bool, StoreError>;
 
     /// Creates the schedule row if missing (keeps an existing row's next run).
-    async fn ensure_periodic(&self, name: &str, first_run_at: Micros) -> Result<PeriodicTask, StoreError>;
+    async fn ensure_periodic(
+        &self,
+        name: &str,
+        first_run_at: Micros,
+    ) -> Result<PeriodicTask, StoreError>;
     /// Moves a periodic task from `due_at` to `next_at` if nobody else did (compare-and-set);
     /// true if this caller won the tick.
     async fn advance_periodic(

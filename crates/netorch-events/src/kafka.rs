@@ -77,26 +77,25 @@ impl EventSink for KafkaSink {
         let client = self.client().await?;
         let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         for e in events {
-            by_topic.entry(format!("{}{}", self.prefix, e.topic)).or_default().push(Record {
-                key: Some(e.key.clone().into_bytes()),
-                value: Some(crate::envelope(e).to_string().into_bytes()),
-                headers: BTreeMap::from([("event-id".to_string(), e.id.clone().into_bytes())]),
-                timestamp: chrono_now(),
-            });
+            by_topic
+                .entry(format!("{}{}", self.prefix, e.topic))
+                .or_default()
+                .push(Record {
+                    key: Some(e.key.clone().into_bytes()),
+                    value: Some(crate::envelope(e).to_string().into_bytes()),
+                    headers: BTreeMap::from([("event-id".to_string(), e.id.clone().into_bytes())]),
+                    timestamp: chrono_now(),
+                });
         }
         for (topic, records) in by_topic {
             let partition = client
                 .partition_client(topic.clone(), 0, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|e| {
-                    SinkError(format!("kafka topic {topic}: {e}"))
-                })?;
+                .map_err(|e| SinkError(format!("kafka topic {topic}: {e}")))?;
             partition
                 .produce(records, Compression::NoCompression)
                 .await
-                .map_err(|e| {
-                    SinkError(format!("kafka produce to {topic}: {e}"))
-                })?;
+                .map_err(|e| SinkError(format!("kafka produce to {topic}: {e}")))?;
         }
         Ok(())
     }
@@ -104,5 +103,6 @@ impl EventSink for KafkaSink {
 
 fn chrono_now() -> rskafka::chrono::DateTime<rskafka::chrono::Utc> {
     use netorch_core::Clock as _;
-    rskafka::chrono::DateTime::from_timestamp_micros(netorch_core::SystemClock.now()).unwrap_or_default()
+    rskafka::chrono::DateTime::from_timestamp_micros(netorch_core::SystemClock.now())
+        .unwrap_or_default()
 }

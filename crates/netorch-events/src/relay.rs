@@ -91,7 +91,11 @@ impl Relay {
                         .await
                         .map_err(|e| e.to_string())?;
                     delivered += batch.len();
-                    tracing::debug!(count = batch.len(), first_seq = batch[0].seq, "events delivered");
+                    tracing::debug!(
+                        count = batch.len(),
+                        first_seq = batch[0].seq,
+                        "events delivered"
+                    );
                 }
                 Err(e) => {
                     let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(1).max(1);

@@ -23,7 +23,13 @@ fn cfg() -> RelayConfig {
 }
 
 fn relay(store: &Store, sink: Arc<dyn netorch_core::events::EventSink>) -> Relay {
-    Relay::new(Arc::new(store.clone()), sink, Arc::new(SystemClock), store.outbox_wake(), cfg())
+    Relay::new(
+        Arc::new(store.clone()),
+        sink,
+        Arc::new(SystemClock),
+        store.outbox_wake(),
+        cfg(),
+    )
 }
 
 async fn wait_until(mut cond: impl FnMut() -> bool) {
@@ -45,11 +51,17 @@ async fn events_written_while_the_sink_is_down_are_delivered_after_it_comes_back
     let cancel = CancellationToken::new();
     let task = tokio::spawn(relay(&store, Arc::new(sink.clone())).run(cancel.clone()));
 
-    let written: Vec<NewEvent> = (0..5).map(|i| NewEvent::new("vim_account", "created", json!({"n": i}))).collect();
+    let written: Vec<NewEvent> = (0..5)
+        .map(|i| NewEvent::new("vim_account", "created", json!({"n": i})))
+        .collect();
     store.append(&written).await.expect("append");
     wait_until(|| sink.refused() >= 2).await;
     assert!(sink.received().is_empty());
-    assert_eq!(store.pending_count().await.expect("pending"), 5, "nothing lost while down");
+    assert_eq!(
+        store.pending_count().await.expect("pending"),
+        5,
+        "nothing lost while down"
+    );
 
     sink.set_down(false);
     wait_until(|| sink.received().len() >= 5).await;
@@ -66,16 +78,29 @@ async fn a_relay_that_died_before_confirming_is_followed_by_redelivery_with_the_
     let db = TestDb::new().await.expect("db");
     let store = db.store().await.expect("store");
     let ev = NewEvent::new("ns", "instantiate", json!({}));
-    store.append(std::slice::from_ref(&ev)).await.expect("append");
+    store
+        .append(std::slice::from_ref(&ev))
+        .await
+        .expect("append");
     // A relay claims the event, publishes it, and dies before marking it delivered.
     let now = SystemClock.now();
-    let claimed = store.claim("dead-relay", 10, now, now + 50_000).await.expect("claim");
+    let claimed = store
+        .claim("dead-relay", 10, now, now + 50_000)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     tokio::time::sleep(Duration::from_millis(60)).await;
     let sink = RecordingSink::default();
-    relay(&store, Arc::new(sink.clone())).run_once().await.expect("deliver");
+    relay(&store, Arc::new(sink.clone()))
+        .run_once()
+        .await
+        .expect("deliver");
     assert_eq!(sink.received().len(), 1);
-    assert_eq!(sink.received()[0].id, ev.id, "consumers can de-duplicate on the id");
+    assert_eq!(
+        sink.received()[0].id,
+        ev.id,
+        "consumers can de-duplicate on the id"
+    );
 }
 
 #[tokio::test]
@@ -85,10 +110,19 @@ async fn in_process_subscribers_receive_committed_events() {
     let bus = InProcessBus::new(64);
     let mut rx = bus.subscribe();
     let ev = NewEvent::new("users", "created", json!({"username": "u1"}));
-    store.append(std::slice::from_ref(&ev)).await.expect("append");
-    assert_eq!(relay(&store, Arc::new(bus)).run_once().await.expect("run"), 1);
+    store
+        .append(std::slice::from_ref(&ev))
+        .await
+        .expect("append");
+    assert_eq!(
+        relay(&store, Arc::new(bus)).run_once().await.expect("run"),
+        1
+    );
     let got = rx.recv().await.expect("event");
-    assert_eq!((got.topic.as_str(), got.key.as_str(), &got.payload), ("users", "created", &json!({"username": "u1"})));
+    assert_eq!(
+        (got.topic.as_str(), got.key.as_str(), &got.payload),
+        ("users", "created", &json!({"username": "u1"}))
+    );
     let env = netorch_events::envelope(&got);
     assert_eq!(env["id"], json!(ev.id));
     assert_eq!(env["type"], json!("users.created"));

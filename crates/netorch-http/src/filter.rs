@@ -171,10 +171,10 @@ fn resolve<'a>(doc: &'a Value, path: &[String]) -> Vec<&'a Value> {
                         }
                     } else {
                         for it in items {
-                            if let Value::Object(m) = it {
-                                if let Some(x) = m.get(seg) {
-                                    next.push(x);
-                                }
+                            if let Value::Object(m) = it
+                                && let Some(x) = m.get(seg)
+                            {
+                                next.push(x);
                             }
                         }
                     }
@@ -198,7 +198,11 @@ fn scalars(v: &Value) -> Vec<&Value> {
 fn equals(v: &Value, s: &str) -> bool {
     match v {
         Value::String(x) => x == s,
-        Value::Number(n) => s.parse::<f64>().ok().zip(n.as_f64()).is_some_and(|(a, b)| a == b),
+        Value::Number(n) => s
+            .parse::<f64>()
+            .ok()
+            .zip(n.as_f64())
+            .is_some_and(|(a, b)| a == b),
         Value::Bool(b) => s.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
         Value::Null => s.is_empty() || s == "null",
         _ => false,

@@ -22,15 +22,17 @@ fn merge_at(target: &mut Value, patch: &Value, path: &mut Vec<String>) -> Result
         *target = patch.clone();
         return Ok(());
     };
-    if let Value::Array(arr) = target {
-        if p.keys().any(|k| k.starts_with('$')) {
-            return edit_array(arr, p, path);
-        }
+    if let Value::Array(arr) = target
+        && p.keys().any(|k| k.starts_with('$'))
+    {
+        return edit_array(arr, p, path);
     }
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(t) = target else { return Ok(()) };
+    let Value::Object(t) = target else {
+        return Ok(());
+    };
     for (k, v) in p {
         path.push(k.clone());
         if v.is_null() {
@@ -70,7 +72,11 @@ fn item_matches(item: &Value, probe: &Value) -> bool {
     }
 }
 
-fn edit_array(arr: &mut Vec<Value>, p: &Map<String, Value>, path: &mut Vec<String>) -> Result<(), MergeError> {
+fn edit_array(
+    arr: &mut Vec<Value>,
+    p: &Map<String, Value>,
+    path: &mut Vec<String>,
+) -> Result<(), MergeError> {
     let at = |path: &Vec<String>, k: &str| {
         let mut v = path.clone();
         v.push(k.to_string());
@@ -103,7 +109,11 @@ fn edit_array(arr: &mut Vec<Value>, p: &Map<String, Value>, path: &mut Vec<Strin
                     at(path, k)
                 ))
             })?;
-            let i = if i < 0 { (i + arr.len() as i64).max(0) as usize } else { i as usize };
+            let i = if i < 0 {
+                (i + arr.len() as i64).max(0) as usize
+            } else {
+                i as usize
+            };
             if insert {
                 inserts.push((i, v.clone()));
             } else {
@@ -119,7 +129,10 @@ fn edit_array(arr: &mut Vec<Value>, p: &Map<String, Value>, path: &mut Vec<Strin
             appends.push(v.clone());
         } else {
             let probe: Value = yaml_serde::from_str(item).map_err(|_| {
-                MergeError(format!("Wrong format at '{}'. Expecting '$<yaml-format>'", at(path, k)))
+                MergeError(format!(
+                    "Wrong format at '{}'. Expecting '$<yaml-format>'",
+                    at(path, k)
+                ))
             })?;
             let hits: Vec<usize> = arr
                 .iter()
@@ -136,7 +149,7 @@ fn edit_array(arr: &mut Vec<Value>, p: &Map<String, Value>, path: &mut Vec<Strin
             }
         }
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     edits.dedup_by_key(|e| e.0);
     for (i, v) in edits {
         if i >= arr.len() {
@@ -158,7 +171,7 @@ fn edit_array(arr: &mut Vec<Value>, p: &Map<String, Value>, path: &mut Vec<Strin
             arr[i] = strip_nulls(&v);
         }
     }
-    inserts.sort_by(|a, b| b.0.cmp(&a.0));
+    inserts.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (i, v) in inserts {
         let i = i.min(arr.len());
         arr.insert(i, strip_nulls(&v));
@@ -182,7 +195,10 @@ mod tests {
     #[test]
     fn plain_rfc7396_merge_replaces_and_deletes() {
         assert_eq!(
-            merged(json!({"a": 1, "b": {"c": 2, "d": 3}}), json!({"a": null, "b": {"c": 5}})),
+            merged(
+                json!({"a": 1, "b": {"c": 2, "d": 3}}),
+                json!({"a": null, "b": {"c": 5}})
+            ),
             json!({"b": {"c": 5, "d": 3}})
         );
     }
@@ -190,12 +206,30 @@ mod tests {
     #[test]
     fn array_edition_removes_adds_and_inserts() {
         let t = json!({"projects": ["P1", "P2"]});
-        assert_eq!(merged(t.clone(), json!({"projects": {"$'P1'": null}})), json!({"projects": ["P2"]}));
-        assert_eq!(merged(t.clone(), json!({"projects": {"$+'P3'": "P3"}})), json!({"projects": ["P1", "P2", "P3"]}));
-        assert_eq!(merged(t.clone(), json!({"projects": {"$+'P1'": "P1"}})), json!({"projects": ["P1", "P2"]}));
-        assert_eq!(merged(t.clone(), json!({"projects": {"$+[0]": "P0"}})), json!({"projects": ["P0", "P1", "P2"]}));
-        assert_eq!(merged(t.clone(), json!({"projects": {"$[1]": "X"}})), json!({"projects": ["P1", "X"]}));
-        assert_eq!(merged(t, json!({"projects": {"$+": "P9"}})), json!({"projects": ["P1", "P2", "P9"]}));
+        assert_eq!(
+            merged(t.clone(), json!({"projects": {"$'P1'": null}})),
+            json!({"projects": ["P2"]})
+        );
+        assert_eq!(
+            merged(t.clone(), json!({"projects": {"$+'P3'": "P3"}})),
+            json!({"projects": ["P1", "P2", "P3"]})
+        );
+        assert_eq!(
+            merged(t.clone(), json!({"projects": {"$+'P1'": "P1"}})),
+            json!({"projects": ["P1", "P2"]})
+        );
+        assert_eq!(
+            merged(t.clone(), json!({"projects": {"$+[0]": "P0"}})),
+            json!({"projects": ["P0", "P1", "P2"]})
+        );
+        assert_eq!(
+            merged(t.clone(), json!({"projects": {"$[1]": "X"}})),
+            json!({"projects": ["P1", "X"]})
+        );
+        assert_eq!(
+            merged(t, json!({"projects": {"$+": "P9"}})),
+            json!({"projects": ["P1", "P2", "P9"]})
+        );
     }
 
     #[test]

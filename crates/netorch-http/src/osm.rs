@@ -4,7 +4,10 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request, rejection::BytesRejection},
+    extract::{
+        ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request,
+        rejection::BytesRejection,
+    },
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -32,7 +35,10 @@ impl Format {
         let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
             return Format::Yaml;
         };
-        if accept.contains("application/yaml") || accept.contains("*/*") || accept.contains("text/html") {
+        if accept.contains("application/yaml")
+            || accept.contains("*/*")
+            || accept.contains("text/html")
+        {
             Format::Yaml
         } else if accept.contains("application/json") || is_error {
             Format::Json
@@ -56,7 +62,10 @@ pub fn encode(value: &Value, format: Format) -> (HeaderValue, Vec<u8>) {
         Format::Yaml => {
             let mut text = String::from("---\n");
             text.push_str(&yaml_serde::to_string(value).unwrap_or_default());
-            (HeaderValue::from_static("application/yaml"), text.into_bytes())
+            (
+                HeaderValue::from_static("application/yaml"),
+                text.into_bytes(),
+            )
         }
     }
 }
@@ -216,7 +225,10 @@ impl OsmError {
 
     /// 422 in jsonschema style: `Format error at '<a:b>' '<msg>' `.
     pub fn format_error(path: &str, msg: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Format error at '{path}' '{msg}' "))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Format error at '{path}' '{msg}' "),
+        )
     }
 
     /// 401 with `WWW-Authenticate`.
@@ -259,7 +271,10 @@ impl From<AuthError> for OsmError {
             AuthError::BadRequest(m) => OsmError::new(StatusCode::BAD_REQUEST, m),
             AuthError::Store(netorch_core::StoreError::Unavailable(m)) => {
                 tracing::error!(error = %m, "store unavailable");
-                OsmError::new(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable")
+                OsmError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable",
+                )
             }
             AuthError::Store(other) => internal(&other),
         }
@@ -282,7 +297,13 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// Parses bytes as JSON or YAML according to a media type (OSM: anything that is not JSON is
@@ -314,9 +335,11 @@ pub fn parse_document(media: Option<&str>, bytes: &[u8]) -> Result<Value, OsmErr
         return Ok(Value::Null);
     }
     if json {
-        serde_json::from_slice(bytes).map_err(|e| OsmError::bad_request(format!("Invalid json format {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| OsmError::bad_request(format!("Invalid json format {e}")))
     } else {
-        yaml_serde::from_slice::<Value>(bytes).map_err(|e| OsmError::bad_request(format!("Invalid yaml format {e}")))
+        yaml_serde::from_slice::<Value>(bytes)
+            .map_err(|e| OsmError::bad_request(format!("Invalid yaml format {e}")))
     }
 }
 
@@ -327,7 +350,8 @@ impl<S: Send + Sync> FromRequest<S> for OsmValue {
         let media = media_type(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(ref inner)
-                if std::error::Error::source(inner).is_some_and(|s| s.to_string().contains("length limit"))
+                if std::error::Error::source(inner)
+                    .is_some_and(|s| s.to_string().contains("length limit"))
                     || inner.to_string().contains("length limit") =>
             {
                 OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
@@ -403,7 +427,10 @@ pub fn check_id(id: &str) -> Result<(), OsmError> {
         || id == ".."
         || id.chars().any(|c| c.is_control() || c == '/' || c == '\\')
     {
-        return Err(OsmError::bad_request(format!("Invalid identifier '{}'", id.escape_default())));
+        return Err(OsmError::bad_request(format!(
+            "Invalid identifier '{}'",
+            id.escape_default()
+        )));
     }
     Ok(())
 }
@@ -502,7 +529,9 @@ where
                 let (_, session) = identity.issue_token(req, None, (host, port)).await?;
                 Ok(Authenticated(Arc::new(session)))
             }
-            _ => Err(OsmError::unauthenticated("Needed a token or Authorization http header")),
+            _ => Err(OsmError::unauthenticated(
+                "Needed a token or Authorization http header",
+            )),
         }
     }
 }
@@ -534,24 +563,45 @@ mod tests {
     #[test]
     fn negotiation_follows_the_nbi() {
         assert_eq!(Format::negotiate(&hdrs(None), false), Format::Yaml);
-        assert_eq!(Format::negotiate(&hdrs(Some("application/json")), false), Format::Json);
+        assert_eq!(
+            Format::negotiate(&hdrs(Some("application/json")), false),
+            Format::Json
+        );
         assert_eq!(Format::negotiate(&hdrs(Some("*/*")), false), Format::Yaml);
-        assert_eq!(Format::negotiate(&hdrs(Some("application/yaml")), true), Format::Yaml);
-        assert_eq!(Format::negotiate(&hdrs(Some("image/png")), true), Format::Json);
-        assert_eq!(Format::negotiate(&hdrs(Some("image/png")), false), Format::Yaml);
+        assert_eq!(
+            Format::negotiate(&hdrs(Some("application/yaml")), true),
+            Format::Yaml
+        );
+        assert_eq!(
+            Format::negotiate(&hdrs(Some("image/png")), true),
+            Format::Json
+        );
+        assert_eq!(
+            Format::negotiate(&hdrs(Some("image/png")), false),
+            Format::Yaml
+        );
     }
 
     #[test]
     fn bodies_parse_by_media_type() {
-        assert_eq!(parse_document(Some("application/json"), br#"{"a":1}"#).ok(), Some(json!({"a": 1})));
-        assert_eq!(parse_document(Some("application/yaml"), b"a: 1\n").ok(), Some(json!({"a": 1})));
+        assert_eq!(
+            parse_document(Some("application/json"), br#"{"a":1}"#).ok(),
+            Some(json!({"a": 1}))
+        );
+        assert_eq!(
+            parse_document(Some("application/yaml"), b"a: 1\n").ok(),
+            Some(json!({"a": 1}))
+        );
         assert_eq!(parse_document(None, b"{a: 1}").ok(), Some(json!({"a": 1})));
         let e = parse_document(Some("application/json"), b"{oops").expect_err("bad json");
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.detail.starts_with("Invalid json format"));
         let e = parse_document(Some("application/xml"), b"<a/>").expect_err("xml");
         assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(parse_document(Some("application/json"), b"  ").ok(), Some(Value::Null));
+        assert_eq!(
+            parse_document(Some("application/json"), b"  ").ok(),
+            Some(Value::Null)
+        );
     }
 
     #[test]
@@ -564,7 +614,11 @@ mod tests {
         }
         let e = from_value::<T>(json!({"a": [1, "x"]})).expect_err("type");
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(e.detail.starts_with("Format error at 'a:1'"), "{}", e.detail);
+        assert!(
+            e.detail.starts_with("Format error at 'a:1'"),
+            "{}",
+            e.detail
+        );
         let e = from_value::<T>(json!({"a": [], "b": 1})).expect_err("unknown");
         assert!(e.detail.contains("unknown field `b`"), "{}", e.detail);
     }
@@ -580,9 +634,18 @@ mod tests {
     #[test]
     fn authorization_schemes_are_case_insensitive() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
-        assert_eq!(credentials(&h).ok().flatten(), Some(Credentials::Bearer("abc".into())));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWRtaW46YWRtaW4="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(
+            credentials(&h).ok().flatten(),
+            Some(Credentials::Bearer("abc".into()))
+        );
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YWRtaW46YWRtaW4="),
+        );
         assert_eq!(
             credentials(&h).ok().flatten(),
             Some(Credentials::Basic("admin".into(), "admin".into()))
@@ -594,6 +657,9 @@ mod tests {
     #[test]
     fn error_bodies_have_code_status_and_detail() {
         let e = OsmError::not_found("x");
-        assert_eq!(e.body(), json!({"code": "NOT_FOUND", "status": 404, "detail": "x"}));
+        assert_eq!(
+            e.body(),
+            json!({"code": "NOT_FOUND", "status": 404, "detail": "x"})
+        );
     }
 }

@@ -47,7 +47,11 @@ impl JobContext {
     pub async fn progress(&self, note: &str) {
         let now = self.clock.now();
         let until = now + self.lease.as_micros() as Micros;
-        if let Err(e) = self.repo.heartbeat(&self.job.id, &self.owner, until, Some(note), now).await {
+        if let Err(e) = self
+            .repo
+            .heartbeat(&self.job.id, &self.owner, until, Some(note), now)
+            .await
+        {
             tracing::warn!(job_id = %self.job.id, error = %e, "progress not recorded");
         }
     }
@@ -192,7 +196,11 @@ impl Scheduler {
     async fn tick_periodic(&self) {
         let now = self.clock.now();
         for spec in &self.periodic {
-            let row = match self.repo.ensure_periodic(&spec.name, spec.schedule.next_after(now)).await {
+            let row = match self
+                .repo
+                .ensure_periodic(&spec.name, spec.schedule.next_after(now))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(task = %spec.name, error = %e, "periodic task unavailable");
@@ -203,7 +211,11 @@ impl Scheduler {
                 continue;
             }
             let next = spec.schedule.next_after(now);
-            match self.repo.advance_periodic(&spec.name, row.next_run_at, next, now).await {
+            match self
+                .repo
+                .advance_periodic(&spec.name, row.next_run_at, next, now)
+                .await
+            {
                 Ok(true) => {
                     let job = NewJob {
                         kind: spec.name.clone(),
@@ -234,7 +246,13 @@ impl Scheduler {
             let now = self.clock.now();
             let _ = self
                 .repo
-                .fail_job(&id, &self.owner, "interrupted during its last attempt", None, now)
+                .fail_job(
+                    &id,
+                    &self.owner,
+                    "interrupted during its last attempt",
+                    None,
+                    now,
+                )
                 .await;
             tracing::warn!(job_id = %id, kind = %kind, "job failed: interrupted during its last attempt");
             return;
@@ -259,7 +277,10 @@ impl Scheduler {
                 loop {
                     tokio::time::sleep(lease / 3).await;
                     let now = clock.now();
-                    match repo.heartbeat(&id, &owner, now + lease.as_micros() as Micros, None, now).await {
+                    match repo
+                        .heartbeat(&id, &owner, now + lease.as_micros() as Micros, None, now)
+                        .await
+                    {
                         Ok(true) => {}
                         _ => break,
                     }
@@ -277,16 +298,22 @@ impl Scheduler {
             Err(JobError::Retry(msg)) if job.attempts < job.max_attempts => {
                 let retry_at = now + self.backoff(job.attempts).as_micros() as Micros;
                 tracing::warn!(job_id = %id, kind = %kind, attempt = job.attempts, error = %msg, "job failed; will retry");
-                self.repo.fail_job(&id, &self.owner, msg, Some(retry_at), now).await
+                self.repo
+                    .fail_job(&id, &self.owner, msg, Some(retry_at), now)
+                    .await
             }
             Err(e) => {
                 tracing::error!(job_id = %id, kind = %kind, attempt = job.attempts, error = %e, "job failed");
-                self.repo.fail_job(&id, &self.owner, &e.to_string(), None, now).await
+                self.repo
+                    .fail_job(&id, &self.owner, &e.to_string(), None, now)
+                    .await
             }
         };
         match recorded {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(job_id = %id, "job outcome not recorded: lease lost or job cancelled"),
+            Ok(false) => {
+                tracing::warn!(job_id = %id, "job outcome not recorded: lease lost or job cancelled")
+            }
             Err(e) => tracing::error!(job_id = %id, error = %e, "job outcome not recorded"),
         }
     }
@@ -305,7 +332,11 @@ impl Scheduler {
             if free > 0 {
                 let now = this.clock.now();
                 let until = now + this.cfg.lease.as_micros() as Micros;
-                match this.repo.claim_jobs(&this.owner, &kinds, free, now, until).await {
+                match this
+                    .repo
+                    .claim_jobs(&this.owner, &kinds, free, now, until)
+                    .await
+                {
                     Ok(jobs) => {
                         for job in jobs {
                             running.spawn(this.clone().run_job(job, cancel.clone()));
@@ -330,7 +361,10 @@ impl Scheduler {
             }
         }
         running.abort_all();
-        let released = this.repo.release_leases(&this.owner, this.clock.now()).await;
+        let released = this
+            .repo
+            .release_leases(&this.owner, this.clock.now())
+            .await;
         tracing::info!(released = ?released.ok(), "scheduler stopped");
     }
 }

@@ -13,7 +13,9 @@ use netorch_core::{
     Clock, SystemClock,
     jobs::{JobRepository, JobState, NewJob, ProjectFilter},
 };
-use netorch_scheduler::{JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig};
+use netorch_scheduler::{
+    JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig,
+};
 use netorch_store::Store;
 use netorch_test_support::TestDb;
 use serde_json::{Value, json};
@@ -82,8 +84,17 @@ async fn a_failing_job_is_retried_with_backoff_until_it_succeeds() {
     let db = TestDb::new().await.expect("db");
     let store = db.store().await.expect("store");
     let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
-    s.register("flaky", Arc::new(Flaky { failures: 2, calls: AtomicUsize::new(0) }));
-    let j = store.enqueue(&job("flaky", 5), SystemClock.now()).await.expect("enqueue");
+    s.register(
+        "flaky",
+        Arc::new(Flaky {
+            failures: 2,
+            calls: AtomicUsize::new(0),
+        }),
+    );
+    let j = store
+        .enqueue(&job("flaky", 5), SystemClock.now())
+        .await
+        .expect("enqueue");
     let (c, h) = start(s);
     let done = wait_for_state(&store, &j.id, JobState::Succeeded).await;
     c.cancel();
@@ -98,8 +109,17 @@ async fn a_job_that_keeps_failing_ends_failed_with_its_last_error() {
     let db = TestDb::new().await.expect("db");
     let store = db.store().await.expect("store");
     let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
-    s.register("flaky", Arc::new(Flaky { failures: 100, calls: AtomicUsize::new(0) }));
-    let j = store.enqueue(&job("flaky", 3), SystemClock.now()).await.expect("enqueue");
+    s.register(
+        "flaky",
+        Arc::new(Flaky {
+            failures: 100,
+            calls: AtomicUsize::new(0),
+        }),
+    );
+    let j = store
+        .enqueue(&job("flaky", 3), SystemClock.now())
+        .await
+        .expect("enqueue");
     let (c, h) = start(s);
     let failed = wait_for_state(&store, &j.id, JobState::Failed).await;
     c.cancel();
@@ -122,7 +142,10 @@ impl JobHandler for Hang {
 
 #[test]
 fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
-    let db = tokio::runtime::Runtime::new().expect("rt").block_on(TestDb::new()).expect("db");
+    let db = tokio::runtime::Runtime::new()
+        .expect("rt")
+        .block_on(TestDb::new())
+        .expect("db");
     // First "process": its own runtime, killed without any cleanup once the job is running.
     let crashed = tokio::runtime::Runtime::new().expect("rt");
     let job_id = crashed.block_on(async {
@@ -130,7 +153,10 @@ fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
         let started = Arc::new(tokio::sync::Notify::new());
         let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
         s.register("work", Arc::new(Hang(started.clone())));
-        let j = store.enqueue(&job("work", 3), SystemClock.now()).await.expect("enqueue");
+        let j = store
+            .enqueue(&job("work", 3), SystemClock.now())
+            .await
+            .expect("enqueue");
         tokio::spawn(s.run(CancellationToken::new()));
         started.notified().await;
         j.id
@@ -142,9 +168,19 @@ fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
     rt.block_on(async {
         let store = db.store().await.expect("store");
         let j = store.get_job(&job_id).await.expect("get").expect("job");
-        assert_eq!(j.state, JobState::Running, "the crashed worker still holds it");
+        assert_eq!(
+            j.state,
+            JobState::Running,
+            "the crashed worker still holds it"
+        );
         let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
-        s.register("work", Arc::new(Flaky { failures: 0, calls: AtomicUsize::new(0) }));
+        s.register(
+            "work",
+            Arc::new(Flaky {
+                failures: 0,
+                calls: AtomicUsize::new(0),
+            }),
+        );
         let (c, h) = start(s);
         let done = wait_for_state(&store, &job_id, JobState::Succeeded).await;
         c.cancel();
@@ -160,13 +196,19 @@ async fn a_graceful_shutdown_hands_running_jobs_back_to_the_queue() {
     let started = Arc::new(tokio::sync::Notify::new());
     let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
     s.register("work", Arc::new(Hang(started.clone())));
-    let j = store.enqueue(&job("work", 3), SystemClock.now()).await.expect("enqueue");
+    let j = store
+        .enqueue(&job("work", 3), SystemClock.now())
+        .await
+        .expect("enqueue");
     let (c, h) = start(s);
     started.notified().await;
     c.cancel();
     h.await.expect("scheduler");
     let back = store.get_job(&j.id).await.expect("get").expect("job");
-    assert_eq!((back.state, back.attempts, back.lease_owner), (JobState::Queued, 0, None));
+    assert_eq!(
+        (back.state, back.attempts, back.lease_owner),
+        (JobState::Queued, 0, None)
+    );
 }
 
 /// Records which jobs it ran.
@@ -190,7 +232,13 @@ async fn two_replicas_never_run_one_job_twice() {
     let ran = Arc::new(Mutex::new(Vec::new()));
     let mut ids = Vec::new();
     for _ in 0..40 {
-        ids.push(store.enqueue(&job("rec", 1), SystemClock.now()).await.expect("enqueue").id);
+        ids.push(
+            store
+                .enqueue(&job("rec", 1), SystemClock.now())
+                .await
+                .expect("enqueue")
+                .id,
+        );
     }
     let mut handles = Vec::new();
     for _ in 0..2 {
@@ -241,7 +289,10 @@ async fn periodic_tasks_enqueue_one_job_per_tick_even_with_two_replicas() {
         c.cancel();
         h.await.expect("scheduler");
     }
-    let jobs = store.list_jobs(&ProjectFilter::All, Some("tick"), 1000).await.expect("list");
+    let jobs = store
+        .list_jobs(&ProjectFilter::All, Some("tick"), 1000)
+        .await
+        .expect("list");
     assert!(jobs.len() >= 4, "ticks happened");
     let mut keys: Vec<_> = jobs.iter().map(|j| j.dedupe_key.clone()).collect();
     let n = keys.len();
@@ -249,6 +300,9 @@ async fn periodic_tasks_enqueue_one_job_per_tick_even_with_two_replicas() {
     keys.dedup();
     assert_eq!(keys.len(), n, "one job per tick");
     let ran = ran.lock().expect("lock").clone();
-    let finished = jobs.iter().filter(|j| j.state == JobState::Succeeded).count();
+    let finished = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Succeeded)
+        .count();
     assert_eq!(ran.len(), finished, "each tick's job ran once");
 }

@@ -66,7 +66,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.inner.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish()
     }
 }
 
@@ -86,14 +88,13 @@ impl Store {
         connect = sqlx::ConnectOptions::disable_statement_logging(connect);
         let (read, write) = match backend {
             Backend::Sqlite => {
-                if let Some(path) = sqlite_path(url) {
-                    if let Some(dir) = Path::new(&path).parent() {
-                        if !dir.as_os_str().is_empty() {
-                            std::fs::create_dir_all(dir).map_err(|e| {
-                                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                            })?;
-                        }
-                    }
+                if let Some(path) = sqlite_path(url)
+                    && let Some(dir) = Path::new(&path).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                    })?;
                 }
                 let pragmas = |max: u32| {
                     AnyPoolOptions::new()
@@ -113,7 +114,10 @@ impl Store {
                 };
                 // One writer connection serialises every write transaction: SQLite allows one
                 // writer anyway, and a single connection avoids lock-upgrade SQLITE_BUSY errors.
-                let write = pragmas(1).connect_with(connect.clone()).await.map_err(map_err)?;
+                let write = pragmas(1)
+                    .connect_with(connect.clone())
+                    .await
+                    .map_err(map_err)?;
                 let read = pragmas(opts.max_connections.max(1))
                     .connect_with(connect)
                     .await
@@ -225,7 +229,9 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         None
@@ -251,8 +257,12 @@ pub fn redact_url(url: &str) -> String {
 /// Maps sqlx errors to domain errors: constraint violations become `Conflict`/`InUse`.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::InUse(db.message().to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_string())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::InUse(db.message().to_string())
+        }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
         }
@@ -266,7 +276,10 @@ pub(crate) fn json_text(s: &str) -> Result<serde_json::Value, StoreError> {
 
 /// `$first, $first+1, ...` placeholders for an IN list.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -275,13 +288,19 @@ mod tests {
 
     #[test]
     fn redacts_the_password_of_a_postgres_url() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 
     #[test]
     fn finds_the_file_of_a_sqlite_url() {
-        assert_eq!(sqlite_path("sqlite://data/n.db?mode=rwc").as_deref(), Some("data/n.db"));
+        assert_eq!(
+            sqlite_path("sqlite://data/n.db?mode=rwc").as_deref(),
+            Some("data/n.db")
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

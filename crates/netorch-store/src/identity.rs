@@ -13,9 +13,10 @@ use sqlx::{Row, any::AnyRow};
 use crate::db::{Store, json_text, map_err};
 
 fn project_from(row: &AnyRow) -> Result<Project, StoreError> {
-    let quotas: BTreeMap<String, i64> =
-        serde_json::from_value(json_text(&row.try_get::<String, _>("quotas").map_err(map_err)?)?)
-            .map_err(|e| StoreError::Internal(format!("corrupt quotas: {e}")))?;
+    let quotas: BTreeMap<String, i64> = serde_json::from_value(json_text(
+        &row.try_get::<String, _>("quotas").map_err(map_err)?,
+    )?)
+    .map_err(|e| StoreError::Internal(format!("corrupt quotas: {e}")))?;
     Ok(Project {
         id: row.try_get("id").map_err(map_err)?,
         name: row.try_get("name").map_err(map_err)?,
@@ -27,9 +28,10 @@ fn project_from(row: &AnyRow) -> Result<Project, StoreError> {
 }
 
 fn role_from(row: &AnyRow) -> Result<Role, StoreError> {
-    let permissions: BTreeMap<String, bool> =
-        serde_json::from_value(json_text(&row.try_get::<String, _>("permissions").map_err(map_err)?)?)
-            .map_err(|e| StoreError::Internal(format!("corrupt permissions: {e}")))?;
+    let permissions: BTreeMap<String, bool> = serde_json::from_value(json_text(
+        &row.try_get::<String, _>("permissions").map_err(map_err)?,
+    )?)
+    .map_err(|e| StoreError::Internal(format!("corrupt permissions: {e}")))?;
     Ok(Role {
         id: row.try_get("id").map_err(map_err)?,
         name: row.try_get("name").map_err(map_err)?,
@@ -146,19 +148,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = events_now();
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        if let Some(col) = in_use_column {
-            if let Some(user) = Self::first_user_using(&mut tx, col, id).await? {
-                return Err(StoreError::InUse(format!(
-                    "{} '{id}' is being used by user '{user}'",
-                    capitalise(kind)
-                )));
-            }
+        if let Some(col) = in_use_column
+            && let Some(user) = Self::first_user_using(&mut tx, col, id).await?
+        {
+            return Err(StoreError::InUse(format!(
+                "{} '{id}' is being used by user '{user}'",
+                capitalise(kind)
+            )));
         }
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE id = $1")))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = $1"
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 kind,
@@ -206,15 +210,17 @@ impl IdentityRepository for Store {
 
     async fn update_project(&self, p: &Project, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        let done = sqlx::query("UPDATE projects SET name = $2, admin = $3, quotas = $4, modified = $5 WHERE id = $1")
-            .bind(&p.id)
-            .bind(&p.name)
-            .bind(p.admin as i64)
-            .bind(serde_json::to_string(&p.quotas).unwrap_or_else(|_| "{}".into()))
-            .bind(p.modified)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(map_err(e), || format!("project '{}' exists", p.name)))?;
+        let done = sqlx::query(
+            "UPDATE projects SET name = $2, admin = $3, quotas = $4, modified = $5 WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(p.admin as i64)
+        .bind(serde_json::to_string(&p.quotas).unwrap_or_else(|_| "{}".into()))
+        .bind(p.modified)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(map_err(e), || format!("project '{}' exists", p.name)))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 kind: "project",
@@ -231,11 +237,13 @@ impl IdentityRepository for Store {
     }
 
     async fn find_project(&self, id_or_name: &str) -> Result<Option<Project>, StoreError> {
-        let row = sqlx::query("SELECT * FROM projects WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1")
-            .bind(id_or_name)
-            .fetch_optional(self.read())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM projects WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1",
+        )
+        .bind(id_or_name)
+        .fetch_optional(self.read())
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(project_from).transpose()
     }
 
@@ -295,11 +303,13 @@ impl IdentityRepository for Store {
     }
 
     async fn find_user(&self, id_or_name: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1 OR username = $1 ORDER BY (id = $1) DESC LIMIT 1")
-            .bind(id_or_name)
-            .fetch_optional(self.read())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM users WHERE id = $1 OR username = $1 ORDER BY (id = $1) DESC LIMIT 1",
+        )
+        .bind(id_or_name)
+        .fetch_optional(self.read())
+        .await
+        .map_err(map_err)?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -362,14 +372,16 @@ impl IdentityRepository for Store {
 
     async fn update_role(&self, r: &Role, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        let done = sqlx::query("UPDATE roles SET name = $2, permissions = $3, modified = $4 WHERE id = $1")
-            .bind(&r.id)
-            .bind(&r.name)
-            .bind(serde_json::to_string(&r.permissions).unwrap_or_else(|_| "{}".into()))
-            .bind(r.modified)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(map_err(e), || format!("role name '{}' exists", r.name)))?;
+        let done = sqlx::query(
+            "UPDATE roles SET name = $2, permissions = $3, modified = $4 WHERE id = $1",
+        )
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(serde_json::to_string(&r.permissions).unwrap_or_else(|_| "{}".into()))
+        .bind(r.modified)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(map_err(e), || format!("role name '{}' exists", r.name)))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 kind: "role",
@@ -381,15 +393,18 @@ impl IdentityRepository for Store {
     }
 
     async fn delete_role(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        self.delete_by_id("roles", "role", id, events, Some("role_id")).await
+        self.delete_by_id("roles", "role", id, events, Some("role_id"))
+            .await
     }
 
     async fn find_role(&self, id_or_name: &str) -> Result<Option<Role>, StoreError> {
-        let row = sqlx::query("SELECT * FROM roles WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1")
-            .bind(id_or_name)
-            .fetch_optional(self.read())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM roles WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1",
+        )
+        .bind(id_or_name)
+        .fetch_optional(self.read())
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(role_from).transpose()
     }
 
@@ -428,12 +443,14 @@ impl IdentityRepository for Store {
     }
 
     async fn list_tokens(&self, user_id: &str, now: i64) -> Result<Vec<TokenRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM tokens WHERE user_id = $1 AND expires > $2 ORDER BY issued_at")
-            .bind(user_id)
-            .bind(now)
-            .fetch_all(self.read())
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT * FROM tokens WHERE user_id = $1 AND expires > $2 ORDER BY issued_at",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.read())
+        .await
+        .map_err(map_err)?;
         rows.iter().map(token_from).collect()
     }
 

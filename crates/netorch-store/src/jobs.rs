@@ -16,7 +16,8 @@ fn job_from(r: &AnyRow) -> Result<Job, StoreError> {
         kind: r.try_get("kind").map_err(map_err)?,
         project_id: r.try_get("project_id").map_err(map_err)?,
         payload: json_text(&r.try_get::<String, _>("payload").map_err(map_err)?)?,
-        state: JobState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad job state {state}")))?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| StoreError::Internal(format!("bad job state {state}")))?,
         attempts: r.try_get("attempts").map_err(map_err)?,
         max_attempts: r.try_get("max_attempts").map_err(map_err)?,
         next_run_at: r.try_get("next_run_at").map_err(map_err)?,
@@ -97,7 +98,10 @@ impl JobRepository for Store {
                 if p.is_empty() {
                     return Ok(Vec::new());
                 }
-                sql.push_str(&format!(" AND project_id IN ({})", placeholders(3, p.len())));
+                sql.push_str(&format!(
+                    " AND project_id IN ({})",
+                    placeholders(3, p.len())
+                ));
                 p.clone()
             }
         };
@@ -121,7 +125,11 @@ impl JobRepository for Store {
         if kinds.is_empty() || limit <= 0 {
             return Ok(Vec::new());
         }
-        let lock = if self.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
              WHERE id IN (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
@@ -242,18 +250,24 @@ impl JobRepository for Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn ensure_periodic(&self, name: &str, first_run_at: Micros) -> Result<PeriodicTask, StoreError> {
+    async fn ensure_periodic(
+        &self,
+        name: &str,
+        first_run_at: Micros,
+    ) -> Result<PeriodicTask, StoreError> {
         sqlx::query("INSERT INTO periodic_tasks (name, next_run_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(first_run_at)
             .execute(self.write())
             .await
             .map_err(map_err)?;
-        let row = sqlx::query("SELECT name, next_run_at, last_run_at FROM periodic_tasks WHERE name = $1")
-            .bind(name)
-            .fetch_one(self.write())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT name, next_run_at, last_run_at FROM periodic_tasks WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(self.write())
+        .await
+        .map_err(map_err)?;
         Ok(PeriodicTask {
             name: row.try_get("name").map_err(map_err)?,
             next_run_at: row.try_get("next_run_at").map_err(map_err)?,
@@ -282,10 +296,11 @@ impl JobRepository for Store {
     }
 
     async fn list_periodic(&self) -> Result<Vec<PeriodicTask>, StoreError> {
-        let rows = sqlx::query("SELECT name, next_run_at, last_run_at FROM periodic_tasks ORDER BY name")
-            .fetch_all(self.read())
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT name, next_run_at, last_run_at FROM periodic_tasks ORDER BY name")
+                .fetch_all(self.read())
+                .await
+                .map_err(map_err)?;
         rows.iter()
             .map(|row| {
                 Ok(PeriodicTask {

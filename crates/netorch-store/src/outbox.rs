@@ -16,7 +16,12 @@ impl OutboxRepository for Store {
             return Ok(());
         }
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        Store::append_events(&mut tx, events, netorch_core::Clock::now(&netorch_core::SystemClock)).await?;
+        Store::append_events(
+            &mut tx,
+            events,
+            netorch_core::Clock::now(&netorch_core::SystemClock),
+        )
+        .await?;
         self.commit(tx, true).await
     }
 
@@ -29,7 +34,11 @@ impl OutboxRepository for Store {
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         // SKIP LOCKED keeps concurrent relays of other replicas off the same rows; SQLite has a
         // single writer, so the plain sub-select is already atomic there.
-        let lock = if self.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE seq IN (SELECT seq FROM outbox WHERE delivered_at IS NULL AND available_at <= $3 \
@@ -78,7 +87,12 @@ impl OutboxRepository for Store {
         Ok(())
     }
 
-    async fn mark_failed(&self, ids: &[String], error: &str, retry_at: Micros) -> Result<(), StoreError> {
+    async fn mark_failed(
+        &self,
+        ids: &[String],
+        error: &str,
+        retry_at: Micros,
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -86,7 +100,9 @@ impl OutboxRepository for Store {
             "UPDATE outbox SET available_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id IN ({})",
             placeholders(3, ids.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(retry_at).bind(error);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(retry_at)
+            .bind(error);
         for id in ids {
             q = q.bind(id);
         }
@@ -103,11 +119,12 @@ impl OutboxRepository for Store {
     }
 
     async fn prune_delivered(&self, before: Micros) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
-            .bind(before)
-            .execute(self.write())
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+                .bind(before)
+                .execute(self.write())
+                .await
+                .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

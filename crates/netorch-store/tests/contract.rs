@@ -59,9 +59,19 @@ async fn projects_are_unique_by_name_and_found_by_id_or_name() {
     let p = project("P1");
     s.insert_project(&p, &[]).await.expect("insert");
     let dup = s.insert_project(&project("P1"), &[]).await;
-    assert!(matches!(dup, Err(StoreError::Conflict(ref m)) if m == "project 'P1' exists"), "{dup:?}");
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ref m)) if m == "project 'P1' exists"),
+        "{dup:?}"
+    );
     assert_eq!(s.find_project("P1").await.expect("find").expect("some"), p);
-    assert_eq!(s.find_project(&p.id).await.expect("find").expect("some").name, "P1");
+    assert_eq!(
+        s.find_project(&p.id)
+            .await
+            .expect("find")
+            .expect("some")
+            .name,
+        "P1"
+    );
     let mut edited = p.clone();
     edited.name = "P2".into();
     edited.admin = true;
@@ -83,16 +93,41 @@ async fn users_keep_mapping_order_and_refuse_unknown_projects() {
     s.insert_project(&p2, &[]).await.expect("p2");
     s.insert_role(&r, &[]).await.expect("role");
     let maps = vec![
-        ProjectRoleMapping { project_id: p2.id.clone(), role_id: r.id.clone() },
-        ProjectRoleMapping { project_id: p1.id.clone(), role_id: r.id.clone() },
+        ProjectRoleMapping {
+            project_id: p2.id.clone(),
+            role_id: r.id.clone(),
+        },
+        ProjectRoleMapping {
+            project_id: p1.id.clone(),
+            role_id: r.id.clone(),
+        },
     ];
     let u = user("alice", maps.clone());
     s.insert_user(&u, &[]).await.expect("insert");
-    assert_eq!(s.find_user("alice").await.expect("find").expect("some").mappings, maps);
-    assert!(matches!(s.insert_user(&user("alice", vec![]), &[]).await, Err(StoreError::Conflict(_))));
-    let bad = user("bob", vec![ProjectRoleMapping { project_id: "nope".into(), role_id: r.id.clone() }]);
+    assert_eq!(
+        s.find_user("alice")
+            .await
+            .expect("find")
+            .expect("some")
+            .mappings,
+        maps
+    );
+    assert!(matches!(
+        s.insert_user(&user("alice", vec![]), &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bad = user(
+        "bob",
+        vec![ProjectRoleMapping {
+            project_id: "nope".into(),
+            role_id: r.id.clone(),
+        }],
+    );
     assert!(s.insert_user(&bad, &[]).await.is_err());
-    assert!(s.find_user("bob").await.expect("find").is_none(), "a failed insert leaves nothing behind");
+    assert!(
+        s.find_user("bob").await.expect("find").is_none(),
+        "a failed insert leaves nothing behind"
+    );
     assert_eq!(s.count_users().await.expect("count"), 1);
 }
 
@@ -102,14 +137,28 @@ async fn projects_and_roles_in_use_cannot_be_deleted() {
     let (p, r) = (project("P1"), role("r"));
     s.insert_project(&p, &[]).await.expect("p");
     s.insert_role(&r, &[]).await.expect("r");
-    let u = user("alice", vec![ProjectRoleMapping { project_id: p.id.clone(), role_id: r.id.clone() }]);
+    let u = user(
+        "alice",
+        vec![ProjectRoleMapping {
+            project_id: p.id.clone(),
+            role_id: r.id.clone(),
+        }],
+    );
     s.insert_user(&u, &[]).await.expect("u");
     let e = s.delete_project(&p.id, &[]).await;
-    assert!(matches!(e, Err(StoreError::InUse(ref m)) if m.contains("alice")), "{e:?}");
-    assert!(matches!(s.delete_role(&r.id, &[]).await, Err(StoreError::InUse(_))));
+    assert!(
+        matches!(e, Err(StoreError::InUse(ref m)) if m.contains("alice")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        s.delete_role(&r.id, &[]).await,
+        Err(StoreError::InUse(_))
+    ));
     s.delete_user(&u.id, &[]).await.expect("delete user");
     s.delete_role(&r.id, &[]).await.expect("role now free");
-    s.delete_project(&p.id, &[]).await.expect("project now free");
+    s.delete_project(&p.id, &[])
+        .await
+        .expect("project now free");
 }
 
 #[tokio::test]
@@ -118,7 +167,13 @@ async fn tokens_expire_are_revoked_and_go_with_their_user() {
     let (p, r) = (project("P1"), role("r"));
     s.insert_project(&p, &[]).await.expect("p");
     s.insert_role(&r, &[]).await.expect("r");
-    let u = user("alice", vec![ProjectRoleMapping { project_id: p.id.clone(), role_id: r.id.clone() }]);
+    let u = user(
+        "alice",
+        vec![ProjectRoleMapping {
+            project_id: p.id.clone(),
+            role_id: r.id.clone(),
+        }],
+    );
     s.insert_user(&u, &[]).await.expect("u");
     let tok = |hash: &str, expires| TokenRecord {
         hash: hash.into(),
@@ -132,7 +187,13 @@ async fn tokens_expire_are_revoked_and_go_with_their_user() {
     s.insert_token(&tok("a", 100)).await.expect("a");
     s.insert_token(&tok("b", 1_000)).await.expect("b");
     assert_eq!(s.find_token("a").await.expect("find"), Some(tok("a", 100)));
-    let live: Vec<String> = s.list_tokens(&u.id, 500).await.expect("list").into_iter().map(|t| t.hash).collect();
+    let live: Vec<String> = s
+        .list_tokens(&u.id, 500)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.hash)
+        .collect();
     assert_eq!(live, vec!["b".to_string()]);
     assert_eq!(s.purge_expired_tokens(500).await.expect("purge"), 1);
     assert!(s.delete_token("b", &[]).await.expect("delete"));
@@ -146,21 +207,43 @@ async fn tokens_expire_are_revoked_and_go_with_their_user() {
 async fn events_are_written_with_the_change_or_not_at_all() {
     let (_db, s) = store().await;
     let ev = NewEvent::new("project", "created", json!({"name": "P1"}));
-    s.insert_project(&project("P1"), std::slice::from_ref(&ev)).await.expect("insert");
+    s.insert_project(&project("P1"), std::slice::from_ref(&ev))
+        .await
+        .expect("insert");
     let dup = NewEvent::new("project", "created", json!({"name": "P1"}));
     assert!(s.insert_project(&project("P1"), &[dup]).await.is_err());
-    assert_eq!(s.pending_count().await.expect("count"), 1, "the failed insert wrote no event");
+    assert_eq!(
+        s.pending_count().await.expect("count"),
+        1,
+        "the failed insert wrote no event"
+    );
     let batch = s.claim("relay-a", 10, 10, 1_000).await.expect("claim");
     assert_eq!(batch.len(), 1);
     assert_eq!(batch[0].id, ev.id);
     assert_eq!(batch[0].payload, json!({"name": "P1"}));
-    assert!(s.claim("relay-b", 10, 20, 1_000).await.expect("claim").is_empty(), "leased");
-    s.mark_failed(&[ev.id.clone()], "down", 50).await.expect("fail");
-    assert!(s.claim("relay-b", 10, 40, 1_000).await.expect("claim").is_empty(), "not before retry time");
+    assert!(
+        s.claim("relay-b", 10, 20, 1_000)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    s.mark_failed(std::slice::from_ref(&ev.id), "down", 50)
+        .await
+        .expect("fail");
+    assert!(
+        s.claim("relay-b", 10, 40, 1_000)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not before retry time"
+    );
     let again = s.claim("relay-b", 10, 60, 1_000).await.expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
-    s.mark_delivered(&[ev.id.clone()], 70).await.expect("delivered");
+    s.mark_delivered(std::slice::from_ref(&ev.id), 70)
+        .await
+        .expect("delivered");
     assert_eq!(s.pending_count().await.expect("count"), 0);
     assert_eq!(s.prune_delivered(71).await.expect("prune"), 1);
 }
@@ -168,7 +251,9 @@ async fn events_are_written_with_the_change_or_not_at_all() {
 #[tokio::test]
 async fn an_expired_outbox_lease_can_be_taken_over() {
     let (_db, s) = store().await;
-    s.append(&[NewEvent::new("t", "k", json!(1))]).await.expect("append");
+    s.append(&[NewEvent::new("t", "k", json!(1))])
+        .await
+        .expect("append");
     assert_eq!(s.claim("a", 10, 0, 100).await.expect("claim").len(), 1);
     assert_eq!(s.claim("b", 10, 101, 200).await.expect("claim").len(), 1);
 }
@@ -191,15 +276,35 @@ async fn jobs_are_claimed_when_due_and_only_for_known_kinds() {
     s.enqueue(&job("b", 0), 0).await.expect("b");
     assert_eq!(a.state, JobState::Queued);
     let kinds = vec!["a".to_string()];
-    assert!(s.claim_jobs("w", &kinds, 10, 50, 1_000).await.expect("claim").is_empty());
-    let got = s.claim_jobs("w", &kinds, 10, 100, 1_000).await.expect("claim");
+    assert!(
+        s.claim_jobs("w", &kinds, 10, 50, 1_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let got = s
+        .claim_jobs("w", &kinds, 10, 100, 1_000)
+        .await
+        .expect("claim");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, a.id);
     assert_eq!(got[0].attempts, 1);
     assert_eq!(got[0].state, JobState::Running);
-    assert!(s.heartbeat(&a.id, "w", 2_000, Some("halfway"), 150).await.expect("beat"));
-    assert!(!s.heartbeat(&a.id, "other", 2_000, None, 150).await.expect("beat"));
-    assert!(s.complete_job(&a.id, "w", &json!({"ok": true}), 200).await.expect("complete"));
+    assert!(
+        s.heartbeat(&a.id, "w", 2_000, Some("halfway"), 150)
+            .await
+            .expect("beat")
+    );
+    assert!(
+        !s.heartbeat(&a.id, "other", 2_000, None, 150)
+            .await
+            .expect("beat")
+    );
+    assert!(
+        s.complete_job(&a.id, "w", &json!({"ok": true}), 200)
+            .await
+            .expect("complete")
+    );
     let done = s.get_job(&a.id).await.expect("get").expect("some");
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.result, Some(json!({"ok": true})));
@@ -211,13 +316,32 @@ async fn a_job_whose_worker_vanished_is_claimed_again_after_its_lease() {
     let (_db, s) = store().await;
     let j = s.enqueue(&job("a", 0), 0).await.expect("enqueue");
     let kinds = vec!["a".to_string()];
-    assert_eq!(s.claim_jobs("dead", &kinds, 1, 10, 100).await.expect("claim").len(), 1);
-    assert!(s.claim_jobs("w2", &kinds, 1, 50, 150).await.expect("claim").is_empty());
-    let again = s.claim_jobs("w2", &kinds, 1, 101, 200).await.expect("claim");
+    assert_eq!(
+        s.claim_jobs("dead", &kinds, 1, 10, 100)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert!(
+        s.claim_jobs("w2", &kinds, 1, 50, 150)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = s
+        .claim_jobs("w2", &kinds, 1, 101, 200)
+        .await
+        .expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, j.id);
     assert_eq!(again[0].attempts, 2);
-    assert!(!s.complete_job(&j.id, "dead", &json!(null), 150).await.expect("stale"), "the old owner lost it");
+    assert!(
+        !s.complete_job(&j.id, "dead", &json!(null), 150)
+            .await
+            .expect("stale"),
+        "the old owner lost it"
+    );
 }
 
 #[tokio::test]
@@ -226,17 +350,34 @@ async fn failed_jobs_retry_then_fail_and_released_leases_do_not_count() {
     let j = s.enqueue(&job("a", 0), 0).await.expect("enqueue");
     let kinds = vec!["a".to_string()];
     s.claim_jobs("w", &kinds, 1, 1, 100).await.expect("claim");
-    assert!(s.fail_job(&j.id, "w", "boom", Some(500), 2).await.expect("fail"));
+    assert!(
+        s.fail_job(&j.id, "w", "boom", Some(500), 2)
+            .await
+            .expect("fail")
+    );
     let q = s.get_job(&j.id).await.expect("get").expect("job");
-    assert_eq!((q.state, q.next_run_at, q.last_error.as_deref()), (JobState::Queued, 500, Some("boom")));
+    assert_eq!(
+        (q.state, q.next_run_at, q.last_error.as_deref()),
+        (JobState::Queued, 500, Some("boom"))
+    );
     s.claim_jobs("w", &kinds, 1, 500, 600).await.expect("claim");
     assert_eq!(s.release_leases("w", 510).await.expect("release"), 1);
     let r = s.get_job(&j.id).await.expect("get").expect("job");
     assert_eq!((r.state, r.attempts), (JobState::Queued, 1));
     s.claim_jobs("w", &kinds, 1, 520, 600).await.expect("claim");
-    assert!(s.fail_job(&j.id, "w", "fatal", None, 530).await.expect("fail"));
-    assert_eq!(s.get_job(&j.id).await.expect("get").expect("job").state, JobState::Failed);
-    assert!(!s.cancel_job(&j.id, 540).await.expect("cancel"), "final jobs stay final");
+    assert!(
+        s.fail_job(&j.id, "w", "fatal", None, 530)
+            .await
+            .expect("fail")
+    );
+    assert_eq!(
+        s.get_job(&j.id).await.expect("get").expect("job").state,
+        JobState::Failed
+    );
+    assert!(
+        !s.cancel_job(&j.id, 540).await.expect("cancel"),
+        "final jobs stay final"
+    );
 }
 
 #[tokio::test]
@@ -256,11 +397,25 @@ async fn job_listings_are_filtered_by_project() {
     let mut other = job("a", 0);
     other.project_id = Some("p2".into());
     s.enqueue(&other, 1).await.expect("p2 job");
-    let only_p1 = s.list_jobs(&ProjectFilter::Only(vec!["p1".into()]), None, 100).await.expect("list");
+    let only_p1 = s
+        .list_jobs(&ProjectFilter::Only(vec!["p1".into()]), None, 100)
+        .await
+        .expect("list");
     assert_eq!(only_p1.len(), 1);
     assert_eq!(only_p1[0].project_id.as_deref(), Some("p1"));
-    assert_eq!(s.list_jobs(&ProjectFilter::All, Some("a"), 100).await.expect("list").len(), 2);
-    assert!(s.list_jobs(&ProjectFilter::Only(vec![]), None, 100).await.expect("list").is_empty());
+    assert_eq!(
+        s.list_jobs(&ProjectFilter::All, Some("a"), 100)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    assert!(
+        s.list_jobs(&ProjectFilter::Only(vec![]), None, 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -268,10 +423,28 @@ async fn a_periodic_tick_is_taken_once() {
     let (_db, s) = store().await;
     let t = s.ensure_periodic("tick", 100).await.expect("ensure");
     assert_eq!(t.next_run_at, 100);
-    assert_eq!(s.ensure_periodic("tick", 999).await.expect("again").next_run_at, 100, "existing row kept");
-    assert!(s.advance_periodic("tick", 100, 200, 150).await.expect("first"));
-    assert!(!s.advance_periodic("tick", 100, 200, 150).await.expect("second"));
-    assert_eq!(s.list_periodic().await.expect("list")[0].last_run_at, Some(150));
+    assert_eq!(
+        s.ensure_periodic("tick", 999)
+            .await
+            .expect("again")
+            .next_run_at,
+        100,
+        "existing row kept"
+    );
+    assert!(
+        s.advance_periodic("tick", 100, 200, 150)
+            .await
+            .expect("first")
+    );
+    assert!(
+        !s.advance_periodic("tick", 100, 200, 150)
+            .await
+            .expect("second")
+    );
+    assert_eq!(
+        s.list_periodic().await.expect("list")[0].last_run_at,
+        Some(150)
+    );
 }
 
 #[tokio::test]
@@ -288,7 +461,10 @@ async fn concurrent_workers_never_claim_one_job_twice() {
             let kinds = vec!["a".to_string()];
             let mut mine = Vec::new();
             loop {
-                let got = s.claim_jobs(&format!("w{w}"), &kinds, 3, 1_000, 1_000_000).await.expect("claim");
+                let got = s
+                    .claim_jobs(&format!("w{w}"), &kinds, 3, 1_000, 1_000_000)
+                    .await
+                    .expect("claim");
                 if got.is_empty() {
                     break;
                 }

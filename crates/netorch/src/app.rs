@@ -12,9 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use netorch_auth::{
-    AuthConfig, IdentityService, PermissionCatalog, password::PasswordPolicy,
-};
+use netorch_auth::{AuthConfig, IdentityService, PermissionCatalog, password::PasswordPolicy};
 use netorch_core::{
     Clock, SystemClock,
     events::{EventSink, OutboxRepository},
@@ -22,7 +20,9 @@ use netorch_core::{
     jobs::JobRepository,
 };
 use netorch_events::{InProcessBus, Relay, RelayConfig};
-use netorch_scheduler::{JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig};
+use netorch_scheduler::{
+    JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig,
+};
 use netorch_store::{Backend, Store, StoreOptions};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +56,10 @@ pub struct App {
 pub fn purge_schedule(s: &str) -> anyhow::Result<Schedule> {
     match humantime_serde::re::humantime::parse_duration(s) {
         Ok(d) => {
-            anyhow::ensure!(d >= Duration::from_secs(1), "auth.token_purge must be at least 1s");
+            anyhow::ensure!(
+                d >= Duration::from_secs(1),
+                "auth.token_purge must be at least 1s"
+            );
             Ok(Schedule::Every(d))
         }
         Err(_) => Schedule::cron(s).map_err(|e| anyhow::anyhow!("auth.token_purge: {e}")),
@@ -135,7 +138,10 @@ impl JobHandler for PurgeTokens {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "netorch", description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."),
+    info(
+        title = "netorch",
+        description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."
+    ),
     paths(healthz, readyz, metrics_doc)
 )]
 struct SystemApi;
@@ -151,17 +157,28 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(store): State<Store>) -> Response {
     match store.ready().await {
         Ok(true) => Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "migrations pending"}))).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "migrations pending"})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "store unavailable"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "store unavailable"})),
+            )
+                .into_response()
         }
     }
 }
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Metrics")))]
-#[expect(dead_code, reason = "documents /metrics in the OpenAPI; metrics_endpoint serves it")]
+#[expect(
+    dead_code,
+    reason = "documents /metrics in the OpenAPI; metrics_endpoint serves it"
+)]
 async fn metrics_doc() {}
 
 async fn metrics_endpoint(State((m, store)): State<(Arc<Metrics>, Store)>) -> Response {
@@ -171,7 +188,10 @@ async fn metrics_endpoint(State((m, store)): State<(Arc<Metrics>, Store)>) -> Re
     crate::metrics::endpoint(State(m)).await.into_response()
 }
 
-async fn api_spec(State(doc): State<Arc<utoipa::openapi::OpenApi>>, headers: HeaderMap) -> Response {
+async fn api_spec(
+    State(doc): State<Arc<utoipa::openapi::OpenApi>>,
+    headers: HeaderMap,
+) -> Response {
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -186,7 +206,9 @@ async fn api_spec(State(doc): State<Arc<utoipa::openapi::OpenApi>>, headers: Hea
     }
 }
 
-async fn api_spec_json(State(doc): State<Arc<utoipa::openapi::OpenApi>>) -> Json<utoipa::openapi::OpenApi> {
+async fn api_spec_json(
+    State(doc): State<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
     Json(doc.as_ref().clone())
 }
 
@@ -216,7 +238,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("identity bootstrap failed: {e}"))?;
         if default_password {
-            tracing::warn!("user 'admin' still has the default password 'admin': change it (netorch user passwd admin)");
+            tracing::warn!(
+                "user 'admin' still has the default password 'admin': change it (netorch user passwd admin)"
+            );
         }
 
         let bus = InProcessBus::default();
@@ -280,7 +304,10 @@ impl App {
         let system = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz).with_state(store.clone()))
-            .route("/metrics", get(metrics_endpoint).with_state((metrics.clone(), store.clone())))
+            .route(
+                "/metrics",
+                get(metrics_endpoint).with_state((metrics.clone(), store.clone())),
+            )
             .route("/api-spec", get(api_spec))
             .route("/api-spec.json", get(api_spec_json))
             .with_state(doc.clone())
@@ -317,12 +344,21 @@ impl App {
 
     /// Serves on `listener` until `shutdown` fires: then drains HTTP, lets jobs finish or hands them
     /// back, flushes the outbox and closes the store.
-    pub async fn serve(self, cfg: &Config, listener: std::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        cfg: &Config,
+        listener: std::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let background = CancellationToken::new();
         let relay = tokio::spawn(self.relay.run(background.clone()));
-        let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(background.clone())));
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let scheduler = self
+            .scheduler
+            .map(|s| tokio::spawn(s.run(background.clone())));
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         listener.set_nonblocking(true)?;
         if cfg.server.tls.enabled {
             let (cert, key) = tls_files(cfg)?;
@@ -371,9 +407,19 @@ pub fn tls_files(cfg: &Config) -> anyhow::Result<(std::path::PathBuf, std::path:
     let key = dir.join("key.pem");
     if !(cert.exists() && key.exists()) {
         std::fs::create_dir_all(&dir)?;
-        let host = cfg.server.listen.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("localhost");
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), host.to_string()];
-        let generated = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+        let host = cfg
+            .server
+            .listen
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']))
+            .unwrap_or("localhost");
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            host.to_string(),
+        ];
+        let generated = rcgen::generate_simple_self_signed(names)
+            .context("generating a self-signed certificate")?;
         write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
         std::fs::write(&cert, generated.cert.pem())?;
         tracing::warn!(cert = %cert.display(), "generated a self-signed TLS certificate");

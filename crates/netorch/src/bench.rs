@@ -48,7 +48,13 @@ fn summarize(mut samples: Vec<Duration>, wall: Duration) -> Summary {
     }
 }
 
-async fn drive(client: &reqwest::Client, url: &str, token: Option<&str>, n: usize, conc: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    n: usize,
+    conc: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let per = n.div_ceil(conc);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -65,7 +71,12 @@ async fn drive(client: &reqwest::Client, url: &str, token: Option<&str>, n: usiz
                     rb = rb.bearer_auth(tok);
                 }
                 let resp = rb.send().await?;
-                anyhow::ensure!(resp.status().is_success(), "{} answered {}", url, resp.status());
+                anyhow::ensure!(
+                    resp.status().is_success(),
+                    "{} answered {}",
+                    url,
+                    resp.status()
+                );
                 let _ = resp.bytes().await?;
                 out.push(t.elapsed());
             }
@@ -103,10 +114,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let bare_port = bare_listener.local_addr()?.port();
     let s = stop.clone();
     let bare_server = tokio::spawn(async move {
-        axum::serve(bare_listener, bare).with_graceful_shutdown(s.cancelled_owned()).await
+        axum::serve(bare_listener, bare)
+            .with_graceful_shutdown(s.cancelled_owned())
+            .await
     });
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
     let base = format!("http://127.0.0.1:{port}/osm/admin/v1");
     let tok: Value = client
         .post(format!("{base}/tokens"))
@@ -128,7 +143,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (mut t_wall, mut b_wall) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..args.rounds.max(1) {
         let (b, bw) = drive(&client, &baseline, None, args.requests, args.concurrency).await?;
-        let (t, tw) = drive(&client, &target, Some(&token), args.requests, args.concurrency).await?;
+        let (t, tw) = drive(
+            &client,
+            &target,
+            Some(&token),
+            args.requests,
+            args.concurrency,
+        )
+        .await?;
         b_all.extend(b);
         b_wall += bw;
         t_all.extend(t);
@@ -140,9 +162,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "netorch bench: {} requests x {} rounds per endpoint, {} concurrent clients, loopback, SQLite",
         args.requests, args.rounds, args.concurrency
     );
-    println!("bare axum handler            p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s", b.p50, b.p99, b.rps);
-    println!("GET /osm/admin/v1/users/{{id}} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s", t.p50, t.p99, t.rps);
-    println!("ratio (authenticated / bare)  p50 {:.2}x  p99 {:.2}x", t.p50 / b.p50, t.p99 / b.p99);
+    println!(
+        "bare axum handler            p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s",
+        b.p50, b.p99, b.rps
+    );
+    println!(
+        "GET /osm/admin/v1/users/{{id}} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s",
+        t.p50, t.p99, t.rps
+    );
+    println!(
+        "ratio (authenticated / bare)  p50 {:.2}x  p99 {:.2}x",
+        t.p50 / b.p50,
+        t.p99 / b.p99
+    );
     stop.cancel();
     let _ = server.await;
     let _ = bare_server.await;
@@ -155,4 +187,3 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
-

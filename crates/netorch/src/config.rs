@@ -245,10 +245,20 @@ impl Config {
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
-            anyhow::ensure!(f.exists(), "configuration file {} does not exist", f.display());
+            anyhow::ensure!(
+                f.exists(),
+                "configuration file {} does not exist",
+                f.display()
+            );
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("NETORCH_").split("__"));
+        // NETORCH_CONFIG (the file) and NETORCH_NEW_PASSWORD (the user commands) are command-line
+        // inputs, not configuration keys.
+        fig = fig.merge(
+            Env::prefixed("NETORCH_")
+                .ignore(&["config", "new_password"])
+                .split("__"),
+        );
         let mut cfg: Config = fig.extract().context("invalid configuration")?;
         if let Some(f) = &cfg.auth.admin_password_file {
             cfg.auth.admin_password = std::fs::read_to_string(f)
@@ -265,8 +275,16 @@ impl Config {
         self.server
             .listen
             .parse::<std::net::SocketAddr>()
-            .with_context(|| format!("server.listen '{}' is not an address:port", self.server.listen))?;
-        anyhow::ensure!(self.server.body_limit >= 1024, "server.body_limit must be at least 1024 bytes");
+            .with_context(|| {
+                format!(
+                    "server.listen '{}' is not an address:port",
+                    self.server.listen
+                )
+            })?;
+        anyhow::ensure!(
+            self.server.body_limit >= 1024,
+            "server.body_limit must be at least 1024 bytes"
+        );
         if let Some(url) = &self.database.url {
             anyhow::ensure!(
                 netorch_store::Backend::from_url(url).is_some(),
@@ -278,11 +296,23 @@ impl Config {
             "events.sink must be 'bus' or 'kafka'"
         );
         if self.events.sink == "kafka" {
-            anyhow::ensure!(cfg!(feature = "kafka"), "events.sink = 'kafka' needs a build with --features kafka");
-            anyhow::ensure!(!self.events.kafka.brokers.is_empty(), "events.kafka.brokers is empty");
+            anyhow::ensure!(
+                cfg!(feature = "kafka"),
+                "events.sink = 'kafka' needs a build with --features kafka"
+            );
+            anyhow::ensure!(
+                !self.events.kafka.brokers.is_empty(),
+                "events.kafka.brokers is empty"
+            );
         }
-        anyhow::ensure!(matches!(self.log.format.as_str(), "text" | "json"), "log.format must be 'text' or 'json'");
-        anyhow::ensure!(self.scheduler.concurrency >= 1, "scheduler.concurrency must be at least 1");
+        anyhow::ensure!(
+            matches!(self.log.format.as_str(), "text" | "json"),
+            "log.format must be 'text' or 'json'"
+        );
+        anyhow::ensure!(
+            self.scheduler.concurrency >= 1,
+            "scheduler.concurrency must be at least 1"
+        );
         anyhow::ensure!(
             self.tls_pair_consistent(),
             "server.tls.cert and server.tls.key must be given together"
@@ -297,10 +327,12 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("netorch.db").display()))
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("netorch.db").display()
+            )
+        })
     }
 
     /// The configuration as TOML with secrets hidden (`netorch config check`).

@@ -5,11 +5,18 @@ use std::{io::BufRead as _, path::PathBuf, sync::Arc};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use netorch::{Config, app, telemetry};
-use netorch_auth::{IdentityService, service::{MappingRef, NewUser}};
+use netorch_auth::{
+    IdentityService,
+    service::{MappingRef, NewUser},
+};
 use netorch_core::SystemClock;
 
 #[derive(Parser)]
-#[command(name = "netorch", version, about = "One server for the north-bound APIs of network-service orchestration")]
+#[command(
+    name = "netorch",
+    version,
+    about = "One server for the north-bound APIs of network-service orchestration"
+)]
 struct Cli {
     /// TOML configuration file (then NETORCH_* environment variables override it).
     #[arg(long, short, global = true, env = "NETORCH_CONFIG")]
@@ -78,9 +85,15 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
         Some(p) => Ok(p),
         None => {
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
             let p = line.trim_end_matches(['\n', '\r']).to_string();
-            anyhow::ensure!(!p.is_empty(), "no password given (use --password or standard input)");
+            anyhow::ensure!(
+                !p.is_empty(),
+                "no password given (use --password or standard input)"
+            );
             Ok(p)
         }
     }
@@ -114,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({:?})", store.backend());
             Ok(())
         }
-        Command::Config { command: ConfigCommand::Check } => {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
             println!("{}", cfg.redacted_toml());
             println!("configuration OK");
             Ok(())
@@ -123,7 +138,12 @@ async fn main() -> anyhow::Result<()> {
         Command::User { command } => {
             let (svc, store) = identity(&cfg).await?;
             let result = match command {
-                UserCommand::Add { username, password, project, role } => {
+                UserCommand::Add {
+                    username,
+                    password,
+                    project,
+                    role,
+                } => {
                     let password = read_password(password)?;
                     let user = svc
                         .create_user(
@@ -132,7 +152,10 @@ async fn main() -> anyhow::Result<()> {
                                 username,
                                 password,
                                 projects: vec![],
-                                project_role_mappings: vec![MappingRef { project, role: Some(role) }],
+                                project_role_mappings: vec![MappingRef {
+                                    project,
+                                    role: Some(role),
+                                }],
                             },
                         )
                         .await
@@ -142,15 +165,32 @@ async fn main() -> anyhow::Result<()> {
                 }
                 UserCommand::Passwd { username, password } => {
                     let password = read_password(password)?;
-                    svc.set_password(&username, password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    svc.set_password(&username, password)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("password of '{username}' changed");
                     Ok(())
                 }
                 UserCommand::List => {
-                    let users = netorch_core::identity::IdentityRepository::list_users(&store).await?;
-                    for v in svc.describe_users(users).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                        let maps: Vec<String> = v.mappings.iter().map(|(_, p, _, r)| format!("{p}:{r}")).collect();
-                        println!("{}\t{}\t{}\t{}", v.user.username, v.user.id, v.user.status, maps.join(","));
+                    let users =
+                        netorch_core::identity::IdentityRepository::list_users(&store).await?;
+                    for v in svc
+                        .describe_users(users)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                    {
+                        let maps: Vec<String> = v
+                            .mappings
+                            .iter()
+                            .map(|(_, p, _, r)| format!("{p}:{r}"))
+                            .collect();
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            v.user.username,
+                            v.user.id,
+                            v.user.status,
+                            maps.join(",")
+                        );
                     }
                     Ok(())
                 }

@@ -36,16 +36,26 @@ impl Metrics {
         let mut registry = Registry::with_prefix("netorch");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
         });
         let outbox_pending = Gauge::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route and status",
             latency.clone(),
         );
-        registry.register("outbox_pending_events", "Events not yet delivered", outbox_pending.clone());
+        registry.register(
+            "outbox_pending_events",
+            "Events not yet delivered",
+            outbox_pending.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -81,14 +91,19 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         status: resp.status().as_u16(),
     };
     m.requests.get_or_create(&labels).inc();
-    m.latency.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    m.latency
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
     resp
 }
 
 /// `GET /metrics`.
 pub async fn endpoint(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         m.render(),
     )
 }

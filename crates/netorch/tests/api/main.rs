@@ -15,11 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 /// A running server and a client for it.
 pub struct TestApp {
+    /// `http://127.0.0.1:<port>` (or https).
     pub base: String,
+    /// A client accepting the self-signed certificate.
     pub client: reqwest::Client,
+    /// The server's event bus.
     pub bus: netorch_events::InProcessBus,
     stop: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The database (and temporary data dir).
     pub db: TestDb,
 }
 
@@ -27,10 +31,12 @@ pub struct TestApp {
 pub const PW: &str = "Secr3t!pass";
 
 impl TestApp {
+    /// A server with the default test configuration.
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
+    /// A server with a tweaked configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         netorch::install_crypto();
         let db = TestDb::new().await.expect("db");
@@ -65,6 +71,7 @@ impl TestApp {
         }
     }
 
+    /// Graceful shutdown; fails the test if serving failed.
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(h) = self.handle.take() {
@@ -73,7 +80,13 @@ impl TestApp {
     }
 
     /// Sends a JSON request (Accept: application/json) and returns status, headers and body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, HeaderMap, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let mut rb = self
             .client
             .request(method, format!("{}{}", self.base, path))
@@ -96,11 +109,13 @@ impl TestApp {
         (status, headers, value)
     }
 
+    /// GET with a token.
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let (s, _, v) = self.call(Method::GET, path, Some(token), None).await;
         (s, v)
     }
 
+    /// POST JSON with a token.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let (s, _, v) = self.call(Method::POST, path, Some(token), Some(body)).await;
         (s, v)
@@ -112,18 +127,23 @@ impl TestApp {
         if let Some(p) = project {
             body["project_id"] = json!(p);
         }
-        let (s, _, v) = self.call(Method::POST, "/osm/admin/v1/tokens", None, Some(body)).await;
+        let (s, _, v) = self
+            .call(Method::POST, "/osm/admin/v1/tokens", None, Some(body))
+            .await;
         assert_eq!(s, StatusCode::OK, "token for {user}: {v}");
         v["id"].as_str().expect("id").to_string()
     }
 
+    /// A token of the bootstrap admin.
     pub async fn admin_token(&self) -> String {
         self.token("admin", "admin", None).await
     }
 
     /// Creates a project; returns its id.
     pub async fn project(&self, admin: &str, name: &str) -> String {
-        let (s, v) = self.post("/osm/admin/v1/projects", admin, json!({"name": name})).await;
+        let (s, v) = self
+            .post("/osm/admin/v1/projects", admin, json!({"name": name}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["id"].as_str().expect("id").to_string()
     }

@@ -9,7 +9,12 @@ use crate::TestApp;
 async fn health_and_readiness_answer_200() {
     let app = TestApp::start().await;
     for path in ["/healthz", "/readyz"] {
-        let r = app.client.get(format!("{}{path}", app.base)).send().await.expect("send");
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         assert!(r.headers().contains_key("x-request-id"));
     }
@@ -22,10 +27,24 @@ async fn metrics_count_requests_per_route_and_status_in_prometheus_format() {
     let t = app.admin_token().await;
     app.get("/osm/admin/v1/users", &t).await;
     app.get("/osm/admin/v1/users/nobody", &t).await;
-    let text = app.client.get(format!("{}/metrics", app.base)).send().await.expect("send").text().await.expect("text");
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(text.contains(r#"netorch_http_requests_total{method="GET",route="/osm/admin/v1/users",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"route="/osm/admin/v1/users/{user_id}",status="404""#), "{text}");
-    assert!(text.contains("netorch_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains(r#"route="/osm/admin/v1/users/{user_id}",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("netorch_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("netorch_outbox_pending_events"), "{text}");
     app.stop().await;
 }
@@ -33,7 +52,15 @@ async fn metrics_count_requests_per_route_and_status_in_prometheus_format() {
 #[tokio::test]
 async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
     let app = TestApp::start().await;
-    let doc: Value = app.client.get(format!("{}/api-spec.json", app.base)).send().await.expect("send").json().await.expect("json");
+    let doc: Value = app
+        .client
+        .get(format!("{}/api-spec.json", app.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     // An independent OpenAPI 3.1 model (utoipa 6 emits 3.1) must accept the document.
     let parsed = oas3::from_json(doc.to_string()).expect("a valid OpenAPI 3.1 document");
     assert!(parsed.openapi.starts_with("3.1"), "{}", parsed.openapi);
@@ -44,17 +71,29 @@ async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
     let text = doc.to_string();
     for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = r.split('"').next().expect("name");
-        assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {name}"
+        );
     }
     for (path, methods) in [
         ("/osm/admin/v1/tokens", vec!["get", "post", "delete"]),
         ("/osm/admin/v1/tokens/{token_id}", vec!["get", "delete"]),
         ("/osm/admin/v1/users", vec!["get", "post"]),
-        ("/osm/admin/v1/users/{user_id}", vec!["get", "put", "patch", "delete"]),
+        (
+            "/osm/admin/v1/users/{user_id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
         ("/osm/admin/v1/projects", vec!["get", "post"]),
-        ("/osm/admin/v1/projects/{project_id}", vec!["get", "put", "patch", "delete"]),
+        (
+            "/osm/admin/v1/projects/{project_id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
         ("/osm/admin/v1/roles", vec!["get", "post"]),
-        ("/osm/admin/v1/roles/{role_id}", vec!["get", "put", "patch", "delete"]),
+        (
+            "/osm/admin/v1/roles/{role_id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
         ("/healthz", vec!["get"]),
     ] {
         for m in methods {
@@ -62,11 +101,25 @@ async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
         }
     }
     assert!(doc["components"]["schemas"]["UserCreateDto"].is_object());
-    let yaml = app.client.get(format!("{}/api-spec", app.base)).send().await.expect("send");
+    let yaml = app
+        .client
+        .get(format!("{}/api-spec", app.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(yaml.headers()["content-type"], "application/yaml");
     let y: Value = yaml_serde::from_str(&yaml.text().await.expect("t")).expect("yaml");
-    assert_eq!(y["paths"].as_object().map(|p| p.len()), doc["paths"].as_object().map(|p| p.len()));
-    let j = app.client.get(format!("{}/api-spec", app.base)).header("Accept", "application/json").send().await.expect("send");
+    assert_eq!(
+        y["paths"].as_object().map(|p| p.len()),
+        doc["paths"].as_object().map(|p| p.len())
+    );
+    let j = app
+        .client
+        .get(format!("{}/api-spec", app.base))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(j.headers()["content-type"], "application/json");
     app.stop().await;
 }
@@ -74,16 +127,52 @@ async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
 #[tokio::test]
 async fn swagger_ui_is_served_from_the_binary() {
     let app = TestApp::start().await;
-    let html = app.client.get(format!("{}/api-docs/", app.base)).send().await.expect("send");
+    let html = app
+        .client
+        .get(format!("{}/api-docs/", app.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(html.status(), StatusCode::OK);
-    assert!(html.text().await.expect("t").to_lowercase().contains("swagger"));
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
-        let r = app.client.get(format!("{}/api-docs/{asset}", app.base)).send().await.expect("send");
+    assert!(
+        html.text()
+            .await
+            .expect("t")
+            .to_lowercase()
+            .contains("swagger")
+    );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
+        let r = app
+            .client
+            .get(format!("{}/api-docs/{asset}", app.base))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
     }
-    let init = app.client.get(format!("{}/api-docs/swagger-initializer.js", app.base)).send().await.expect("send").text().await.expect("t");
+    let init = app
+        .client
+        .get(format!("{}/api-docs/swagger-initializer.js", app.base))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("t");
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
-    let doc: Value = app.client.get(format!("{}/api-docs/openapi.json", app.base)).send().await.expect("send").json().await.expect("json");
+    let doc: Value = app
+        .client
+        .get(format!("{}/api-docs/openapi.json", app.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     assert!(doc["paths"]["/osm/admin/v1/users"].is_object());
     app.stop().await;
 }
@@ -99,7 +188,10 @@ async fn https_works_with_a_self_signed_certificate_generated_on_first_start() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(data.join("key.pem")).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(data.join("key.pem"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the private key is not readable by others");
     }
     app.stop().await;
@@ -108,7 +200,13 @@ async fn https_works_with_a_self_signed_certificate_generated_on_first_start() {
 #[tokio::test]
 async fn the_version_endpoint_answers() {
     let app = TestApp::start().await;
-    let r = app.client.get(format!("{}/osm/version", app.base)).header("Accept", "application/json").send().await.expect("send");
+    let r = app
+        .client
+        .get(format!("{}/osm/version", app.base))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["version"], json!(env!("CARGO_PKG_VERSION")));
