@@ -371,8 +371,18 @@ impl<S: Send + Sync> FromRequest<S> for OsmValue {
 /// Deserialises a parsed body into `T`; schema errors become 422 naming the path (`a:b:0`).
 pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, OsmError> {
     serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
-        let path = e.path().to_string().replace('.', ":");
-        let path = if path == "." { String::new() } else { path };
+        use serde_path_to_error::Segment;
+        let path = e
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Seq { index } => Some(index.to_string()),
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Enum { variant } => Some(variant.clone()),
+                Segment::Unknown => None,
+            })
+            .collect::<Vec<_>>()
+            .join(":");
         OsmError::format_error(&path, &e.inner().to_string())
     })
 }
