@@ -243,8 +243,8 @@ pub fn token_json(id: &str, s: &Session) -> Value {
 pub fn user_json(v: &UserView) -> Value {
     let mut projects: Vec<&str> = Vec::new();
     for m in &v.mappings {
-        if !projects.contains(&m.1.as_str()) {
-            projects.push(&m.1);
+        if !projects.contains(&m.project_name.as_str()) {
+            projects.push(&m.project_name);
         }
     }
     json!({
@@ -255,8 +255,8 @@ pub fn user_json(v: &UserView) -> Value {
             "modified": micros_to_secs(v.user.modified),
             "user_status": v.user.status,
         },
-        "project_role_mappings": v.mappings.iter().map(|(p, pn, r, rn)| json!({
-            "project": p, "project_name": pn, "role": r, "role_name": rn
+        "project_role_mappings": v.mappings.iter().map(|m| json!({
+            "project": m.project_id, "project_name": m.project_name, "role": m.role_id, "role_name": m.role_name
         })).collect::<Vec<_>>(),
         "projects": projects,
     })

@@ -19,14 +19,8 @@ pub async fn list_users(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("users:get", "get", &q.admin)?;
-    let users = s.identity.list_users(&me, grant == Grant::OwnOnly).await?;
-    let docs = s
-        .identity
-        .describe_users(users)
-        .await?
-        .iter()
-        .map(user_json)
-        .collect();
+    let users = s.identity.list_users(Some(&me), grant == Grant::OwnOnly).await?;
+    let docs = users.iter().map(user_json).collect();
     Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
 }
 
@@ -64,10 +58,7 @@ pub async fn get_user(
         .identity
         .get_user(&me, &id, grant == Grant::OwnOnly)
         .await?;
-    let view = s.identity.describe_users(vec![user]).await?;
-    Ok(Reply::ok(
-        view.first().map(user_json).unwrap_or(Value::Null),
-    ))
+    Ok(Reply::ok(user_json(&user)))
 }
 
 async fn edit_user(

@@ -9,7 +9,7 @@ use std::{
 use netorch_core::{
     Clock, Micros,
     events::NewEvent,
-    identity::{IdentityRepository, Project, ProjectRoleMapping, Role, TokenRecord, User},
+    identity::{IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User},
     looks_like_uuid, new_id,
 };
 use serde_json::json;
@@ -184,8 +184,8 @@ pub struct RoleEdit {
 pub struct UserView {
     /// The user.
     pub user: User,
-    /// `(project id, project name, role id, role name)` per mapping.
-    pub mappings: Vec<(String, String, String, String)>,
+    /// Its mappings with names.
+    pub mappings: Vec<NamedMapping>,
 }
 
 struct CachedSession {
@@ -200,6 +200,7 @@ pub struct IdentityService {
     cfg: AuthConfig,
     catalog: Arc<PermissionCatalog>,
     sessions: RwLock<HashMap<String, CachedSession>>,
+    users: RwLock<HashMap<String, (Arc<UserView>, Micros)>>,
     last_issue: Mutex<HashMap<String, Micros>>,
 }
 
@@ -278,6 +279,7 @@ impl IdentityService {
             cfg,
             catalog,
             sessions: RwLock::new(HashMap::new()),
+            users: RwLock::new(HashMap::new()),
             last_issue: Mutex::new(HashMap::new()),
         }
     }
@@ -296,9 +298,14 @@ impl IdentityService {
         self.clock.now()
     }
 
+    /// Drops every cached session and user view: called after any identity change, so that this
+    /// process sees it at once (other replicas within `token_cache_ttl`).
     fn forget_sessions(&self) {
         if let Ok(mut s) = self.sessions.write() {
             s.clear();
+        }
+        if let Ok(mut u) = self.users.write() {
+            u.clear();
         }
     }
 
@@ -631,64 +638,51 @@ impl IdentityService {
 
     // ---------------------------------------------------------------- lookups
 
-    /// Resolves names of projects and roles for rendering users.
-    pub async fn describe_users(&self, users: Vec<User>) -> Result<Vec<UserView>, AuthError> {
-        let projects: HashMap<String, String> = self
-            .repo
-            .list_projects()
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p.name))
-            .collect();
-        let roles: HashMap<String, String> = self
-            .repo
-            .list_roles()
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect();
-        Ok(users
-            .into_iter()
-            .map(|user| {
-                let mappings = user
-                    .mappings
-                    .iter()
-                    .map(|m| {
-                        (
-                            m.project_id.clone(),
-                            projects.get(&m.project_id).cloned().unwrap_or_default(),
-                            m.role_id.clone(),
-                            roles.get(&m.role_id).cloned().unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                UserView { user, mappings }
-            })
-            .collect())
-    }
-
     /// Users visible to the caller: all, or (restricted grant) only the caller.
-    pub async fn list_users(
-        &self,
-        actor: &Session,
-        own_only: bool,
-    ) -> Result<Vec<User>, AuthError> {
-        let mut users = self.repo.list_users().await?;
-        if own_only {
-            users.retain(|u| u.id == actor.user_id);
+    pub async fn list_users(&self, actor: Option<&Session>, own_only: bool) -> Result<Vec<UserView>, AuthError> {
+        let mut users: Vec<UserView> = self
+            .repo
+            .list_users_named()
+            .await?
+            .into_iter()
+            .map(|(user, mappings)| UserView { user, mappings })
+            .collect();
+        if let (true, Some(a)) = (own_only, actor) {
+            users.retain(|u| u.user.id == a.user_id);
         }
         Ok(users)
     }
 
-    /// One user by id or name, subject to the same visibility.
-    pub async fn get_user(
-        &self,
-        actor: &Session,
-        id: &str,
-        own_only: bool,
-    ) -> Result<User, AuthError> {
-        match self.repo.find_user(id).await? {
-            Some(u) if !own_only || u.id == actor.user_id => Ok(u),
+    /// One user by id or name, subject to the same visibility. Views are cached under the same
+    /// rule as sessions (which already carry the user's roles): dropped on every local identity
+    /// change, trusted for at most `token_cache_ttl`.
+    pub async fn get_user(&self, actor: &Session, id: &str, own_only: bool) -> Result<Arc<UserView>, AuthError> {
+        let now = self.now();
+        let cached = self
+            .users
+            .read()
+            .ok()
+            .and_then(|c| c.get(id).filter(|(_, until)| now < *until).map(|(v, _)| v.clone()));
+        let view = match cached {
+            Some(v) => Some(v),
+            None => match self.repo.find_user_named(id).await? {
+                Some((user, mappings)) => {
+                    let v = Arc::new(UserView { user, mappings });
+                    if let Ok(mut c) = self.users.write() {
+                        if c.len() >= SESSION_CACHE_MAX {
+                            c.clear();
+                        }
+                        let until = now + micros(self.cfg.token_cache_ttl);
+                        c.insert(v.user.id.clone(), (v.clone(), until));
+                        c.insert(v.user.username.clone(), (v.clone(), until));
+                    }
+                    Some(v)
+                }
+                None => None,
+            },
+        };
+        match view {
+            Some(v) if !own_only || v.user.id == actor.user_id => Ok(v),
             _ => Err(AuthError::NotFound(format!("User '{id}' not found"))),
         }
     }

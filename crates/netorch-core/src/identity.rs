@@ -33,6 +33,19 @@ pub struct ProjectRoleMapping {
     pub role_id: String,
 }
 
+/// A mapping with the names of its project and role resolved (for rendering).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedMapping {
+    /// Project id.
+    pub project_id: String,
+    /// Project name.
+    pub project_name: String,
+    /// Role id.
+    pub role_id: String,
+    /// Role name.
+    pub role_name: String,
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
@@ -111,6 +124,10 @@ pub trait IdentityRepository: Send + Sync + 'static {
     async fn find_user(&self, id_or_name: &str) -> Result<Option<User>, StoreError>;
     /// All users, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// A user with project and role names, in one round trip (the hot read path).
+    async fn find_user_named(&self, id_or_name: &str) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError>;
+    /// Every user with project and role names, by username.
+    async fn list_users_named(&self) -> Result<Vec<(User, Vec<NamedMapping>)>, StoreError>;
     /// Number of users (bootstrap runs only on an empty store).
     async fn count_users(&self) -> Result<i64, StoreError>;
 

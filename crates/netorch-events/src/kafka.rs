@@ -1,10 +1,11 @@
 //! Kafka sink (cargo feature `kafka`), on the pure-Rust `rskafka` client.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use netorch_core::events::{EventSink, OutboxEvent, SinkError};
 use rskafka::{
+    BackoffConfig,
     client::{
         Client, ClientBuilder,
         partition::{Compression, UnknownTopicHandling},
@@ -40,6 +41,14 @@ impl KafkaSink {
         }
         let c = Arc::new(
             ClientBuilder::new(self.brokers.clone())
+                // rskafka retries forever by default; a bounded retry lets the relay record the
+                // failure and back off itself, with the events safe in the outbox.
+                .backoff_config(BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(2),
+                    base: 3.,
+                    deadline: Some(Duration::from_secs(10)),
+                })
                 .build()
                 .await
                 .map_err(|e| SinkError(format!("kafka connect: {e}")))?,
@@ -74,6 +83,19 @@ impl KafkaSink {
 #[async_trait]
 impl EventSink for KafkaSink {
     async fn publish(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        let result = tokio::time::timeout(Duration::from_secs(30), self.produce(events))
+            .await
+            .unwrap_or_else(|_| Err(SinkError("kafka produce timed out".into())));
+        if result.is_err() {
+            // Reconnect (and re-read metadata) on the next attempt.
+            *self.client.lock().await = None;
+        }
+        result
+    }
+}
+
+impl KafkaSink {
+    async fn produce(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         let client = self.client().await?;
         let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         for e in events {

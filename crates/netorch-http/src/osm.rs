@@ -80,12 +80,14 @@ fn document_response(status: StatusCode, value: Value) -> Response {
 /// Middleware for every OSM route: re-encodes document responses in the format the request's
 /// `Accept` asks for (handlers always produce JSON first).
 pub async fn render(req: Request, next: Next) -> Response {
-    let headers = req.headers().clone();
+    // Decide both possible formats now, so the request headers need not be kept.
+    let for_success = Format::negotiate(req.headers(), false);
+    let for_error = Format::negotiate(req.headers(), true);
     let mut resp = next.run(req).await;
     let Some(Document(value)) = resp.extensions_mut().remove::<Document>() else {
         return resp;
     };
-    let format = Format::negotiate(&headers, resp.status().as_u16() >= 300);
+    let format = if resp.status().as_u16() >= 300 { for_error } else { for_success };
     if format == Format::Json {
         return resp;
     }

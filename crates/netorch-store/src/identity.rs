@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use netorch_core::{
     StoreError,
     events::NewEvent,
-    identity::{IdentityRepository, Project, ProjectRoleMapping, Role, TokenRecord, User},
+    identity::{IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User},
 };
 use sqlx::{Row, any::AnyRow};
 
@@ -70,6 +70,40 @@ fn conflict(e: StoreError, msg: impl FnOnce() -> String) -> StoreError {
         StoreError::Conflict(_) => StoreError::Conflict(msg()),
         other => other,
     }
+}
+
+/// Users joined with their mappings and the names of the mapped projects and roles.
+const USERS_NAMED: &str = "SELECT u.id, u.username, u.password_hash, u.status, u.created, u.modified, \
+     m.project_id, p.name AS project_name, m.role_id, r.name AS role_name \
+     FROM users u \
+     LEFT JOIN user_project_roles m ON m.user_id = u.id \
+     LEFT JOIN projects p ON p.id = m.project_id \
+     LEFT JOIN roles r ON r.id = m.role_id";
+
+/// Folds joined rows (ordered by user, then mapping position) into users.
+fn fold_named(rows: &[AnyRow]) -> Result<Vec<(User, Vec<NamedMapping>)>, StoreError> {
+    let mut out: Vec<(User, Vec<NamedMapping>)> = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id").map_err(map_err)?;
+        if out.last().is_none_or(|(u, _)| u.id != id) {
+            out.push((user_from(row, Vec::new())?, Vec::new()));
+        }
+        let project_id: Option<String> = row.try_get("project_id").map_err(map_err)?;
+        if let (Some(project_id), Some((user, named))) = (project_id, out.last_mut()) {
+            let role_id: String = row.try_get("role_id").map_err(map_err)?;
+            user.mappings.push(ProjectRoleMapping {
+                project_id: project_id.clone(),
+                role_id: role_id.clone(),
+            });
+            named.push(NamedMapping {
+                project_id,
+                project_name: row.try_get("project_name").map_err(map_err)?,
+                role_id,
+                role_name: row.try_get("role_name").map_err(map_err)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl Store {
@@ -345,6 +379,28 @@ impl IdentityRepository for Store {
                 user_from(r, by_user.remove(&id).unwrap_or_default())
             })
             .collect()
+    }
+
+    async fn find_user_named(&self, id_or_name: &str) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError> {
+        // Ids win over names: a user name can never look like an id (uuid), but be exact anyway.
+        let sql = format!(
+            "{USERS_NAMED} WHERE u.id = (SELECT id FROM users WHERE id = $1 OR username = $1 ORDER BY (id = $1) DESC LIMIT 1) ORDER BY m.position"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_or_name)
+            .fetch_all(self.read())
+            .await
+            .map_err(map_err)?;
+        Ok(fold_named(&rows)?.into_iter().next())
+    }
+
+    async fn list_users_named(&self) -> Result<Vec<(User, Vec<NamedMapping>)>, StoreError> {
+        let sql = format!("{USERS_NAMED} ORDER BY u.username, u.id, m.position");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.read())
+            .await
+            .map_err(map_err)?;
+        fold_named(&rows)
     }
 
     async fn count_users(&self) -> Result<i64, StoreError> {

@@ -490,3 +490,29 @@ async fn readiness_reports_applied_migrations() {
     assert!(s.ready().await.expect("ready"));
     s.migrate().await.expect("migrations are idempotent");
 }
+
+#[tokio::test]
+async fn users_are_read_with_project_and_role_names_in_mapping_order() {
+    let (_db, s) = store().await;
+    let (p1, p2, r) = (project("P1"), project("P2"), role("viewer"));
+    for p in [&p1, &p2] {
+        s.insert_project(p, &[]).await.expect("project");
+    }
+    s.insert_role(&r, &[]).await.expect("role");
+    let maps = vec![
+        ProjectRoleMapping { project_id: p2.id.clone(), role_id: r.id.clone() },
+        ProjectRoleMapping { project_id: p1.id.clone(), role_id: r.id.clone() },
+    ];
+    let alice = user("alice", maps.clone());
+    s.insert_user(&alice, &[]).await.expect("alice");
+    s.insert_user(&user("bob", vec![]), &[]).await.expect("bob");
+    let (u, named) = s.find_user_named("alice").await.expect("find").expect("some");
+    assert_eq!(u.mappings, maps);
+    let names: Vec<(&str, &str)> = named.iter().map(|m| (m.project_name.as_str(), m.role_name.as_str())).collect();
+    assert_eq!(names, vec![("P2", "viewer"), ("P1", "viewer")]);
+    assert_eq!(s.find_user_named(&alice.id).await.expect("find").expect("some").0.username, "alice");
+    assert!(s.find_user_named("nobody").await.expect("find").is_none());
+    let all = s.list_users_named().await.expect("list");
+    let summary: Vec<(&str, usize)> = all.iter().map(|(u, m)| (u.username.as_str(), m.len())).collect();
+    assert_eq!(summary, vec![("alice", 2), ("bob", 0)]);
+}

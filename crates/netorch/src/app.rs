@@ -327,7 +327,7 @@ impl App {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("request", request_id = id, method = req.method().as_str(), path = req.uri().path())
                 }),
             )
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));

@@ -135,46 +135,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let user_id = tok["user_id"].as_str().context("no user id")?.to_string();
     let target = format!("{base}/users/{user_id}");
     let baseline = format!("http://127.0.0.1:{bare_port}/const");
+    let health = format!("http://127.0.0.1:{port}/healthz");
 
     // Warm up connections and caches.
-    drive(&client, &target, Some(&token), 500, args.concurrency).await?;
-    drive(&client, &baseline, None, 500, args.concurrency).await?;
-    let (mut t_all, mut b_all) = (Vec::new(), Vec::new());
-    let (mut t_wall, mut b_wall) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..args.rounds.max(1) {
-        let (b, bw) = drive(&client, &baseline, None, args.requests, args.concurrency).await?;
-        let (t, tw) = drive(
-            &client,
-            &target,
-            Some(&token),
-            args.requests,
-            args.concurrency,
-        )
-        .await?;
-        b_all.extend(b);
-        b_wall += bw;
-        t_all.extend(t);
-        t_wall += tw;
+    let endpoints: [(&str, &str, Option<&str>); 3] = [
+        ("bare axum handler            ", &baseline, None),
+        ("GET /healthz (all middleware)", &health, None),
+        ("GET /osm/admin/v1/users/{id} ", &target, Some(&token)),
+    ];
+    for (_, url, tok) in &endpoints {
+        drive(&client, url, *tok, 500, args.concurrency).await?;
     }
-    let b = summarize(b_all, b_wall);
-    let t = summarize(t_all, t_wall);
+    let mut samples: Vec<(Vec<Duration>, Duration)> = vec![(Vec::new(), Duration::ZERO); endpoints.len()];
+    for _ in 0..args.rounds.max(1) {
+        for (i, (_, url, tok)) in endpoints.iter().enumerate() {
+            let (s, w) = drive(&client, url, *tok, args.requests, args.concurrency).await?;
+            samples[i].0.extend(s);
+            samples[i].1 += w;
+        }
+    }
+    let sums: Vec<Summary> = samples.into_iter().map(|(s, w)| summarize(s, w)).collect();
     println!(
         "netorch bench: {} requests x {} rounds per endpoint, {} concurrent clients, loopback, SQLite",
         args.requests, args.rounds, args.concurrency
     );
-    println!(
-        "bare axum handler            p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s",
-        b.p50, b.p99, b.rps
-    );
-    println!(
-        "GET /osm/admin/v1/users/{{id}} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s",
-        t.p50, t.p99, t.rps
-    );
-    println!(
-        "ratio (authenticated / bare)  p50 {:.2}x  p99 {:.2}x",
-        t.p50 / b.p50,
-        t.p99 / b.p99
-    );
+    for ((name, _, _), s) in endpoints.iter().zip(&sums) {
+        println!("{name} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s", s.p50, s.p99, s.rps);
+    }
+    let (b, h, t) = (sums[0], sums[1], sums[2]);
+    println!("ratio /healthz / bare           p50 {:.2}x  p99 {:.2}x", h.p50 / b.p50, h.p99 / b.p99);
+    println!("ratio authenticated GET / bare  p50 {:.2}x  p99 {:.2}x", t.p50 / b.p50, t.p99 / b.p99);
     stop.cancel();
     let _ = server.await;
     let _ = bare_server.await;

@@ -172,25 +172,10 @@ async fn main() -> anyhow::Result<()> {
                     Ok(())
                 }
                 UserCommand::List => {
-                    let users =
-                        netorch_core::identity::IdentityRepository::list_users(&store).await?;
-                    for v in svc
-                        .describe_users(users)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                    {
-                        let maps: Vec<String> = v
-                            .mappings
-                            .iter()
-                            .map(|(_, p, _, r)| format!("{p}:{r}"))
-                            .collect();
-                        println!(
-                            "{}\t{}\t{}\t{}",
-                            v.user.username,
-                            v.user.id,
-                            v.user.status,
-                            maps.join(",")
-                        );
+                    for v in svc.list_users(None, false).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                        let maps: Vec<String> =
+                            v.mappings.iter().map(|m| format!("{}:{}", m.project_name, m.role_name)).collect();
+                        println!("{}\t{}\t{}\t{}", v.user.username, v.user.id, v.user.status, maps.join(","));
                     }
                     Ok(())
                 }
