@@ -2,7 +2,9 @@
 
 use axum::extract::State;
 use netorch_auth::Grant;
-use netorch_http::osm::{Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, from_value};
+use netorch_http::osm::{
+    Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, edit_body, from_value,
+};
 use serde_json::Value;
 
 use crate::{
@@ -75,12 +77,7 @@ async fn edit(
     method: &str,
 ) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("projects:id:{method}"), method, &q.admin)?;
-    if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(OsmError::bad_request(
-            "Nothing to update. Provide payload and/or query string",
-        ));
-    }
-    let dto: ProjectEditDto = from_value(body)?;
+    let dto: ProjectEditDto = edit_body(body)?;
     s.identity.edit_project(&id, dto.into()).await?;
     Ok(Reply::no_content())
 }

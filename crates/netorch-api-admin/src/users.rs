@@ -2,7 +2,9 @@
 
 use axum::extract::State;
 use netorch_auth::Grant;
-use netorch_http::osm::{Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, from_value};
+use netorch_http::osm::{
+    Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, edit_body, from_value,
+};
 use serde_json::Value;
 
 use crate::{
@@ -19,7 +21,10 @@ pub async fn list_users(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     let grant = me.authorize("users:get", "get", &q.admin)?;
-    let users = s.identity.list_users(Some(&me), grant == Grant::OwnOnly).await?;
+    let users = s
+        .identity
+        .list_users(Some(&me), grant == Grant::OwnOnly)
+        .await?;
     let docs = users.iter().map(user_json).collect();
     Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
 }
@@ -70,12 +75,7 @@ async fn edit_user(
     method: &str,
 ) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("users:id:{method}"), method, &q.admin)?;
-    if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(OsmError::bad_request(
-            "Nothing to update. Provide payload and/or query string",
-        ));
-    }
-    let dto: UserEditDto = from_value(body)?;
+    let dto: UserEditDto = edit_body(body)?;
     s.identity.edit_user(Some(&me.0), &id, dto.into()).await?;
     Ok(Reply::no_content())
 }

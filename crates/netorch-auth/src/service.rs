@@ -9,7 +9,9 @@ use std::{
 use netorch_core::{
     Clock, Micros,
     events::NewEvent,
-    identity::{IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User},
+    identity::{
+        IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User,
+    },
     looks_like_uuid, new_id,
 };
 use serde_json::json;
@@ -639,7 +641,11 @@ impl IdentityService {
     // ---------------------------------------------------------------- lookups
 
     /// Users visible to the caller: all, or (restricted grant) only the caller.
-    pub async fn list_users(&self, actor: Option<&Session>, own_only: bool) -> Result<Vec<UserView>, AuthError> {
+    pub async fn list_users(
+        &self,
+        actor: Option<&Session>,
+        own_only: bool,
+    ) -> Result<Vec<UserView>, AuthError> {
         let mut users: Vec<UserView> = self
             .repo
             .list_users_named()
@@ -656,13 +662,18 @@ impl IdentityService {
     /// One user by id or name, subject to the same visibility. Views are cached under the same
     /// rule as sessions (which already carry the user's roles): dropped on every local identity
     /// change, trusted for at most `token_cache_ttl`.
-    pub async fn get_user(&self, actor: &Session, id: &str, own_only: bool) -> Result<Arc<UserView>, AuthError> {
+    pub async fn get_user(
+        &self,
+        actor: &Session,
+        id: &str,
+        own_only: bool,
+    ) -> Result<Arc<UserView>, AuthError> {
         let now = self.now();
-        let cached = self
-            .users
-            .read()
-            .ok()
-            .and_then(|c| c.get(id).filter(|(_, until)| now < *until).map(|(v, _)| v.clone()));
+        let cached = self.users.read().ok().and_then(|c| {
+            c.get(id)
+                .filter(|(_, until)| now < *until)
+                .map(|(v, _)| v.clone())
+        });
         let view = match cached {
             Some(v) => Some(v),
             None => match self.repo.find_user_named(id).await? {

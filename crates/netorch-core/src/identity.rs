@@ -125,7 +125,10 @@ pub trait IdentityRepository: Send + Sync + 'static {
     /// All users, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// A user with project and role names, in one round trip (the hot read path).
-    async fn find_user_named(&self, id_or_name: &str) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError>;
+    async fn find_user_named(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError>;
     /// Every user with project and role names, by username.
     async fn list_users_named(&self) -> Result<Vec<(User, Vec<NamedMapping>)>, StoreError>;
     /// Number of users (bootstrap runs only on an empty store).

@@ -87,7 +87,11 @@ pub async fn render(req: Request, next: Next) -> Response {
     let Some(Document(value)) = resp.extensions_mut().remove::<Document>() else {
         return resp;
     };
-    let format = if resp.status().as_u16() >= 300 { for_error } else { for_success };
+    let format = if resp.status().as_u16() >= 300 {
+        for_error
+    } else {
+        for_success
+    };
     if format == Format::Json {
         return resp;
     }
@@ -387,6 +391,17 @@ pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, OsmError> {
             .join(":");
         OsmError::format_error(&path, &e.inner().to_string())
     })
+}
+
+/// The body of an OSM edit (PUT/PATCH): an empty one is refused with OSM's 400 before the
+/// schema is checked.
+pub fn edit_body<T: DeserializeOwned>(v: Value) -> Result<T, OsmError> {
+    if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) {
+        return Err(OsmError::bad_request(
+            "Nothing to update. Provide payload and/or query string",
+        ));
+    }
+    from_value(v)
 }
 
 // ------------------------------------------------------------------ query strings

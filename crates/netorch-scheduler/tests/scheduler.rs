@@ -148,7 +148,7 @@ fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
         .expect("db");
     // First "process": its own runtime, killed without any cleanup once the job is running.
     let crashed = tokio::runtime::Runtime::new().expect("rt");
-    let job_id = crashed.block_on(async {
+    let (job_id, pending_id) = crashed.block_on(async {
         let store = db.store().await.expect("store");
         let started = Arc::new(tokio::sync::Notify::new());
         let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
@@ -157,9 +157,15 @@ fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
             .enqueue(&job("work", 3), SystemClock.now())
             .await
             .expect("enqueue");
+        let mut later = job("work", 3);
+        later.run_at = SystemClock.now() + 3_600_000_000;
+        let pending = store
+            .enqueue(&later, SystemClock.now())
+            .await
+            .expect("enqueue");
         tokio::spawn(s.run(CancellationToken::new()));
         started.notified().await;
-        j.id
+        (j.id, pending.id)
     });
     crashed.shutdown_background(); // like kill -9: no lease released, no shutdown code ran
 
@@ -186,6 +192,12 @@ fn a_job_interrupted_by_a_crash_runs_again_after_restart() {
         c.cancel();
         h.await.expect("scheduler");
         assert_eq!(done.attempts, 2, "the interrupted attempt counts");
+        let p = store
+            .get_job(&pending_id)
+            .await
+            .expect("get")
+            .expect("pending job survived");
+        assert_eq!((p.state, p.attempts), (JobState::Queued, 0));
     });
 }
 

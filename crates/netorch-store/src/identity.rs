@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use netorch_core::{
     StoreError,
     events::NewEvent,
-    identity::{IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User},
+    identity::{
+        IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User,
+    },
 };
 use sqlx::{Row, any::AnyRow};
 
@@ -381,7 +383,10 @@ impl IdentityRepository for Store {
             .collect()
     }
 
-    async fn find_user_named(&self, id_or_name: &str) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError> {
+    async fn find_user_named(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<(User, Vec<NamedMapping>)>, StoreError> {
         // Ids win over names: a user name can never look like an id (uuid), but be exact anyway.
         let sql = format!(
             "{USERS_NAMED} WHERE u.id = (SELECT id FROM users WHERE id = $1 OR username = $1 ORDER BY (id = $1) DESC LIMIT 1) ORDER BY m.position"

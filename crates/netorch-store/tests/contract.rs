@@ -500,19 +500,43 @@ async fn users_are_read_with_project_and_role_names_in_mapping_order() {
     }
     s.insert_role(&r, &[]).await.expect("role");
     let maps = vec![
-        ProjectRoleMapping { project_id: p2.id.clone(), role_id: r.id.clone() },
-        ProjectRoleMapping { project_id: p1.id.clone(), role_id: r.id.clone() },
+        ProjectRoleMapping {
+            project_id: p2.id.clone(),
+            role_id: r.id.clone(),
+        },
+        ProjectRoleMapping {
+            project_id: p1.id.clone(),
+            role_id: r.id.clone(),
+        },
     ];
     let alice = user("alice", maps.clone());
     s.insert_user(&alice, &[]).await.expect("alice");
     s.insert_user(&user("bob", vec![]), &[]).await.expect("bob");
-    let (u, named) = s.find_user_named("alice").await.expect("find").expect("some");
+    let (u, named) = s
+        .find_user_named("alice")
+        .await
+        .expect("find")
+        .expect("some");
     assert_eq!(u.mappings, maps);
-    let names: Vec<(&str, &str)> = named.iter().map(|m| (m.project_name.as_str(), m.role_name.as_str())).collect();
+    let names: Vec<(&str, &str)> = named
+        .iter()
+        .map(|m| (m.project_name.as_str(), m.role_name.as_str()))
+        .collect();
     assert_eq!(names, vec![("P2", "viewer"), ("P1", "viewer")]);
-    assert_eq!(s.find_user_named(&alice.id).await.expect("find").expect("some").0.username, "alice");
+    assert_eq!(
+        s.find_user_named(&alice.id)
+            .await
+            .expect("find")
+            .expect("some")
+            .0
+            .username,
+        "alice"
+    );
     assert!(s.find_user_named("nobody").await.expect("find").is_none());
     let all = s.list_users_named().await.expect("list");
-    let summary: Vec<(&str, usize)> = all.iter().map(|(u, m)| (u.username.as_str(), m.len())).collect();
+    let summary: Vec<(&str, usize)> = all
+        .iter()
+        .map(|(u, m)| (u.username.as_str(), m.len()))
+        .collect();
     assert_eq!(summary, vec![("alice", 2), ("bob", 0)]);
 }

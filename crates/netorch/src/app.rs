@@ -316,8 +316,14 @@ impl App {
         let router = system
             .merge(admin)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
-            .layer(middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.server.request_timeout))
+            .layer(middleware::from_fn_with_state(
+                metrics.clone(),
+                crate::metrics::track,
+            ))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                cfg.server.request_timeout,
+            ))
             .layer(CatchPanicLayer::new())
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(
@@ -327,7 +333,12 @@ impl App {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", request_id = id, method = req.method().as_str(), path = req.uri().path())
+                    tracing::info_span!(
+                        "request",
+                        request_id = id,
+                        method = req.method().as_str(),
+                        path = req.uri().path()
+                    )
                 }),
             )
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));

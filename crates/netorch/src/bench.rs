@@ -146,7 +146,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for (_, url, tok) in &endpoints {
         drive(&client, url, *tok, 500, args.concurrency).await?;
     }
-    let mut samples: Vec<(Vec<Duration>, Duration)> = vec![(Vec::new(), Duration::ZERO); endpoints.len()];
+    let mut samples: Vec<(Vec<Duration>, Duration)> =
+        vec![(Vec::new(), Duration::ZERO); endpoints.len()];
     for _ in 0..args.rounds.max(1) {
         for (i, (_, url, tok)) in endpoints.iter().enumerate() {
             let (s, w) = drive(&client, url, *tok, args.requests, args.concurrency).await?;
@@ -160,11 +161,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.requests, args.rounds, args.concurrency
     );
     for ((name, _, _), s) in endpoints.iter().zip(&sums) {
-        println!("{name} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s", s.p50, s.p99, s.rps);
+        println!(
+            "{name} p50 {:8.1} us  p99 {:8.1} us  {:9.0} req/s",
+            s.p50, s.p99, s.rps
+        );
     }
     let (b, h, t) = (sums[0], sums[1], sums[2]);
-    println!("ratio /healthz / bare           p50 {:.2}x  p99 {:.2}x", h.p50 / b.p50, h.p99 / b.p99);
-    println!("ratio authenticated GET / bare  p50 {:.2}x  p99 {:.2}x", t.p50 / b.p50, t.p99 / b.p99);
+    println!(
+        "ratio /healthz / bare           p50 {:.2}x  p99 {:.2}x",
+        h.p50 / b.p50,
+        h.p99 / b.p99
+    );
+    println!(
+        "ratio authenticated GET / bare  p50 {:.2}x  p99 {:.2}x",
+        t.p50 / b.p50,
+        t.p99 / b.p99
+    );
     stop.cancel();
     let _ = server.await;
     let _ = bare_server.await;

@@ -172,10 +172,23 @@ async fn main() -> anyhow::Result<()> {
                     Ok(())
                 }
                 UserCommand::List => {
-                    for v in svc.list_users(None, false).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                        let maps: Vec<String> =
-                            v.mappings.iter().map(|m| format!("{}:{}", m.project_name, m.role_name)).collect();
-                        println!("{}\t{}\t{}\t{}", v.user.username, v.user.id, v.user.status, maps.join(","));
+                    for v in svc
+                        .list_users(None, false)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                    {
+                        let maps: Vec<String> = v
+                            .mappings
+                            .iter()
+                            .map(|m| format!("{}:{}", m.project_name, m.role_name))
+                            .collect();
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            v.user.username,
+                            v.user.id,
+                            v.user.status,
+                            maps.join(",")
+                        );
                     }
                     Ok(())
                 }
