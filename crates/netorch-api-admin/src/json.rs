@@ -82,6 +82,7 @@ impl From<UserCreateDto> for NewUser {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+            force: false,
         }
     }
 }
@@ -131,6 +132,7 @@ impl From<UserEditDto> for UserEdit {
                 .map(|v| v.into_iter().map(Into::into).collect()),
             add_project_role_mappings: conv(d.add_project_role_mappings),
             remove_project_role_mappings: conv(d.remove_project_role_mappings),
+            force: false,
         }
     }
 }

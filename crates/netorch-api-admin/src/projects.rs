@@ -121,6 +121,8 @@ pub async fn delete_project(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize("projects:id:delete", "delete", &q.admin)?;
-    s.identity.delete_project(Some(&me), &id).await?;
+    s.identity
+        .delete_project(Some(&me), &id, q.admin.force)
+        .await?;
     Ok(Reply::no_content())
 }

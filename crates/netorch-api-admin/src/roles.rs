@@ -121,6 +121,6 @@ pub async fn delete_role(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize("roles:id:delete", "delete", &q.admin)?;
-    s.identity.delete_role(&id).await?;
+    s.identity.delete_role(&id, q.admin.force).await?;
     Ok(Reply::no_content())
 }

@@ -41,7 +41,9 @@ pub async fn create_user(
 ) -> Result<Reply, OsmError> {
     me.authorize("users:post", "post", &q.admin)?;
     let dto: UserCreateDto = from_value(body)?;
-    let user = s.identity.create_user(Some(&me), dto.into()).await?;
+    let mut new: netorch_auth::service::NewUser = dto.into();
+    new.force = q.admin.force;
+    let user = s.identity.create_user(Some(&me), new).await?;
     Ok(Reply::created(
         format!("/osm/admin/v1/users/{}", user.id),
         &user.id,
@@ -76,7 +78,9 @@ async fn edit_user(
 ) -> Result<Reply, OsmError> {
     me.0.authorize(&format!("users:id:{method}"), method, &q.admin)?;
     let dto: UserEditDto = edit_body(body)?;
-    s.identity.edit_user(Some(&me.0), &id, dto.into()).await?;
+    let mut edit: netorch_auth::service::UserEdit = dto.into();
+    edit.force = q.admin.force;
+    s.identity.edit_user(Some(&me.0), &id, edit).await?;
     Ok(Reply::no_content())
 }
 

@@ -122,6 +122,8 @@ pub struct NewUser {
     pub projects: Vec<String>,
     /// Explicit mappings.
     pub project_role_mappings: Vec<MappingRef>,
+    /// `FORCE`: skip mappings whose project or role does not exist instead of refusing.
+    pub force: bool,
 }
 
 /// Changes to a user.
@@ -139,6 +141,8 @@ pub struct UserEdit {
     pub add_project_role_mappings: Vec<MappingRef>,
     /// Remove mappings.
     pub remove_project_role_mappings: Vec<MappingRef>,
+    /// `FORCE`: skip added mappings whose project or role does not exist.
+    pub force: bool,
 }
 
 /// A new project.
@@ -698,22 +702,35 @@ impl IdentityService {
         }
     }
 
-    async fn resolve_mapping(&self, m: &MappingRef) -> Result<ProjectRoleMapping, AuthError> {
-        let project = self
-            .repo
-            .find_project(&m.project)
-            .await?
-            .ok_or_else(|| AuthError::NotFound(format!("project '{}' not found", m.project)))?;
+    /// Resolves a mapping reference. A project or role that does not exist is a conflict (409, as
+    /// OSM), or skipped (`None`) with `force`.
+    async fn resolve_mapping(
+        &self,
+        m: &MappingRef,
+        force: bool,
+    ) -> Result<Option<ProjectRoleMapping>, AuthError> {
+        let Some(project) = self.repo.find_project(&m.project).await? else {
+            return if force {
+                Ok(None)
+            } else {
+                Err(AuthError::Conflict(format!(
+                    "project '{}' not found",
+                    m.project
+                )))
+            };
+        };
         let role_name = m.role.clone().unwrap_or_else(|| "project_admin".into());
-        let role = self
-            .repo
-            .find_role(&role_name)
-            .await?
-            .ok_or_else(|| AuthError::NotFound(format!("role '{role_name}' not found")))?;
-        Ok(ProjectRoleMapping {
+        let Some(role) = self.repo.find_role(&role_name).await? else {
+            return if force {
+                Ok(None)
+            } else {
+                Err(AuthError::Conflict(format!("role '{role_name}' not found")))
+            };
+        };
+        Ok(Some(ProjectRoleMapping {
             project_id: project.id,
             role_id: role.id,
-        })
+        }))
     }
 
     fn user_event(key: &str, u: &User) -> NewEvent {
@@ -754,8 +771,9 @@ impl IdentityService {
                 role: None,
             }));
         for r in refs {
-            let m = self.resolve_mapping(&r).await?;
-            if !mappings.contains(&m) {
+            if let Some(m) = self.resolve_mapping(&r, new.force).await?
+                && !mappings.contains(&m)
+            {
                 mappings.push(m);
             }
         }
@@ -835,8 +853,9 @@ impl IdentityService {
         if let Some(list) = &edit.project_role_mappings {
             let mut mappings = Vec::new();
             for r in list {
-                let m = self.resolve_mapping(r).await?;
-                if !mappings.contains(&m) {
+                if let Some(m) = self.resolve_mapping(r, edit.force).await?
+                    && !mappings.contains(&m)
+                {
                     mappings.push(m);
                 }
             }
@@ -848,7 +867,9 @@ impl IdentityService {
             Some(ProjectsEdit::List(names)) => {
                 let mut keep = Vec::new();
                 for name in names {
-                    let pid = self.resolve_project_id(name).await?;
+                    let Some(pid) = self.known_project(name, edit.force).await? else {
+                        continue;
+                    };
                     let existing: Vec<_> = user
                         .mappings
                         .iter()
@@ -868,7 +889,9 @@ impl IdentityService {
                 user.mappings = keep;
             }
             Some(ProjectsEdit::Edition(ops)) => {
-                let mut front = Vec::new();
+                // OSM applies removals before insertions; removing an absent project is a no-op.
+                let mut removals = Vec::new();
+                let mut additions = Vec::new();
                 for (key, value) in ops {
                     let Some(k) = key.strip_prefix('$') else {
                         return Err(AuthError::Invalid(format!(
@@ -876,36 +899,44 @@ impl IdentityService {
                         )));
                     };
                     match (k.strip_prefix('+'), value) {
-                        (None, None) => {
-                            let pid = self.resolve_project_id(&strip_quotes(k)).await?;
-                            user.mappings.retain(|m| m.project_id != pid);
-                        }
+                        (None, None) => removals.push(strip_quotes(k)),
                         (Some(target), Some(project)) => {
-                            let pid = self.resolve_project_id(project).await?;
-                            if user.mappings.iter().any(|m| m.project_id == pid) {
-                                if target == "[0]" {
-                                    // Make it the default project: move its mappings first.
-                                    let (first, rest): (Vec<_>, Vec<_>) =
-                                        user.mappings.drain(..).partition(|m| m.project_id == pid);
-                                    user.mappings = first.into_iter().chain(rest).collect();
-                                }
-                                continue;
-                            }
-                            let m = ProjectRoleMapping {
-                                project_id: pid,
-                                role_id: default_role.clone(),
-                            };
-                            if target == "[0]" {
-                                front.push(m)
-                            } else {
-                                user.mappings.push(m)
-                            }
+                            additions.push((target == "[0]", project.clone()))
                         }
-                        (None, Some(_)) | (Some(_), None) => {
+                        _ => {
                             return Err(AuthError::Invalid(format!(
                                 "Format error at 'projects:{key}' 'use \"$<project>\": null to remove or \"$+<project>\": <project> to add' "
                             )));
                         }
+                    }
+                }
+                for name in removals {
+                    if let Some(p) = self.repo.find_project(&name).await? {
+                        user.mappings.retain(|m| m.project_id != p.id);
+                    }
+                }
+                let mut front = Vec::new();
+                for (first, project) in additions {
+                    let Some(pid) = self.known_project(&project, edit.force).await? else {
+                        continue;
+                    };
+                    if user.mappings.iter().any(|m| m.project_id == pid) {
+                        if first {
+                            // Make it the default project: move its mappings first.
+                            let (mine, rest): (Vec<_>, Vec<_>) =
+                                user.mappings.drain(..).partition(|m| m.project_id == pid);
+                            user.mappings = mine.into_iter().chain(rest).collect();
+                        }
+                        continue;
+                    }
+                    let m = ProjectRoleMapping {
+                        project_id: pid,
+                        role_id: default_role.clone(),
+                    };
+                    if first {
+                        front.push(m);
+                    } else {
+                        user.mappings.push(m);
                     }
                 }
                 if !front.is_empty() {
@@ -925,9 +956,14 @@ impl IdentityService {
                     "You cannot remove system_admin role from admin user".into(),
                 ));
             }
-            let pid = self.resolve_project_id(&r.project).await?;
+            let Some(pid) = self.repo.find_project(&r.project).await?.map(|p| p.id) else {
+                continue;
+            };
             let rid = match &r.role {
-                Some(role) => Some(self.resolve_role_id(role).await?),
+                Some(role) => match self.repo.find_role(role).await? {
+                    Some(found) => Some(found.id),
+                    None => continue,
+                },
                 None => None,
             };
             user.mappings.retain(|m| {
@@ -935,8 +971,9 @@ impl IdentityService {
             });
         }
         for r in &edit.add_project_role_mappings {
-            let m = self.resolve_mapping(r).await?;
-            if !user.mappings.contains(&m) {
+            if let Some(m) = self.resolve_mapping(r, edit.force).await?
+                && !user.mappings.contains(&m)
+            {
                 user.mappings.push(m);
             }
         }
@@ -955,6 +992,21 @@ impl IdentityService {
             .ok()
             .flatten()
             .map(|p| p.id)
+    }
+
+    /// The id of a project named in an edit: unknown is a conflict, or skipped with `force`.
+    async fn known_project(
+        &self,
+        id_or_name: &str,
+        force: bool,
+    ) -> Result<Option<String>, AuthError> {
+        match self.repo.find_project(id_or_name).await? {
+            Some(p) => Ok(Some(p.id)),
+            None if force => Ok(None),
+            None => Err(AuthError::Conflict(format!(
+                "project '{id_or_name}' not found"
+            ))),
+        }
     }
 
     async fn resolve_project_id(&self, id_or_name: &str) -> Result<String, AuthError> {
@@ -1151,7 +1203,12 @@ impl IdentityService {
     }
 
     /// Deletes a project that no user belongs to (and that is not the caller's).
-    pub async fn delete_project(&self, actor: Option<&Session>, id: &str) -> Result<(), AuthError> {
+    pub async fn delete_project(
+        &self,
+        actor: Option<&Session>,
+        id: &str,
+        force: bool,
+    ) -> Result<(), AuthError> {
         let p = self
             .repo
             .find_project(id)
@@ -1163,7 +1220,7 @@ impl IdentityService {
             ));
         }
         self.repo
-            .delete_project(&p.id, &[Self::project_event("deleted", &p)])
+            .delete_project(&p.id, force, &[Self::project_event("deleted", &p)])
             .await?;
         self.forget_sessions();
         Ok(())
@@ -1298,7 +1355,7 @@ impl IdentityService {
     }
 
     /// Deletes a role nobody holds; `system_admin` and `project_admin` are protected.
-    pub async fn delete_role(&self, id: &str) -> Result<(), AuthError> {
+    pub async fn delete_role(&self, id: &str, force: bool) -> Result<(), AuthError> {
         let r = self
             .repo
             .find_role(id)
@@ -1311,7 +1368,7 @@ impl IdentityService {
             )));
         }
         self.repo
-            .delete_role(&r.id, &[Self::role_event("deleted", &r)])
+            .delete_role(&r.id, force, &[Self::role_event("deleted", &r)])
             .await?;
         self.forget_sessions();
         Ok(())

@@ -107,8 +107,14 @@ pub trait IdentityRepository: Send + Sync + 'static {
     async fn insert_project(&self, p: &Project, events: &[NewEvent]) -> Result<(), StoreError>;
     /// Replaces a project's mutable fields; `Conflict` on a duplicate name.
     async fn update_project(&self, p: &Project, events: &[NewEvent]) -> Result<(), StoreError>;
-    /// Deletes a project; `InUse` while a user is mapped to it.
-    async fn delete_project(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError>;
+    /// Deletes a project; `InUse` while a user is mapped to it, unless `force` (which removes
+    /// those mappings in the same transaction).
+    async fn delete_project(
+        &self,
+        id: &str,
+        force: bool,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
     /// Finds a project by id or by name.
     async fn find_project(&self, id_or_name: &str) -> Result<Option<Project>, StoreError>;
     /// All projects, by name.
@@ -138,8 +144,14 @@ pub trait IdentityRepository: Send + Sync + 'static {
     async fn insert_role(&self, r: &Role, events: &[NewEvent]) -> Result<(), StoreError>;
     /// Replaces a role's name and permissions.
     async fn update_role(&self, r: &Role, events: &[NewEvent]) -> Result<(), StoreError>;
-    /// Deletes a role; `InUse` while a user is mapped to it.
-    async fn delete_role(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError>;
+    /// Deletes a role; `InUse` while a user holds it, unless `force` (which removes those
+    /// mappings in the same transaction).
+    async fn delete_role(
+        &self,
+        id: &str,
+        force: bool,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
     /// Finds a role by id or by name.
     async fn find_role(&self, id_or_name: &str) -> Result<Option<Role>, StoreError>;
     /// All roles, by name.

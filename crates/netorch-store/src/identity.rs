@@ -180,11 +180,20 @@ impl Store {
         kind: &'static str,
         id: &str,
         events: &[NewEvent],
-        in_use_column: Option<&'static str>,
+        in_use_column: Option<(&'static str, bool)>,
     ) -> Result<(), StoreError> {
         let now = events_now();
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        if let Some(col) = in_use_column
+        if let Some((col, true)) = in_use_column {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM user_project_roles WHERE {col} = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        if let Some((col, false)) = in_use_column
             && let Some(user) = Self::first_user_using(&mut tx, col, id).await?
         {
             return Err(StoreError::InUse(format!(
@@ -267,9 +276,20 @@ impl IdentityRepository for Store {
         self.commit(tx, !events.is_empty()).await
     }
 
-    async fn delete_project(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        self.delete_by_id("projects", "project", id, events, Some("project_id"))
-            .await
+    async fn delete_project(
+        &self,
+        id: &str,
+        force: bool,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        self.delete_by_id(
+            "projects",
+            "project",
+            id,
+            events,
+            Some(("project_id", force)),
+        )
+        .await
     }
 
     async fn find_project(&self, id_or_name: &str) -> Result<Option<Project>, StoreError> {
@@ -453,8 +473,13 @@ impl IdentityRepository for Store {
         self.commit(tx, !events.is_empty()).await
     }
 
-    async fn delete_role(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        self.delete_by_id("roles", "role", id, events, Some("role_id"))
+    async fn delete_role(
+        &self,
+        id: &str,
+        force: bool,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        self.delete_by_id("roles", "role", id, events, Some(("role_id", force)))
             .await
     }
 

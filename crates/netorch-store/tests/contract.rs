@@ -78,9 +78,9 @@ async fn projects_are_unique_by_name_and_found_by_id_or_name() {
     s.update_project(&edited, &[]).await.expect("update");
     assert_eq!(s.find_project(&p.id).await.expect("find"), Some(edited));
     assert!(s.find_project("P1").await.expect("find").is_none());
-    s.delete_project(&p.id, &[]).await.expect("delete");
+    s.delete_project(&p.id, false, &[]).await.expect("delete");
     assert!(matches!(
-        s.delete_project(&p.id, &[]).await,
+        s.delete_project(&p.id, false, &[]).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -145,18 +145,27 @@ async fn projects_and_roles_in_use_cannot_be_deleted() {
         }],
     );
     s.insert_user(&u, &[]).await.expect("u");
-    let e = s.delete_project(&p.id, &[]).await;
+    let e = s.delete_project(&p.id, false, &[]).await;
     assert!(
         matches!(e, Err(StoreError::InUse(ref m)) if m.contains("alice")),
         "{e:?}"
     );
     assert!(matches!(
-        s.delete_role(&r.id, &[]).await,
+        s.delete_role(&r.id, false, &[]).await,
         Err(StoreError::InUse(_))
     ));
-    s.delete_user(&u.id, &[]).await.expect("delete user");
-    s.delete_role(&r.id, &[]).await.expect("role now free");
-    s.delete_project(&p.id, &[])
+    s.delete_role(&r.id, true, &[])
+        .await
+        .expect("forced: the mapping goes with the role");
+    assert!(
+        s.find_user("alice")
+            .await
+            .expect("find")
+            .expect("user")
+            .mappings
+            .is_empty()
+    );
+    s.delete_project(&p.id, false, &[])
         .await
         .expect("project now free");
 }

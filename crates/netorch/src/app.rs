@@ -26,6 +26,7 @@ use netorch_scheduler::{
 use netorch_store::{Backend, Store, StoreOptions};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tower::Layer as _;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -367,9 +368,7 @@ impl App {
         let scheduler = self
             .scheduler
             .map(|s| tokio::spawn(s.run(background.clone())));
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let router = self.router;
         listener.set_nonblocking(true)?;
         if cfg.server.tls.enabled {
             let (cert, key) = tls_files(cfg)?;
@@ -385,6 +384,13 @@ impl App {
                 h.graceful_shutdown(Some(grace));
             });
             tracing::info!(%addr, "netorch listening (https)");
+            let app = tower::util::MapRequestLayer::new(
+                |req: axum::http::Request<hyper::body::Incoming>| {
+                    trim_osm_trailing_slash(req.map(axum::body::Body::new))
+                },
+            )
+            .layer(router);
+            let app = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<SocketAddr>(app);
             axum_server::from_tcp_rustls(listener, tls)
                 .handle(handle)
                 .serve(app)
@@ -392,6 +398,11 @@ impl App {
         } else {
             tracing::info!(%addr, "netorch listening (http)");
             let listener = tokio::net::TcpListener::from_std(listener)?;
+            let app = tower::util::MapRequestLayer::new(trim_osm_trailing_slash).layer(router);
+            let app =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(app);
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
                 .await?;
@@ -406,6 +417,28 @@ impl App {
         tracing::info!("netorch stopped");
         Ok(())
     }
+}
+
+/// OSM's server (CherryPy) accepts `/osm/admin/v1/tokens/` like `/osm/admin/v1/tokens`, and its
+/// test driver relies on it. Rewritten before routing, and only under `/osm/`, so that paths which
+/// need their slash (Swagger UI's `/api-docs/`) keep it.
+fn trim_osm_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.starts_with("/osm/") && path.len() > 5 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 /// The TLS certificate and key: configured, or self-signed in `<data_dir>/tls/` (created once).

@@ -156,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
                                     project,
                                     role: Some(role),
                                 }],
+                                force: false,
                             },
                         )
                         .await

@@ -723,3 +723,194 @@ async fn basic_authentication_works_only_when_enabled() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+/// The Users-Projects sequence of OSM's own HTTP test driver (run_test.py), which uses short
+/// passwords, FORCE, array edition, a trailing slash and PUT.
+#[tokio::test]
+async fn the_osm_test_driver_user_and_project_sequence_passes() {
+    let app = TestApp::start_with(|c| {
+        c.auth.password_min_length = 1;
+        c.auth.password_require_mixed = false;
+    })
+    .await;
+    let t = app.admin_token().await;
+    let call = |m: Method, path: &'static str, body: Option<Value>| {
+        let app = &app;
+        let t = t.clone();
+        async move { app.call(m, path, Some(&t), body).await }
+    };
+    let (s, h, _) = call(
+        Method::POST,
+        "/osm/admin/v1/projects",
+        Some(json!({"name": "P1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(
+        h["location"]
+            .to_str()
+            .expect("l")
+            .starts_with("/osm/admin/v1/projects/")
+    );
+    assert_eq!(
+        call(
+            Method::POST,
+            "/osm/admin/v1/projects",
+            Some(json!({"name": "Padmin", "admin": true}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let (s, _, v) = call(
+        Method::POST,
+        "/osm/admin/v1/projects",
+        Some(json!({"name": 1})),
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    let u1 = json!({"username": "U1", "projects": ["P1", "P2", "Padmin"], "password": "pw1"});
+    let (s, _, v) = call(Method::POST, "/osm/admin/v1/users", Some(u1.clone())).await;
+    assert_osm_error(s, &v, StatusCode::CONFLICT);
+    assert_eq!(
+        call(Method::POST, "/osm/admin/v1/users?FORCE=True", Some(u1))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(
+            Method::POST,
+            "/osm/admin/v1/users",
+            Some(json!({"username": "U2", "projects": ["P1"], "password": "pw2"}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(
+            Method::PATCH,
+            "/osm/admin/v1/users/U1",
+            Some(json!({"projects": {"$'P2'": null}}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(Method::GET, "/osm/admin/v1/users/U1", None).await.2["projects"],
+        json!(["P1", "Padmin"])
+    );
+    assert_eq!(
+        call(
+            Method::PUT,
+            "/osm/admin/v1/users/U1",
+            Some(json!({"projects": {"$'Padmin'": null, "$+[0]": "Padmin"}}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(Method::GET, "/osm/admin/v1/users/U1", None).await.2["projects"],
+        json!(["Padmin", "P1"])
+    );
+    assert_eq!(
+        call(
+            Method::PATCH,
+            "/osm/admin/v1/users/U1",
+            Some(json!({"password": "pw1_new"}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    // A trailing slash, and re-scoping admin to a project it is not in.
+    let (s, _, v) = call(
+        Method::POST,
+        "/osm/admin/v1/tokens/",
+        Some(json!({"project_id": "P1"})),
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::UNAUTHORIZED);
+    let u1 = app.token("U1", "pw1_new", Some("P1")).await;
+    let (s, _, v) = app
+        .call(
+            Method::PUT,
+            "/osm/admin/v1/users/U1",
+            Some(&u1),
+            Some(json!({"projects": {"$'P1'": null}})),
+        )
+        .await;
+    assert_osm_error(s, &v, StatusCode::UNAUTHORIZED);
+    let (s, _, v) = app
+        .call(
+            Method::POST,
+            "/osm/admin/v1/projects",
+            Some(&u1),
+            Some(json!({"name": "P2"})),
+        )
+        .await;
+    assert_osm_error(s, &v, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(
+            Method::POST,
+            "/osm/admin/v1/projects",
+            Some(json!({"name": "P2"}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(
+            Method::POST,
+            "/osm/admin/v1/users",
+            Some(json!({"username": "U3", "projects": ["P2"], "password": "pw3"}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(
+            Method::PUT,
+            "/osm/admin/v1/users/U3",
+            Some(json!({"projects": ["P2"]}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, _, v) = call(Method::DELETE, "/osm/admin/v1/projects/P2", None).await;
+    assert_osm_error(s, &v, StatusCode::CONFLICT);
+    assert_eq!(
+        call(Method::DELETE, "/osm/admin/v1/projects/P2?FORCE=True", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(Method::GET, "/osm/admin/v1/users/U3", None).await.2["projects"],
+        json!([])
+    );
+    for u in ["U1", "U2", "U3"] {
+        let path: &'static str = match u {
+            "U1" => "/osm/admin/v1/users/U1",
+            "U2" => "/osm/admin/v1/users/U2",
+            _ => "/osm/admin/v1/users/U3",
+        };
+        assert_eq!(
+            call(Method::DELETE, path, None).await.0,
+            StatusCode::NO_CONTENT
+        );
+    }
+    for p in ["/osm/admin/v1/projects/P1", "/osm/admin/v1/projects/Padmin"] {
+        assert_eq!(
+            call(Method::DELETE, p, None).await.0,
+            StatusCode::NO_CONTENT
+        );
+    }
+    app.stop().await;
+}

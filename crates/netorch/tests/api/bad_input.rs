@@ -203,7 +203,7 @@ async fn bad_input_gets_a_clear_4xx_in_the_osm_body_and_changes_nothing() {
             json_ct,
             serde_json::to_vec(&json!({"username": "z", "password": PW, "projects": ["nope"]}))
                 .expect("j"),
-            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
             "project 'nope' not found",
         ),
         (
