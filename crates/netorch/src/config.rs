@@ -65,6 +65,8 @@ pub struct TlsConfig {
 pub struct DatabaseConfig {
     /// `sqlite://...` or `postgres://...`; default: `sqlite://<data_dir>/netorch.db`.
     pub url: Option<String>,
+    /// File holding the URL (it may carry a password); wins over `url`.
+    pub url_file: Option<PathBuf>,
     /// Pool size.
     pub max_connections: u32,
     /// Apply migrations at start-up.
@@ -185,6 +187,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: None,
+            url_file: None,
             max_connections: 8,
             migrate_on_start: true,
         }
@@ -265,6 +268,14 @@ impl Config {
                 .with_context(|| format!("reading auth.admin_password_file {}", f.display()))?
                 .trim_end_matches(['\n', '\r'])
                 .to_string();
+        }
+        if let Some(f) = &cfg.database.url_file {
+            cfg.database.url = Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading database.url_file {}", f.display()))?
+                    .trim()
+                    .to_string(),
+            );
         }
         cfg.validate()?;
         Ok(cfg)

@@ -247,6 +247,25 @@ async fn config_check_reports_invalid_settings() {
         text.contains("configuration OK") && !text.contains("Sup3r!secret"),
         "{text}"
     );
+    let url_file = db.dir.path().join("db-url");
+    std::fs::write(
+        &url_file,
+        "postgres://netorch:S3cret@db.example:5432/netorch\n",
+    )
+    .expect("write");
+    let out = command(&db, free_port())
+        .env_remove("NETORCH_DATABASE__URL")
+        .env("NETORCH_DATABASE__URL_FILE", &url_file)
+        .args(["config", "check"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("postgres://netorch:***@db.example:5432/netorch") && !text.contains("S3cret"),
+        "{text}"
+    );
     let out = command(&db, free_port())
         .env("NETORCH_BOGUS_KEY", "1")
         .args(["config", "check"])
