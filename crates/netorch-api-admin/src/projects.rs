@@ -110,7 +110,7 @@ pub async fn patch_project(
     edit(s, me, q, id, body, "patch").await
 }
 
-/// Delete a project nobody belongs to.
+/// Delete a project nobody belongs to (with FORCE: remove it from its members too).
 #[utoipa::path(delete, path = "/osm/admin/v1/projects/{project_id}", tag = "admin", security(("bearerAuth" = [])),
     params(("project_id" = String, Path, description = "Project id or name")),
     responses((status = 204, description = "Deleted"), (status = 409, description = "In use")))]

@@ -82,7 +82,7 @@ async fn edit(
     Ok(Reply::no_content())
 }
 
-/// Edit a role (name, admin flag, quotas).
+/// Edit a role (name, permissions; a null permission removes the key).
 #[utoipa::path(put, path = "/osm/admin/v1/roles/{role_id}", tag = "admin", security(("bearerAuth" = [])),
     params(("role_id" = String, Path, description = "Role id or name")), request_body = RoleEditDto,
     responses((status = 204, description = "Edited")))]
@@ -110,7 +110,7 @@ pub async fn patch_role(
     edit(s, me, q, id, body, "patch").await
 }
 
-/// Delete a role nobody belongs to.
+/// Delete a role nobody holds (with FORCE: remove it from its holders too).
 #[utoipa::path(delete, path = "/osm/admin/v1/roles/{role_id}", tag = "admin", security(("bearerAuth" = [])),
     params(("role_id" = String, Path, description = "Role id or name")),
     responses((status = 204, description = "Deleted"), (status = 409, description = "In use")))]
