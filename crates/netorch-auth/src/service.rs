@@ -470,6 +470,49 @@ impl IdentityService {
         Ok((secret, session))
     }
 
+    /// Authenticates one request carrying `Authorization: Basic`: the password is verified and a
+    /// session for the user's default project is returned, without storing a token (a token per
+    /// request, as the NBI does, only fills the token table).
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        password: &str,
+        remote: (String, u16),
+    ) -> Result<Session, AuthError> {
+        let found = self.repo.find_user(username).await?;
+        let phc = found
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| password::decoy_hash().to_string());
+        let ok = verify_password(password.to_string(), phc).await?;
+        let user = match found {
+            Some(u) if ok && u.status != "locked" && u.status != "expired" => u,
+            _ => {
+                return Err(AuthError::Unauthenticated(
+                    "Invalid username/password".into(),
+                ));
+            }
+        };
+        let project_id = user
+            .mappings
+            .first()
+            .map(|m| m.project_id.clone())
+            .ok_or_else(|| {
+                AuthError::Unauthenticated("can't find a default project for this user".into())
+            })?;
+        let now = self.now();
+        let record = TokenRecord {
+            hash: String::new(),
+            user_id: user.id.clone(),
+            project_id,
+            issued_at: now,
+            expires: now,
+            remote_host: remote.0,
+            remote_port: remote.1,
+        };
+        self.session_for(&record, &user).await
+    }
+
     async fn throttle(&self, user_id: &str) {
         let now = self.now();
         let previous = self

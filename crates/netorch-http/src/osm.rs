@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
-use netorch_auth::{AdminQuery, AuthError, IdentityService, Session, service::TokenRequest};
+use netorch_auth::{AdminQuery, AuthError, IdentityService, Session};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -548,12 +548,7 @@ where
                 let RemoteAddr(host, port) = RemoteAddr::from_request_parts(parts, state)
                     .await
                     .unwrap_or(RemoteAddr("127.0.0.1".into(), 0));
-                let req = TokenRequest {
-                    username: Some(u),
-                    password: Some(p),
-                    project_id: None,
-                };
-                let (_, session) = identity.issue_token(req, None, (host, port)).await?;
+                let session = identity.authenticate_basic(&u, &p, (host, port)).await?;
                 Ok(Authenticated(Arc::new(session)))
             }
             _ => Err(OsmError::unauthenticated(

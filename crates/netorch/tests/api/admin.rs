@@ -721,6 +721,10 @@ async fn basic_authentication_works_only_when_enabled() {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Basic requests authenticate without leaving tokens behind.
+    let t = app.admin_token().await;
+    let (_, tokens) = app.get("/osm/admin/v1/tokens", &t).await;
+    assert_eq!(tokens.as_array().map(|a| a.len()), Some(1));
     app.stop().await;
 }
 
