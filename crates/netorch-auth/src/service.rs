@@ -13,11 +13,12 @@ use netorch_core::{
         IdentityRepository, NamedMapping, Project, ProjectRoleMapping, Role, TokenRecord, User,
     },
     looks_like_uuid, new_id,
+    tenancy::{ANY, Ownership, ProjectScope, Public},
 };
 use serde_json::json;
 
 use crate::{
-    AuthError,
+    AdminQuery, AuthError,
     password::{self, PasswordPolicy},
     rbac::{PermissionCatalog, role_grants},
     roles::default_roles,
@@ -72,6 +73,17 @@ pub const QUOTA_TOPICS: [&str; 14] = [
 
 /// Roles that cannot be renamed or deleted.
 const PROTECTED_ROLES: [&str; 2] = ["system_admin", "project_admin"];
+
+/// What a request does with tenant records, which decides how public records count (OSM §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// List or bulk delete: the caller's projects; public ones only with `PUBLIC=true`.
+    List,
+    /// Read one record: the caller's projects and public records.
+    Show,
+    /// Edit or delete one record: the write sets of the caller's projects and public ones.
+    Write,
+}
 
 /// A request for a token.
 #[derive(Debug, Clone, Default)]
@@ -683,6 +695,98 @@ impl IdentityService {
         }
         tracing::info!(username = %actor.username, "token revoked");
         Ok(())
+    }
+
+    // ---------------------------------------------------------------- tenancy
+
+    /// Resolves project names or ids given in a query string to ids. Unknown names are kept as
+    /// they are: they match no record, as in OSM.
+    async fn project_ids(&self, names: &[String]) -> Result<Vec<String>, AuthError> {
+        let mut out = Vec::new();
+        for n in names {
+            out.push(match self.repo.find_project(n).await? {
+                Some(p) => p.id,
+                None => n.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The tenant records a request may touch: the token's project, or with `ADMIN` every project
+    /// (`ADMIN`) or the named ones (`ADMIN=p1,p2`), which needs an admin role; `PUBLIC` decides
+    /// whether public (`ANY`) records count.
+    pub async fn scope(
+        &self,
+        s: &Session,
+        method: &str,
+        qs: &AdminQuery,
+        access: Access,
+    ) -> Result<ProjectScope, AuthError> {
+        let projects = match &qs.admin {
+            Some(_) if !s.is_admin(method) => {
+                return Err(AuthError::Denied(
+                    "Only admin projects can use 'ADMIN' query string".into(),
+                ));
+            }
+            Some(list) if list.is_empty() => return Ok(ProjectScope::All),
+            Some(list) => self.project_ids(list).await?,
+            None => vec![s.project_id.clone()],
+        };
+        let public = match (access, qs.public) {
+            (_, Some(false)) => Public::Exclude,
+            (Access::List, Some(true)) => Public::Include,
+            (Access::List, None) => Public::Ignore,
+            (Access::Show | Access::Write, _) => Public::Include,
+        };
+        Ok(ProjectScope::Only { projects, public })
+    }
+
+    /// Owners of a record created by this request: the token's project (or the `ADMIN=p…`
+    /// projects), plus `ANY` for reading with `PUBLIC=true`, plus read access for the
+    /// `SET_PROJECT=p…` projects, which must lie within the caller's `ADMIN` scope.
+    pub async fn new_ownership(
+        &self,
+        s: &Session,
+        method: &str,
+        qs: &AdminQuery,
+    ) -> Result<Ownership, AuthError> {
+        let base = match &qs.admin {
+            Some(_) if !s.is_admin(method) => {
+                return Err(AuthError::Denied(
+                    "Only admin projects can use 'ADMIN' query string".into(),
+                ));
+            }
+            Some(list) if !list.is_empty() => self.project_ids(list).await?,
+            _ => vec![s.project_id.clone()],
+        };
+        let mut owners = Ownership {
+            read: base.clone(),
+            write: base,
+        };
+        if qs.public == Some(true) {
+            owners.read.push(ANY.to_string());
+        }
+        if let Some(extra) = &qs.set_project {
+            let ids = self.project_ids(extra).await?;
+            let allowed = match &qs.admin {
+                Some(list) if list.is_empty() => true,
+                Some(_) => ids.iter().all(|id| owners.write.contains(id)),
+                None => ids.iter().all(|id| id == &s.project_id),
+            };
+            if !allowed {
+                return Err(AuthError::Denied(format!(
+                    "Unauthorized for 'SET_PROJECT={}'. Try with 'ADMIN=True' or 'ADMIN={}'",
+                    extra.join(","),
+                    extra.join(",")
+                )));
+            }
+            for id in ids {
+                if !owners.read.contains(&id) {
+                    owners.read.push(id);
+                }
+            }
+        }
+        Ok(owners)
     }
 
     // ---------------------------------------------------------------- lookups

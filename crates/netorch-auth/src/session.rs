@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use netorch_core::{Micros, identity::Role, jobs::ProjectFilter};
+use netorch_core::{Micros, identity::Role};
 
 use crate::{
     AuthError,
@@ -61,22 +61,5 @@ impl Session {
             method,
             qs,
         )
-    }
-
-    /// Which projects' records the request may touch: the token's project, or with `ADMIN` all
-    /// projects (`ADMIN`) or the named ones (`ADMIN=p1,p2`, ids or names resolved by the caller).
-    pub fn project_filter(
-        &self,
-        method: &str,
-        qs: &AdminQuery,
-    ) -> Result<ProjectFilter, AuthError> {
-        match &qs.admin {
-            None => Ok(ProjectFilter::Only(vec![self.project_id.clone()])),
-            Some(_) if !self.is_admin(method) => Err(AuthError::Denied(
-                "Only admin projects can use 'ADMIN' query string".into(),
-            )),
-            Some(list) if list.is_empty() => Ok(ProjectFilter::All),
-            Some(list) => Ok(ProjectFilter::Only(list.clone())),
-        }
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Micros, StoreError};
+use crate::{Micros, StoreError, tenancy::ProjectScope};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,15 +108,6 @@ pub struct Job {
     pub updated_at: Micros,
 }
 
-/// Which jobs a status query may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProjectFilter {
-    /// Every project (admin scope).
-    All,
-    /// Only these projects.
-    Only(Vec<String>),
-}
-
 /// A periodic task's schedule row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeriodicTask {
@@ -136,10 +127,11 @@ pub trait JobRepository: Send + Sync + 'static {
     async fn enqueue(&self, job: &NewJob, now: Micros) -> Result<Job, StoreError>;
     /// One job.
     async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError>;
-    /// Jobs visible to `filter`, newest first, optionally of one kind.
+    /// Jobs of the projects in `scope` (a job has one owner project; public does not apply),
+    /// newest first, optionally of one kind.
     async fn list_jobs(
         &self,
-        filter: &ProjectFilter,
+        scope: &ProjectScope,
         kind: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError>;

@@ -5,6 +5,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod jobs;
+pub mod tenancy;
 
 pub use clock::{Clock, Micros, SystemClock};
 pub use error::StoreError;

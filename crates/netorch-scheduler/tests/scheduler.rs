@@ -11,7 +11,8 @@ use std::{
 use async_trait::async_trait;
 use netorch_core::{
     Clock, SystemClock,
-    jobs::{JobRepository, JobState, NewJob, ProjectFilter},
+    jobs::{JobRepository, JobState, NewJob},
+    tenancy::ProjectScope,
 };
 use netorch_scheduler::{
     JobContext, JobError, JobHandler, PeriodicSpec, Schedule, Scheduler, SchedulerConfig,
@@ -302,7 +303,7 @@ async fn periodic_tasks_enqueue_one_job_per_tick_even_with_two_replicas() {
         h.await.expect("scheduler");
     }
     let jobs = store
-        .list_jobs(&ProjectFilter::All, Some("tick"), 1000)
+        .list_jobs(&ProjectScope::All, Some("tick"), 1000)
         .await
         .expect("list");
     assert!(jobs.len() >= 4, "ticks happened");

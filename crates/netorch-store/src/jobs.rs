@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use netorch_core::{
     Micros, StoreError,
-    jobs::{Job, JobRepository, JobState, NewJob, PeriodicTask, ProjectFilter},
+    jobs::{Job, JobRepository, JobState, NewJob, PeriodicTask},
+    tenancy::ProjectScope,
 };
 use sqlx::{Row, any::AnyRow};
 
@@ -87,14 +88,14 @@ impl JobRepository for Store {
 
     async fn list_jobs(
         &self,
-        filter: &ProjectFilter,
+        scope: &ProjectScope,
         kind: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
         let mut sql = String::from("SELECT * FROM jobs WHERE ($1 IS NULL OR kind = $1)");
-        let projects = match filter {
-            ProjectFilter::All => Vec::new(),
-            ProjectFilter::Only(p) => {
+        let projects = match scope {
+            ProjectScope::All => Vec::new(),
+            ProjectScope::Only { projects: p, .. } => {
                 if p.is_empty() {
                     return Ok(Vec::new());
                 }

@@ -5,5 +5,6 @@ mod identity;
 mod jobs;
 mod migrate;
 mod outbox;
+mod records;
 
 pub use db::{Backend, Store, StoreOptions, redact_url};

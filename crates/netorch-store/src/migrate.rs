@@ -6,17 +6,31 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::Backend;
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "records",
+        include_str!("../migrations/sqlite/0002_records.sql"),
+    ),
+];
 
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "records",
+        include_str!("../migrations/postgres/0002_records.sql"),
+    ),
+];
 
 /// The migrator for a backend. Built from files embedded at compile time so the binary needs no
 /// migration directory at run time (and sqlx's `macros` feature, which compiles SQLite twice, is

@@ -7,8 +7,9 @@ use netorch_core::{
     StoreError,
     events::{NewEvent, OutboxRepository},
     identity::{IdentityRepository, Project, ProjectRoleMapping, Role, TokenRecord, User},
-    jobs::{JobRepository, JobState, NewJob, ProjectFilter},
+    jobs::{JobRepository, JobState, NewJob},
     new_id,
+    tenancy::ProjectScope,
 };
 use netorch_store::Store;
 use netorch_test_support::TestDb;
@@ -407,23 +408,37 @@ async fn job_listings_are_filtered_by_project() {
     other.project_id = Some("p2".into());
     s.enqueue(&other, 1).await.expect("p2 job");
     let only_p1 = s
-        .list_jobs(&ProjectFilter::Only(vec!["p1".into()]), None, 100)
+        .list_jobs(
+            &ProjectScope::Only {
+                projects: vec!["p1".into()],
+                public: netorch_core::tenancy::Public::Ignore,
+            },
+            None,
+            100,
+        )
         .await
         .expect("list");
     assert_eq!(only_p1.len(), 1);
     assert_eq!(only_p1[0].project_id.as_deref(), Some("p1"));
     assert_eq!(
-        s.list_jobs(&ProjectFilter::All, Some("a"), 100)
+        s.list_jobs(&ProjectScope::All, Some("a"), 100)
             .await
             .expect("list")
             .len(),
         2
     );
     assert!(
-        s.list_jobs(&ProjectFilter::Only(vec![]), None, 100)
-            .await
-            .expect("list")
-            .is_empty()
+        s.list_jobs(
+            &ProjectScope::Only {
+                projects: vec![],
+                public: netorch_core::tenancy::Public::Ignore
+            },
+            None,
+            100
+        )
+        .await
+        .expect("list")
+        .is_empty()
     );
 }
 
@@ -548,4 +563,247 @@ async fn users_are_read_with_project_and_role_names_in_mapping_order() {
         .map(|(u, m)| (u.username.as_str(), m.len()))
         .collect();
     assert_eq!(summary, vec![("alice", 2), ("bob", 0)]);
+}
+
+mod records {
+    use netorch_core::{
+        StoreError,
+        events::{NewEvent, OutboxRepository},
+        tenancy::{ANY, Ownership, ProjectScope, Public, Record, RecordRepository},
+    };
+    use serde_json::json;
+
+    use super::store;
+
+    fn rec(id: &str, name: &str, read: &[&str], write: &[&str]) -> Record {
+        Record {
+            id: id.into(),
+            name: Some(name.into()),
+            body: json!({"name": name, "vim_type": "dummy"}),
+            owners: Ownership {
+                read: read.iter().map(|s| s.to_string()).collect(),
+                write: write.iter().map(|s| s.to_string()).collect(),
+            },
+            created: 1,
+            modified: 1,
+            revision: 1,
+        }
+    }
+
+    fn only(p: &[&str], public: Public) -> ProjectScope {
+        ProjectScope::Only {
+            projects: p.iter().map(|s| s.to_string()).collect(),
+            public,
+        }
+    }
+
+    fn ids(v: &[Record]) -> Vec<&str> {
+        v.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_project_never_sees_another_projects_records() {
+        let (_db, s) = store().await;
+        s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("a");
+        s.insert_record("vim_accounts", &rec("b", "vim1", &["p2"], &["p2"]), &[])
+            .await
+            .expect("b");
+        s.insert_record("vim_accounts", &rec("c", "pub", &["p2", ANY], &["p2"]), &[])
+            .await
+            .expect("c");
+        let p1 = only(&["p1"], Public::Ignore);
+        assert_eq!(
+            ids(&s.list_records("vim_accounts", &p1).await.expect("list")),
+            ["a"]
+        );
+        assert!(
+            s.get_record("vim_accounts", "b", &p1, false)
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            s.get_record("vim_accounts", "b", &only(&["p1"], Public::Include), false)
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert_eq!(
+            ids(&s
+                .list_records("vim_accounts", &only(&["p1"], Public::Include))
+                .await
+                .expect("list")),
+            ["a", "c"]
+        );
+        assert_eq!(
+            ids(&s
+                .list_records("vim_accounts", &only(&["p2"], Public::Exclude))
+                .await
+                .expect("list")),
+            ["b"]
+        );
+        assert_eq!(
+            s.list_records("vim_accounts", &ProjectScope::All)
+                .await
+                .expect("list")
+                .len(),
+            3
+        );
+        assert!(
+            s.list_records("vim_accounts", &only(&[], Public::Ignore))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert!(
+            s.list_records("pdus", &ProjectScope::All)
+                .await
+                .expect("list")
+                .is_empty(),
+            "collections are separate"
+        );
+        let c = s
+            .get_record("vim_accounts", "c", &only(&["p1"], Public::Include), false)
+            .await
+            .expect("get")
+            .expect("public");
+        assert_eq!(c.owners.read, vec!["ANY".to_string(), "p2".to_string()]);
+        assert_eq!(c.body["vim_type"], json!("dummy"));
+    }
+
+    #[tokio::test]
+    async fn shared_records_are_readable_but_only_writable_by_their_write_set() {
+        let (_db, s) = store().await;
+        s.insert_record("nsds", &rec("a", "ns", &["p1", "p2"], &["p1"]), &[])
+            .await
+            .expect("insert");
+        let p2 = only(&["p2"], Public::Ignore);
+        assert!(
+            s.get_record("nsds", "a", &p2, false)
+                .await
+                .expect("read")
+                .is_some()
+        );
+        assert!(
+            s.get_record("nsds", "a", &p2, true)
+                .await
+                .expect("write")
+                .is_none()
+        );
+        assert!(
+            s.get_record("nsds", "a", &only(&["p1"], Public::Ignore), true)
+                .await
+                .expect("write")
+                .is_some()
+        );
+        assert_eq!(s.count_records("nsds", "p2").await.expect("count"), 1);
+        assert_eq!(s.count_records("nsds", "p3").await.expect("count"), 0);
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_per_project_and_collection() {
+        let (_db, s) = store().await;
+        s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("a");
+        let e = s
+            .insert_record(
+                "vim_accounts",
+                &rec("b", "vim1", &["p1"], &["p1"]),
+                &[NewEvent::new("vim_account", "created", json!({}))],
+            )
+            .await;
+        assert!(
+            matches!(e, Err(StoreError::Conflict(ref m)) if m == "name 'vim1' already exists for vim_accounts"),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.pending_count().await.expect("pending"),
+            0,
+            "no event for the refused insert"
+        );
+        assert!(
+            s.get_record("vim_accounts", "b", &ProjectScope::All, false)
+                .await
+                .expect("get")
+                .is_none(),
+            "nothing half-written"
+        );
+        s.insert_record("vim_accounts", &rec("c", "vim1", &["p2"], &["p2"]), &[])
+            .await
+            .expect("other project");
+        s.insert_record("wim_accounts", &rec("d", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("other collection");
+        assert!(
+            s.delete_record("vim_accounts", "a", &[])
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !s.delete_record("vim_accounts", "a", &[])
+                .await
+                .expect("again")
+        );
+        s.insert_record("vim_accounts", &rec("e", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("name free again");
+    }
+
+    #[tokio::test]
+    async fn updates_are_refused_when_someone_else_updated_first() {
+        let (_db, s) = store().await;
+        s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("insert");
+        let mut first = rec("a", "vim1-renamed", &["p1", "p2"], &["p1"]);
+        first.revision = 2;
+        s.update_record("vim_accounts", &first, &[])
+            .await
+            .expect("first update");
+        let mut stale = rec("a", "vim1-other", &["p1"], &["p1"]);
+        stale.revision = 2;
+        let e = s.update_record("vim_accounts", &stale, &[]).await;
+        assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+        let got = s
+            .get_record("vim_accounts", "a", &only(&["p2"], Public::Ignore), false)
+            .await
+            .expect("get")
+            .expect("shared now");
+        assert_eq!(
+            (got.name.as_deref(), got.revision),
+            (Some("vim1-renamed"), 2)
+        );
+        let mut ghost = rec("zz", "x", &["p1"], &["p1"]);
+        ghost.revision = 2;
+        assert!(matches!(
+            s.update_record("vim_accounts", &ghost, &[]).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn of_concurrent_updates_from_one_revision_exactly_one_wins() {
+        let (_db, s) = store().await;
+        s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])
+            .await
+            .expect("insert");
+        let s = std::sync::Arc::new(s);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut r = rec("a", &format!("v{i}"), &["p1"], &["p1"]);
+                r.revision = 2;
+                s.update_record("vim_accounts", &r, &[]).await.is_ok()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += t.await.expect("task") as usize;
+        }
+        assert_eq!(wins, 1);
+    }
 }

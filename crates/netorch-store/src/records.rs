@@ -1,0 +1,303 @@
+//! `RecordRepository` on sqlx: tenant records with owner projects as indexed rows.
+
+use async_trait::async_trait;
+use netorch_core::{
+    StoreError,
+    events::NewEvent,
+    tenancy::{ANY, Ownership, ProjectScope, Public, Record, RecordRepository},
+};
+use sqlx::{Row, any::AnyRow};
+
+use crate::db::{Store, json_text, map_err, placeholders};
+
+/// The SQL condition restricting `records r` to a scope, and the values it binds (numbered from
+/// `first`).
+fn scope_condition(scope: &ProjectScope, for_write: bool, first: usize) -> (String, Vec<String>) {
+    let access = if for_write { "can_write" } else { "can_read" };
+    let owned_by = |n: usize, start: usize| {
+        format!(
+            "EXISTS (SELECT 1 FROM record_owners o WHERE o.collection = r.collection AND o.id = r.id \
+             AND o.{access} = 1 AND o.project_id IN ({}))",
+            placeholders(start, n)
+        )
+    };
+    match scope {
+        ProjectScope::All => ("1 = 1".into(), Vec::new()),
+        ProjectScope::Only { projects, public } => {
+            let mut values = projects.clone();
+            match public {
+                Public::Ignore => (owned_by(values.len().max(1), first), pad(values)),
+                Public::Include => {
+                    values.push(ANY.to_string());
+                    (owned_by(values.len(), first), values)
+                }
+                Public::Exclude => {
+                    let cond = format!(
+                        "{} AND NOT EXISTS (SELECT 1 FROM record_owners a WHERE a.collection = r.collection \
+                         AND a.id = r.id AND a.project_id = '{ANY}' AND a.can_read = 1)",
+                        owned_by(values.len().max(1), first)
+                    );
+                    (cond, pad(values))
+                }
+            }
+        }
+    }
+}
+
+/// An empty project list still needs one (unmatchable) value for `IN (...)`.
+fn pad(mut v: Vec<String>) -> Vec<String> {
+    if v.is_empty() {
+        v.push(String::new());
+    }
+    v
+}
+
+impl Store {
+    fn owners_column(&self) -> &'static str {
+        if self.is_postgres() {
+            "(SELECT string_agg(o.project_id || ':' || o.can_read || o.can_write, ',') FROM record_owners o \
+             WHERE o.collection = r.collection AND o.id = r.id) AS owners"
+        } else {
+            "(SELECT group_concat(o.project_id || ':' || o.can_read || o.can_write, ',') FROM record_owners o \
+             WHERE o.collection = r.collection AND o.id = r.id) AS owners"
+        }
+    }
+
+    async fn write_owners(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        collection: &str,
+        r: &Record,
+    ) -> Result<(), StoreError> {
+        let mut projects: Vec<&String> = r.owners.read.iter().chain(&r.owners.write).collect();
+        projects.sort();
+        projects.dedup();
+        for p in projects {
+            sqlx::query(
+                "INSERT INTO record_owners (collection, id, project_id, can_read, can_write) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(collection)
+            .bind(&r.id)
+            .bind(p)
+            .bind(r.owners.read.contains(p) as i64)
+            .bind(r.owners.write.contains(p) as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        if let Some(name) = &r.name {
+            for p in &r.owners.read {
+                sqlx::query("INSERT INTO record_names (collection, project_id, name, id) VALUES ($1, $2, $3, $4)")
+                    .bind(collection)
+                    .bind(p)
+                    .bind(name)
+                    .bind(&r.id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict(format!("name '{name}' already exists for {collection}"))
+                        }
+                        other => other,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
+    let mut owners = Ownership::default();
+    let packed: Option<String> = row.try_get("owners").map_err(map_err)?;
+    for entry in packed
+        .unwrap_or_default()
+        .split(',')
+        .filter(|e| !e.is_empty())
+    {
+        let (project, flags) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| StoreError::Internal(format!("corrupt owner entry {entry}")))?;
+        if flags.starts_with('1') {
+            owners.read.push(project.to_string());
+        }
+        if flags.ends_with('1') {
+            owners.write.push(project.to_string());
+        }
+    }
+    owners.read.sort();
+    owners.write.sort();
+    Ok(Record {
+        id: row.try_get("id").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        body: json_text(&row.try_get::<String, _>("body").map_err(map_err)?)?,
+        owners,
+        created: row.try_get("created").map_err(map_err)?,
+        modified: row.try_get("modified").map_err(map_err)?,
+        revision: row.try_get("revision").map_err(map_err)?,
+    })
+}
+
+fn events_now() -> i64 {
+    use netorch_core::Clock;
+    netorch_core::SystemClock.now()
+}
+
+#[async_trait]
+impl RecordRepository for Store {
+    async fn insert_record(
+        &self,
+        collection: &str,
+        r: &Record,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO records (collection, id, name, body, created, modified, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(collection)
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(r.body.to_string())
+        .bind(r.created)
+        .bind(r.modified)
+        .bind(r.revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("{collection} '{}' already exists", r.id)),
+            other => other,
+        })?;
+        Store::write_owners(&mut tx, collection, r).await?;
+        Store::append_events(&mut tx, events, events_now()).await?;
+        self.commit(tx, !events.is_empty()).await
+    }
+
+    async fn get_record(
+        &self,
+        collection: &str,
+        id: &str,
+        scope: &ProjectScope,
+        for_write: bool,
+    ) -> Result<Option<Record>, StoreError> {
+        let (cond, values) = scope_condition(scope, for_write, 3);
+        let sql = format!(
+            "SELECT r.id, r.name, r.body, r.created, r.modified, r.revision, {} FROM records r \
+             WHERE r.collection = $1 AND r.id = $2 AND {cond}",
+            self.owners_column()
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(collection)
+            .bind(id);
+        for v in &values {
+            q = q.bind(v);
+        }
+        let row = q.fetch_optional(self.read()).await.map_err(map_err)?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        collection: &str,
+        scope: &ProjectScope,
+    ) -> Result<Vec<Record>, StoreError> {
+        let (cond, values) = scope_condition(scope, false, 2);
+        let sql = format!(
+            "SELECT r.id, r.name, r.body, r.created, r.modified, r.revision, {} FROM records r \
+             WHERE r.collection = $1 AND {cond} ORDER BY r.created, r.id",
+            self.owners_column()
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(collection);
+        for v in &values {
+            q = q.bind(v);
+        }
+        let rows = q.fetch_all(self.read()).await.map_err(map_err)?;
+        rows.iter().map(record_from).collect()
+    }
+
+    async fn update_record(
+        &self,
+        collection: &str,
+        r: &Record,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE records SET name = $3, body = $4, modified = $5, revision = $6 \
+             WHERE collection = $1 AND id = $2 AND revision = $7",
+        )
+        .bind(collection)
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(r.body.to_string())
+        .bind(r.modified)
+        .bind(r.revision)
+        .bind(r.revision - 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            let exists: Option<(i64,)> =
+                sqlx::query_as("SELECT revision FROM records WHERE collection = $1 AND id = $2")
+                    .bind(collection)
+                    .bind(&r.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            return Err(match exists {
+                None => StoreError::NotFound {
+                    kind: "record",
+                    key: r.id.clone(),
+                },
+                Some(_) => StoreError::Conflict(format!(
+                    "{collection} '{}' was modified concurrently; read it again and retry",
+                    r.id
+                )),
+            });
+        }
+        for table in ["record_owners", "record_names"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE collection = $1 AND id = $2"
+            )))
+            .bind(collection)
+            .bind(&r.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        Store::write_owners(&mut tx, collection, r).await?;
+        Store::append_events(&mut tx, events, events_now()).await?;
+        self.commit(tx, !events.is_empty()).await
+    }
+
+    async fn delete_record(
+        &self,
+        collection: &str,
+        id: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().begin().await.map_err(map_err)?;
+        let done = sqlx::query("DELETE FROM records WHERE collection = $1 AND id = $2")
+            .bind(collection)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let existed = done.rows_affected() > 0;
+        if existed {
+            Store::append_events(&mut tx, events, events_now()).await?;
+        }
+        self.commit(tx, existed && !events.is_empty()).await?;
+        Ok(existed)
+    }
+
+    async fn count_records(&self, collection: &str, project_id: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM record_owners WHERE collection = $1 AND project_id = $2 AND can_read = 1",
+        )
+        .bind(collection)
+        .bind(project_id)
+        .fetch_one(self.read())
+        .await
+        .map_err(map_err)?;
+        Ok(n)
+    }
+}
