@@ -20,17 +20,22 @@ use tokio::sync::Mutex;
 pub struct KafkaSink {
     brokers: Vec<String>,
     prefix: String,
+    create_topics: bool,
     client: Mutex<Option<Arc<Client>>>,
+    known_topics: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl KafkaSink {
     /// A sink for `brokers` (`host:port`). Connects lazily, so a broker that is down at start-up
-    /// only delays delivery.
-    pub fn new(brokers: Vec<String>, prefix: String) -> Self {
+    /// only delays delivery. With `create_topics`, a topic is created (1 partition) the first time
+    /// an event needs it, for brokers that do not auto-create topics.
+    pub fn new(brokers: Vec<String>, prefix: String, create_topics: bool) -> Self {
         Self {
             brokers,
             prefix,
+            create_topics,
             client: Mutex::new(None),
+            known_topics: Mutex::new(Default::default()),
         }
     }
 
@@ -96,6 +101,22 @@ impl EventSink for KafkaSink {
 
 impl KafkaSink {
     async fn produce(&self, events: &[OutboxEvent]) -> Result<(), SinkError> {
+        if self.create_topics {
+            let mut missing: Vec<&str> = Vec::new();
+            {
+                let known = self.known_topics.lock().await;
+                for e in events {
+                    if !known.contains(&e.topic) && !missing.contains(&e.topic.as_str()) {
+                        missing.push(&e.topic);
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                self.ensure_topics(&missing).await?;
+                let mut known = self.known_topics.lock().await;
+                known.extend(missing.iter().map(|t| t.to_string()));
+            }
+        }
         let client = self.client().await?;
         let mut by_topic: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         for e in events {

@@ -250,6 +250,7 @@ impl App {
             "kafka" => Arc::new(netorch_events::kafka::KafkaSink::new(
                 cfg.events.kafka.brokers.clone(),
                 cfg.events.kafka.topic_prefix.clone(),
+                cfg.events.kafka.create_topics,
             )),
             _ => Arc::new(bus.clone()),
         };

@@ -122,13 +122,25 @@ pub struct EventsSection {
 }
 
 /// `[events.kafka]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSection {
     /// Bootstrap brokers, `host:port`.
     pub brokers: Vec<String>,
     /// Prefix added to every topic name.
     pub topic_prefix: String,
+    /// Create missing topics on first use (for brokers without topic auto-creation).
+    pub create_topics: bool,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        Self {
+            brokers: Vec::new(),
+            topic_prefix: String::new(),
+            create_topics: true,
+        }
+    }
 }
 
 /// `[scheduler]`.
