@@ -38,7 +38,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[expect(clippy::zombie_processes, reason = "Broker kills and waits for it on drop")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "Broker kills and waits for it on drop"
+)]
 async fn start_broker(port: u16) -> Broker {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu())

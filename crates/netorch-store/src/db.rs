@@ -193,11 +193,12 @@ impl Store {
     }
 
     /// Inserts outbox rows inside a transaction; they are deliverable at once (`available_at` 0).
+    /// `created_at` is the wall clock of the write: records carry their own domain timestamps.
     pub(crate) async fn append_events(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         events: &[NewEvent],
-        now: i64,
     ) -> Result<(), StoreError> {
+        let now = netorch_core::Clock::now(&netorch_core::SystemClock);
         for e in events {
             sqlx::query(
                 "INSERT INTO outbox (id, topic, key, payload, created_at, available_at) VALUES ($1, $2, $3, $4, $5, 0)",
@@ -212,6 +213,17 @@ impl Store {
             .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    /// Appends `events` to the outbox, commits, and wakes the relay: the common end of every
+    /// mutation.
+    pub(crate) async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        Store::append_events(&mut tx, events).await?;
+        self.commit(tx, !events.is_empty()).await
     }
 
     /// Commits and wakes the relay if events were written.

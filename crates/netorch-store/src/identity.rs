@@ -182,7 +182,6 @@ impl Store {
         events: &[NewEvent],
         in_use_column: Option<(&'static str, bool)>,
     ) -> Result<(), StoreError> {
-        let now = events_now();
         let mut tx = self.write().begin().await.map_err(map_err)?;
         if let Some((col, true)) = in_use_column {
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -214,8 +213,7 @@ impl Store {
                 key: id.to_string(),
             });
         }
-        Store::append_events(&mut tx, events, now).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 }
 
@@ -225,12 +223,6 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
-}
-
-/// Outbox rows carry the wall-clock write time; the records carry their own domain timestamps.
-fn events_now() -> i64 {
-    use netorch_core::Clock;
-    netorch_core::SystemClock.now()
 }
 
 #[async_trait]
@@ -249,8 +241,7 @@ impl IdentityRepository for Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict(map_err(e), || format!("project '{}' exists", p.name)))?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn update_project(&self, p: &Project, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -272,8 +263,7 @@ impl IdentityRepository for Store {
                 key: p.id.clone(),
             });
         }
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn delete_project(
@@ -326,8 +316,7 @@ impl IdentityRepository for Store {
         .await
         .map_err(|e| conflict(map_err(e), || format!("username '{}' is already used", u.username)))?;
         Store::write_mappings(&mut tx, u).await?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn update_user(&self, u: &User, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -350,8 +339,7 @@ impl IdentityRepository for Store {
             });
         }
         Store::write_mappings(&mut tx, u).await?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn delete_user(&self, id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -447,8 +435,7 @@ impl IdentityRepository for Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict(map_err(e), || format!("role name '{}' exists", r.name)))?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn update_role(&self, r: &Role, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -469,8 +456,7 @@ impl IdentityRepository for Store {
                 key: r.id.clone(),
             });
         }
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn delete_role(
@@ -549,7 +535,7 @@ impl IdentityRepository for Store {
             .map_err(map_err)?;
         let existed = done.rows_affected() > 0;
         if existed {
-            Store::append_events(&mut tx, events, events_now()).await?;
+            Store::append_events(&mut tx, events).await?;
         }
         self.commit(tx, existed && !events.is_empty()).await?;
         Ok(existed)

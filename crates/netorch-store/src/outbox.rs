@@ -15,14 +15,8 @@ impl OutboxRepository for Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().begin().await.map_err(map_err)?;
-        Store::append_events(
-            &mut tx,
-            events,
-            netorch_core::Clock::now(&netorch_core::SystemClock),
-        )
-        .await?;
-        self.commit(tx, true).await
+        let tx = self.write().begin().await.map_err(map_err)?;
+        self.commit_with(tx, events).await
     }
 
     async fn claim(

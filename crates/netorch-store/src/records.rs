@@ -136,11 +136,6 @@ fn record_from(row: &AnyRow) -> Result<Record, StoreError> {
     })
 }
 
-fn events_now() -> i64 {
-    use netorch_core::Clock;
-    netorch_core::SystemClock.now()
-}
-
 #[async_trait]
 impl RecordRepository for Store {
     async fn insert_record(
@@ -167,8 +162,7 @@ impl RecordRepository for Store {
             other => other,
         })?;
         Store::write_owners(&mut tx, collection, r).await?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn get_record(
@@ -264,8 +258,7 @@ impl RecordRepository for Store {
             .map_err(map_err)?;
         }
         Store::write_owners(&mut tx, collection, r).await?;
-        Store::append_events(&mut tx, events, events_now()).await?;
-        self.commit(tx, !events.is_empty()).await
+        self.commit_with(tx, events).await
     }
 
     async fn delete_record(
@@ -283,7 +276,7 @@ impl RecordRepository for Store {
             .map_err(map_err)?;
         let existed = done.rows_affected() > 0;
         if existed {
-            Store::append_events(&mut tx, events, events_now()).await?;
+            Store::append_events(&mut tx, events).await?;
         }
         self.commit(tx, existed && !events.is_empty()).await?;
         Ok(existed)
