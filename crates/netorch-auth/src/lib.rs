@@ -4,6 +4,7 @@ pub mod error;
 pub mod password;
 pub mod rbac;
 pub mod roles;
+pub mod secrets;
 pub mod service;
 pub mod session;
 pub mod token;

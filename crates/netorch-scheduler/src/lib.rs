@@ -176,6 +176,11 @@ impl Scheduler {
         self.wake.clone()
     }
 
+    /// Uses a waker created before the scheduler (families are built first and hold it).
+    pub fn set_waker(&mut self, wake: Arc<Notify>) {
+        self.wake = wake;
+    }
+
     /// This worker's lease owner id.
     pub fn owner(&self) -> &str {
         &self.owner

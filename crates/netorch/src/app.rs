@@ -214,10 +214,34 @@ async fn api_spec_json(
 }
 
 /// The merged OpenAPI document of every family.
-pub fn openapi(admin: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+pub fn openapi(
+    families: utoipa::openapi::OpenApi,
+    osm: utoipa::openapi::OpenApi,
+) -> utoipa::openapi::OpenApi {
     let mut doc = SystemApi::openapi();
-    doc.merge(admin);
+    doc.merge(families);
+    doc.merge(osm);
     doc
+}
+
+/// The key sealing secrets at rest: configured, from a file, or generated once in the data dir.
+pub fn secret_box(cfg: &Config) -> anyhow::Result<netorch_auth::secrets::SecretBox> {
+    use netorch_auth::secrets::SecretBox;
+    let text = match (&cfg.osm.secret_key, &cfg.osm.secret_key_file) {
+        (Some(k), _) => k.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading osm.secret_key_file {}", f.display()))?,
+        (None, None) => {
+            let path = cfg.data_dir.join("secret.key");
+            if !path.exists() {
+                std::fs::create_dir_all(&cfg.data_dir)?;
+                write_private(&path, SecretBox::generate_key().as_bytes())?;
+                tracing::warn!(path = %path.display(), "generated the key that seals account passwords; back it up with the database");
+            }
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+    };
+    SecretBox::from_base64(&text).map_err(|e| anyhow::anyhow!("osm secret key: {e}"))
 }
 
 impl App {
@@ -267,6 +291,17 @@ impl App {
             },
         );
 
+        let secrets = secret_box(cfg)?;
+        let job_waker = Arc::new(tokio::sync::Notify::new());
+        let osm_deps = netorch_api_osm::Deps {
+            identity: identity.clone(),
+            records: Arc::new(store.clone()),
+            jobs: Arc::new(store.clone()),
+            job_waker: job_waker.clone(),
+            clock: clock.clone(),
+            secrets,
+            allow_basic: cfg.auth.allow_basic,
+        };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());
             let mut s = Scheduler::new(
@@ -287,6 +322,15 @@ impl App {
                     clock: clock.clone(),
                 }),
             );
+            for (kind, handler) in netorch_api_osm::job_handlers(&osm_deps) {
+                s.register(kind, handler);
+            }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_osm::RECONCILE_JOB.into(),
+                schedule: Schedule::Every(cfg.osm.reconcile_interval),
+                payload: json!({}),
+            });
+            s.set_waker(job_waker.clone());
             if let Ok(schedule) = purge_schedule(&cfg.auth.token_purge) {
                 s.add_periodic(PeriodicSpec {
                     name: "netorch.purge_tokens".into(),
@@ -302,7 +346,8 @@ impl App {
             identity: identity.clone(),
             allow_basic: cfg.auth.allow_basic,
         });
-        let doc = Arc::new(openapi(admin_doc));
+        let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
+        let doc = Arc::new(openapi(admin_doc, osm_doc));
         let system = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz).with_state(store.clone()))
@@ -317,6 +362,7 @@ impl App {
         let request_id = HeaderName::from_static("x-request-id");
         let router = system
             .merge(admin)
+            .merge(osm)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
             .layer(middleware::from_fn_with_state(
                 metrics.clone(),

@@ -27,6 +27,32 @@ pub struct Config {
     pub scheduler: SchedulerSection,
     /// Logging.
     pub log: LogSection,
+    /// OSM NBI family.
+    pub osm: OsmSection,
+}
+
+/// `[osm]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OsmSection {
+    /// Base64 AES-256 key sealing account passwords at rest; default: `<data_dir>/secret.key`,
+    /// generated on first start. Every replica must use the same key.
+    pub secret_key: Option<String>,
+    /// File holding that key.
+    pub secret_key_file: Option<PathBuf>,
+    /// How often operations whose job was lost are re-enqueued.
+    #[serde(with = "humantime_serde")]
+    pub reconcile_interval: Duration,
+}
+
+impl Default for OsmSection {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            secret_key_file: None,
+            reconcile_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[server]`.
@@ -179,6 +205,7 @@ impl Default for Config {
             events: EventsSection::default(),
             scheduler: SchedulerSection::default(),
             log: LogSection::default(),
+            osm: OsmSection::default(),
         }
     }
 }
@@ -362,6 +389,9 @@ impl Config {
     pub fn redacted_toml(&self) -> String {
         let mut c = self.clone();
         c.auth.admin_password = "***".into();
+        if c.osm.secret_key.is_some() {
+            c.osm.secret_key = Some("***".into());
+        }
         if let Some(url) = &c.database.url {
             c.database.url = Some(netorch_store::redact_url(url));
         }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod osm;
 mod system;
 
 use std::time::Duration;

@@ -95,6 +95,20 @@ async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
             vec!["get", "put", "patch", "delete"],
         ),
         ("/healthz", vec!["get"]),
+        ("/osm/admin/v1/vim_accounts", vec!["get", "post"]),
+        (
+            "/osm/admin/v1/vims/{id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
+        (
+            "/osm/admin/v1/wim_accounts/{id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
+        ("/osm/admin/v1/sdns", vec!["get", "post"]),
+        (
+            "/osm/pdu/v1/pdu_descriptors/{id}",
+            vec!["get", "put", "patch", "delete"],
+        ),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} missing");

@@ -1,0 +1,685 @@
+//! VIM, WIM and SDN accounts: one implementation, three kinds.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{Method, StatusCode},
+    routing::get,
+};
+use netorch_auth::service::Access;
+use netorch_core::{
+    clock::micros_to_secs,
+    events::NewEvent,
+    tenancy::{ProjectScope, Record},
+};
+use netorch_http::{
+    merge::merge,
+    osm::{
+        Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, edit_body, from_value,
+        method_key,
+    },
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    OsmState, job,
+    render::{for_each_secret, record_json},
+};
+
+/// One kind of infrastructure account.
+#[derive(Debug)]
+pub(crate) struct Kind {
+    /// Collection of its records.
+    pub collection: &'static str,
+    /// OSM's Kafka topic for its events.
+    pub topic: &'static str,
+    /// URL paths (the first is canonical) with their RBAC prefix.
+    pub paths: &'static [(&'static str, &'static str)],
+    /// Field naming the account type.
+    pub type_field: &'static str,
+    /// Field holding the endpoint.
+    pub url_field: &'static str,
+    /// Top-level secret fields.
+    pub secrets: &'static [&'static str],
+    /// Validates a complete document, returning it normalised.
+    pub validate: fn(Value) -> Result<Value, OsmError>,
+    /// Validates the types of an edit.
+    pub validate_edit: fn(Value) -> Result<(), OsmError>,
+}
+
+pub(crate) static VIM: Kind = Kind {
+    collection: "vim_accounts",
+    topic: "vim_account",
+    paths: &[
+        ("/osm/admin/v1/vim_accounts", "vim_accounts"),
+        ("/osm/admin/v1/vims", "vims"),
+    ],
+    type_field: "vim_type",
+    url_field: "vim_url",
+    secrets: &["vim_password"],
+    validate: typed::<VimNew>,
+    validate_edit: edit_typed::<VimEdit>,
+};
+
+pub(crate) static WIM: Kind = Kind {
+    collection: "wim_accounts",
+    topic: "wim_account",
+    paths: &[("/osm/admin/v1/wim_accounts", "wim_accounts")],
+    type_field: "wim_type",
+    url_field: "wim_url",
+    secrets: &["password"],
+    validate: typed::<WimNew>,
+    validate_edit: edit_typed::<WimEdit>,
+};
+
+pub(crate) static SDN: Kind = Kind {
+    collection: "sdns",
+    topic: "sdn",
+    paths: &[("/osm/admin/v1/sdns", "sdn_controllers")],
+    type_field: "type",
+    url_field: "url",
+    secrets: &["password"],
+    validate: typed::<SdnNew>,
+    validate_edit: edit_typed::<SdnEdit>,
+};
+
+/// Every account kind.
+pub(crate) static KINDS: [&Kind; 3] = [&VIM, &WIM, &SDN];
+
+/// The kind whose collection is `c`.
+pub(crate) fn kind_of(collection: &str) -> Option<&'static Kind> {
+    KINDS.iter().copied().find(|k| k.collection == collection)
+}
+
+type Obj = Option<Map<String, Value>>;
+
+/// OSM `vim_account_new_schema`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VimNew {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_type: Option<String>,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datacenter: Option<String>,
+    vim_type: String,
+    vim_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vim_url_admin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vim_tenant: Option<String>,
+    vim_tenant_name: String,
+    vim_user: String,
+    vim_password: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vca: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    config: Obj,
+    #[serde(rename = "prometheus-config", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    prometheus_config: Obj,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    _admin: Obj,
+}
+
+/// OSM `vim_account_edit_schema`: every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "deserialised only to check the types of an edit")]
+pub(crate) struct VimEdit {
+    schema_version: Option<String>,
+    schema_type: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    vim: Option<String>,
+    datacenter: Option<String>,
+    vim_type: Option<String>,
+    vim_url: Option<String>,
+    vim_url_admin: Option<String>,
+    vim_tenant: Option<String>,
+    vim_tenant_name: Option<String>,
+    vim_user: Option<String>,
+    vim_password: Option<String>,
+    vca: Option<String>,
+    config: Option<Value>,
+    #[serde(rename = "prometheus-config")]
+    prometheus_config: Option<Value>,
+}
+
+/// OSM `wim_account_new_schema`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WimNew {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_type: Option<String>,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wim: Option<String>,
+    wim_type: String,
+    wim_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    config: Obj,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    wim_port_mapping: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    _admin: Obj,
+}
+
+/// OSM `wim_account_edit_schema`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "deserialised only to check the types of an edit")]
+pub(crate) struct WimEdit {
+    schema_version: Option<String>,
+    schema_type: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    wim: Option<String>,
+    wim_type: Option<String>,
+    wim_url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    config: Option<Value>,
+    wim_port_mapping: Option<Vec<Value>>,
+}
+
+/// OSM `sdn_new_schema`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SdnNew {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_type: Option<String>,
+    name: String,
+    #[serde(rename = "type")]
+    sdn_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    config: Obj,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    _admin: Obj,
+}
+
+/// OSM `sdn_edit_schema`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "deserialised only to check the types of an edit")]
+pub(crate) struct SdnEdit {
+    schema_version: Option<String>,
+    schema_type: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    sdn_type: Option<String>,
+    description: Option<String>,
+    url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    config: Option<Value>,
+    dpid: Option<String>,
+    ip: Option<String>,
+    port: Option<u16>,
+    version: Option<String>,
+}
+
+fn typed<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, OsmError> {
+    let t: T = from_value(v)?;
+    serde_json::to_value(t)
+        .map_err(|e| OsmError::bad_request(format!("cannot normalise the body: {e}")))
+}
+
+fn edit_typed<T: DeserializeOwned>(v: Value) -> Result<(), OsmError> {
+    from_value::<T>(v).map(|_| ())
+}
+
+/// OSM's name rule: 1–255 characters, none of `,;()'"`.
+pub(crate) fn check_name(field: &str, v: &str) -> Result<(), OsmError> {
+    if v.is_empty()
+        || v.chars().count() > 255
+        || v.chars().any(|c| ",;()'\"".contains(c) || c.is_control())
+    {
+        return Err(OsmError::format_error(
+            field,
+            &format!("{v:?} must have 1 to 255 characters, none of , ; ( ) ' \""),
+        ));
+    }
+    Ok(())
+}
+
+/// OSM's short-name rule for types: 1–60 characters, none of `,;().$'"`.
+fn check_type(field: &str, v: &str) -> Result<(), OsmError> {
+    if v.is_empty()
+        || v.chars().count() > 60
+        || v.chars()
+            .any(|c| ",;().$'\" ".contains(c) || c.is_control())
+    {
+        return Err(OsmError::format_error(
+            field,
+            &format!("{v:?} must have 1 to 60 characters, none of , ; ( ) . $ ' \" or spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a complete account document (after defaults and merges).
+fn validate(kind: &Kind, doc: Value) -> Result<Value, OsmError> {
+    let mut doc = (kind.validate)(doc)?;
+    if let Some(m) = doc.as_object_mut() {
+        m.remove("_admin");
+    }
+    check_name("name", doc["name"].as_str().unwrap_or_default())?;
+    check_type(
+        kind.type_field,
+        doc[kind.type_field].as_str().unwrap_or_default(),
+    )?;
+    Ok(doc)
+}
+
+fn not_found(kind: &Kind, id: &str) -> OsmError {
+    OsmError::not_found(format!("{} '{id}' not found", kind.topic))
+}
+
+fn event_payload(kind: &Kind, r: &Record) -> Value {
+    let mut doc = record_json(r, kind.secrets);
+    if let Some(m) = doc.as_object_mut() {
+        m.remove("_admin");
+    }
+    doc
+}
+
+/// A new operation entry of `_admin.operations`.
+fn operation(kind: &str, now: i64, params: Value) -> Value {
+    json!({
+        "lcmOperationType": kind,
+        "operationState": "PROCESSING",
+        "startTime": micros_to_secs(now),
+        "statusEnteredTime": micros_to_secs(now),
+        "detailed-status": "",
+        "operationParams": params,
+    })
+}
+
+async fn enqueue(
+    s: &OsmState,
+    kind: &Kind,
+    id: &str,
+    op: usize,
+    project: &str,
+) -> Result<(), OsmError> {
+    let now = s.deps.clock.now();
+    s.deps
+        .jobs
+        .enqueue(
+            &job::account_job(kind.collection, id, op, Some(project.to_string())),
+            now,
+        )
+        .await
+        .map_err(|e| netorch_http::osm::internal(&e))?;
+    s.deps.job_waker.notify_one();
+    Ok(())
+}
+
+/// Registers the routes of one kind.
+pub(crate) fn routes(mut r: Router<OsmState>, kind: &'static Kind) -> Router<OsmState> {
+    for &(path, perm) in kind.paths {
+        r = r
+            .route(
+                path,
+                get(move |s: State<OsmState>, a: Authenticated, q: OsmQuery| {
+                    list(kind, perm, s, a, q)
+                })
+                .post(
+                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, b: OsmValue| {
+                        create(kind, perm, s, a, q, b)
+                    },
+                ),
+            )
+            .route(
+                &format!("{path}/{{id}}"),
+                get(
+                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
+                        show(kind, perm, s, a, q, id)
+                    },
+                )
+                .patch(
+                    move |s: State<OsmState>,
+                          a: Authenticated,
+                          q: OsmQuery,
+                          id: OsmId,
+                          b: OsmValue| {
+                        edit(kind, perm, Method::PATCH, s, a, q, id, b)
+                    },
+                )
+                .put(
+                    move |s: State<OsmState>,
+                          a: Authenticated,
+                          q: OsmQuery,
+                          id: OsmId,
+                          b: OsmValue| {
+                        edit(kind, perm, Method::PUT, s, a, q, id, b)
+                    },
+                )
+                .delete(
+                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
+                        remove(kind, perm, s, a, q, id)
+                    },
+                ),
+            );
+    }
+    r
+}
+
+async fn list(
+    kind: &Kind,
+    perm: &str,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{perm}:get"), "get", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::List)
+        .await?;
+    let records = s
+        .deps
+        .records
+        .list_records(kind.collection, &scope)
+        .await
+        .map_err(|e| netorch_http::osm::internal(&e))?;
+    let docs = records
+        .iter()
+        .map(|r| record_json(r, kind.secrets))
+        .collect();
+    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+}
+
+async fn show(
+    kind: &Kind,
+    perm: &str,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{perm}:id:get"), "get", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::Show)
+        .await?;
+    let r = s
+        .deps
+        .records
+        .get_record(kind.collection, &id, &scope, false)
+        .await
+        .map_err(|e| netorch_http::osm::internal(&e))?
+        .ok_or_else(|| not_found(kind, &id))?;
+    Ok(Reply::ok(record_json(&r, kind.secrets)))
+}
+
+async fn create(
+    kind: &Kind,
+    perm: &str,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{perm}:post"), "post", &q.admin)?;
+    let mut doc = validate(kind, body)?;
+    let owners = s.deps.identity.new_ownership(&me, "post", &q.admin).await?;
+    for_each_secret(&mut doc, kind.secrets, &mut |v| {
+        if let Some(plain) = v.as_str() {
+            *v = json!(s.deps.secrets.seal(plain));
+        }
+    });
+    let now = s.deps.clock.now();
+    let id = netorch_core::new_id();
+    let name = doc["name"].as_str().map(str::to_string);
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("_id".into(), json!(id));
+        m.insert("schema_version".into(), json!("1.11"));
+        m.insert(
+            "_admin".into(),
+            json!({
+                "created": micros_to_secs(now),
+                "modified": micros_to_secs(now),
+                "operationalState": "PROCESSING",
+                "detailed-status": "",
+                "operations": [operation("create", now, Value::Null)],
+                "current_operation": 0,
+            }),
+        );
+    }
+    let record = Record {
+        id: id.clone(),
+        name,
+        body: doc,
+        owners,
+        created: now,
+        modified: now,
+        revision: 1,
+    };
+    let event = NewEvent::new(kind.topic, "created", event_payload(kind, &record));
+    s.deps
+        .records
+        .insert_record(kind.collection, &record, &[event])
+        .await
+        .map_err(store_error)?;
+    enqueue(&s, kind, &id, 0, &me.project_id).await?;
+    tracing::info!(collection = kind.collection, id = %id, "account created; validation queued");
+    let op = format!("{id}:0");
+    Ok(Reply::with_status(
+        StatusCode::ACCEPTED,
+        json!({"_id": id, "id": id, "op_id": op}),
+    )
+    .location(format!("{}/{id}", kind.paths[0].0)))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "axum extractors plus the route's kind"
+)]
+async fn edit(
+    kind: &Kind,
+    perm: &str,
+    method: Method,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    let m = method_key(&method);
+    me.authorize(&format!("{perm}:id:{m}"), m, &q.admin)?;
+    let patch: Value = edit_body(body)?;
+    (kind.validate_edit)(patch.clone())?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, m, &q.admin, Access::Write)
+        .await?;
+    let mut record = s
+        .deps
+        .records
+        .get_record(kind.collection, &id, &scope, true)
+        .await
+        .map_err(|e| netorch_http::osm::internal(&e))?
+        .ok_or_else(|| not_found(kind, &id))?;
+    if record.body["_admin"]["to_delete"] == json!(true) {
+        return Err(OsmError::new(
+            StatusCode::CONFLICT,
+            format!("{} '{id}' is being deleted", kind.topic),
+        ));
+    }
+    let mut sealed_patch = patch.clone();
+    for_each_secret(&mut sealed_patch, kind.secrets, &mut |v| {
+        if let Some(plain) = v.as_str() {
+            *v = json!(s.deps.secrets.seal(plain));
+        }
+    });
+    let mut doc = record.body.clone();
+    let admin = doc
+        .as_object_mut()
+        .and_then(|m| m.remove("_admin"))
+        .unwrap_or_else(|| json!({}));
+    merge(&mut doc, &sealed_patch)
+        .map_err(|e| OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+    let id_value = doc.as_object_mut().and_then(|m| m.remove("_id"));
+    let schema_version = doc.as_object_mut().and_then(|m| m.remove("schema_version"));
+    let mut doc = validate(kind, doc)?;
+    let now = s.deps.clock.now();
+    let mut admin = admin;
+    let op = admin["operations"].as_array().map(|a| a.len()).unwrap_or(0);
+    if let Some(ops) = admin["operations"].as_array_mut() {
+        let mut shown = patch.clone();
+        for_each_secret(&mut shown, kind.secrets, &mut |v| {
+            *v = json!(netorch_auth::secrets::MASK)
+        });
+        ops.push(operation("edit", now, shown));
+    }
+    admin["operationalState"] = json!("PROCESSING");
+    admin["current_operation"] = json!(op);
+    admin["modified"] = json!(micros_to_secs(now));
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("_id".into(), id_value.unwrap_or_else(|| json!(id)));
+        m.insert(
+            "schema_version".into(),
+            schema_version.unwrap_or_else(|| json!("1.11")),
+        );
+        m.insert("_admin".into(), admin);
+    }
+    record.name = doc["name"].as_str().map(str::to_string);
+    record.body = doc;
+    record.modified = now;
+    record.revision += 1;
+    let event = NewEvent::new(kind.topic, "edited", event_payload(kind, &record));
+    s.deps
+        .records
+        .update_record(kind.collection, &record, &[event])
+        .await
+        .map_err(store_error)?;
+    enqueue(&s, kind, &id, op, &me.project_id).await?;
+    Ok(Reply::with_status(
+        StatusCode::ACCEPTED,
+        json!({"op_id": format!("{id}:{op}")}),
+    ))
+}
+
+async fn remove(
+    kind: &Kind,
+    perm: &str,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{perm}:id:delete"), "delete", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "delete", &q.admin, Access::Write)
+        .await?;
+    let mut record = s
+        .deps
+        .records
+        .get_record(kind.collection, &id, &scope, true)
+        .await
+        .map_err(|e| netorch_http::osm::internal(&e))?
+        .ok_or_else(|| not_found(kind, &id))?;
+    if q.admin.force {
+        let event = NewEvent::new(kind.topic, "deleted", event_payload(kind, &record));
+        s.deps
+            .records
+            .delete_record(kind.collection, &id, &[event])
+            .await
+            .map_err(store_error)?;
+        return Ok(Reply::no_content());
+    }
+    let now = s.deps.clock.now();
+    let admin = &mut record.body["_admin"];
+    let op = admin["operations"].as_array().map(|a| a.len()).unwrap_or(0);
+    if let Some(ops) = admin["operations"].as_array_mut() {
+        ops.push(operation("delete", now, Value::Null));
+    }
+    admin["to_delete"] = json!(true);
+    admin["current_operation"] = json!(op);
+    admin["modified"] = json!(micros_to_secs(now));
+    record.modified = now;
+    record.revision += 1;
+    let event = NewEvent::new(kind.topic, "delete", event_payload(kind, &record));
+    s.deps
+        .records
+        .update_record(kind.collection, &record, &[event])
+        .await
+        .map_err(store_error)?;
+    enqueue(&s, kind, &id, op, &me.project_id).await?;
+    let op_id = format!("{id}:{op}");
+    Ok(Reply::with_status(
+        StatusCode::ACCEPTED,
+        json!({"_id": op_id, "op_id": op_id}),
+    ))
+}
+
+/// Store errors of record writes as OSM answers them.
+pub(crate) fn store_error(e: netorch_core::StoreError) -> OsmError {
+    match e {
+        netorch_core::StoreError::Conflict(m) | netorch_core::StoreError::InUse(m) => {
+            OsmError::new(StatusCode::CONFLICT, m)
+        }
+        netorch_core::StoreError::NotFound { kind, key } => {
+            OsmError::not_found(format!("{kind} '{key}' not found"))
+        }
+        other => netorch_http::osm::internal(&other),
+    }
+}
+
+/// Reads one account regardless of project (jobs act for the system).
+pub(crate) async fn load(
+    s: &crate::Deps,
+    kind: &Kind,
+    id: &str,
+) -> Result<Option<Record>, netorch_core::StoreError> {
+    s.records
+        .get_record(kind.collection, id, &ProjectScope::All, false)
+        .await
+}

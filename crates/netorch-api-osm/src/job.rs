@@ -1,0 +1,196 @@
+//! Durable jobs of the family: account operations and their reconciliation.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use netorch_core::{
+    StoreError, clock::micros_to_secs, events::NewEvent, jobs::NewJob, tenancy::ProjectScope,
+};
+use netorch_scheduler::{JobContext, JobError, JobHandler};
+use serde_json::{Value, json};
+
+use crate::{
+    Deps,
+    accounts::{KINDS, Kind, kind_of, load},
+    connector,
+    render::record_json,
+};
+
+/// Job kind that carries out one account operation (validate on create/edit, remove on delete).
+pub const ACCOUNT_JOB: &str = "osm.account.operation";
+/// Periodic job kind that re-enqueues operations whose job was lost.
+pub const RECONCILE_JOB: &str = "osm.account.reconcile";
+
+/// The job of operation `op` of an account. The dedupe key makes enqueueing idempotent, which the
+/// reconciliation relies on.
+pub(crate) fn account_job(
+    collection: &str,
+    id: &str,
+    op: usize,
+    project: Option<String>,
+) -> NewJob {
+    NewJob {
+        kind: ACCOUNT_JOB.into(),
+        project_id: project,
+        payload: json!({"collection": collection, "id": id, "op": op}),
+        max_attempts: 5,
+        run_at: 0,
+        dedupe_key: Some(format!("{collection}:{id}:{op}")),
+    }
+}
+
+pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
+    vec![
+        (
+            ACCOUNT_JOB,
+            Arc::new(AccountOperation { deps: deps.clone() }) as Arc<dyn JobHandler>,
+        ),
+        (
+            RECONCILE_JOB,
+            Arc::new(Reconcile { deps: deps.clone() }) as Arc<dyn JobHandler>,
+        ),
+    ]
+}
+
+struct AccountOperation {
+    deps: Deps,
+}
+
+fn retry(e: StoreError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+#[async_trait]
+impl JobHandler for AccountOperation {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let p = &ctx.job.payload;
+        let (Some(collection), Some(id), Some(op)) =
+            (p["collection"].as_str(), p["id"].as_str(), p["op"].as_u64())
+        else {
+            return Err(JobError::Fatal(format!("malformed payload {p}")));
+        };
+        let op = op as usize;
+        let kind = kind_of(collection)
+            .ok_or_else(|| JobError::Fatal(format!("unknown collection {collection}")))?;
+        let Some(record) = load(&self.deps, kind, id).await.map_err(retry)? else {
+            return Ok(json!({"skipped": "the account no longer exists"}));
+        };
+        let entry = &record.body["_admin"]["operations"][op];
+        if entry.is_null() {
+            return Err(JobError::Fatal(format!(
+                "operation {op} of {collection} {id} does not exist"
+            )));
+        }
+        if entry["operationState"] != json!("PROCESSING") {
+            return Ok(json!({"skipped": "the operation already finished"}));
+        }
+        if entry["lcmOperationType"] == json!("delete") {
+            let event = NewEvent::new(kind.topic, "deleted", payload(kind, &record));
+            self.deps
+                .records
+                .delete_record(collection, id, &[event])
+                .await
+                .map_err(retry)?;
+            tracing::info!(collection, id, "account deleted");
+            return Ok(json!({"deleted": true}));
+        }
+        ctx.progress(&format!("validating {collection} {id}")).await;
+        let outcome = connector::validate(kind, &record.body, &self.deps.secrets).await;
+        // The record may have changed while the endpoint was probed: apply to the latest revision.
+        for _ in 0..5 {
+            let Some(mut latest) = load(&self.deps, kind, id).await.map_err(retry)? else {
+                return Ok(json!({"skipped": "the account was deleted meanwhile"}));
+            };
+            let now = self.deps.clock.now();
+            let admin = &mut latest.body["_admin"];
+            if admin["operations"][op]["operationState"] != json!("PROCESSING") {
+                return Ok(json!({"skipped": "the operation already finished"}));
+            }
+            let state = if outcome.ok { "COMPLETED" } else { "FAILED" };
+            admin["operations"][op]["operationState"] = json!(state);
+            admin["operations"][op]["statusEnteredTime"] = json!(micros_to_secs(now));
+            admin["operations"][op]["detailed-status"] = json!(outcome.detail);
+            if admin["current_operation"] == json!(op) {
+                admin["operationalState"] = json!(if outcome.ok { "ENABLED" } else { "ERROR" });
+                admin["detailed-status"] = json!(outcome.detail);
+                admin["current_operation"] = Value::Null;
+            }
+            admin["modified"] = json!(micros_to_secs(now));
+            latest.modified = now;
+            latest.revision += 1;
+            let event = NewEvent::new(
+                kind.topic,
+                if outcome.ok { "enabled" } else { "error" },
+                json!({"_id": id, "operationalState": admin["operationalState"], "detailed-status": outcome.detail}),
+            );
+            match self
+                .deps
+                .records
+                .update_record(collection, &latest, &[event])
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(collection, id, ok = outcome.ok, detail = %outcome.detail, "account validated");
+                    return Ok(json!({"ok": outcome.ok, "detail": outcome.detail}));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::NotFound { .. }) => {
+                    return Ok(json!({"skipped": "the account was deleted meanwhile"}));
+                }
+                Err(e) => return Err(retry(e)),
+            }
+        }
+        Err(JobError::Retry(
+            "the account kept changing while its state was recorded".into(),
+        ))
+    }
+}
+
+fn payload(kind: &Kind, r: &netorch_core::tenancy::Record) -> Value {
+    let mut doc = record_json(r, kind.secrets);
+    if let Some(m) = doc.as_object_mut() {
+        m.remove("_admin");
+    }
+    doc
+}
+
+/// Re-enqueues the job of every operation still PROCESSING (idempotent through the dedupe key):
+/// covers a crash between an account's commit and its job's enqueue.
+struct Reconcile {
+    deps: Deps,
+}
+
+#[async_trait]
+impl JobHandler for Reconcile {
+    async fn run(&self, _ctx: JobContext) -> Result<Value, JobError> {
+        let mut enqueued = 0;
+        for kind in KINDS {
+            for r in self
+                .deps
+                .records
+                .list_records(kind.collection, &ProjectScope::All)
+                .await
+                .map_err(retry)?
+            {
+                let Some(ops) = r.body["_admin"]["operations"].as_array() else {
+                    continue;
+                };
+                for (i, op) in ops.iter().enumerate() {
+                    if op["operationState"] == json!("PROCESSING") {
+                        let job =
+                            account_job(kind.collection, &r.id, i, r.owners.write.first().cloned());
+                        let now = self.deps.clock.now();
+                        let j = self.deps.jobs.enqueue(&job, now).await.map_err(retry)?;
+                        if j.created_at == now {
+                            enqueued += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if enqueued > 0 {
+            self.deps.job_waker.notify_one();
+        }
+        Ok(json!({"enqueued": enqueued}))
+    }
+}

@@ -1,0 +1,78 @@
+#![doc = include_str!("../README.md")]
+
+mod accounts;
+mod connector;
+mod job;
+mod openapi;
+mod pdus;
+mod render;
+
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef, http::Method, middleware};
+use netorch_auth::{IdentityService, secrets::SecretBox};
+use netorch_core::{Clock, jobs::JobRepository, tenancy::RecordRepository};
+use netorch_http::osm::{self, BasicAuthPolicy, OsmError};
+use netorch_scheduler::JobHandler;
+use tokio::sync::Notify;
+
+pub use job::{ACCOUNT_JOB, RECONCILE_JOB};
+
+/// What the OSM family needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// Identity (authentication, RBAC, tenancy scopes).
+    pub identity: Arc<IdentityService>,
+    /// Tenant records.
+    pub records: Arc<dyn RecordRepository>,
+    /// Durable jobs (account operations).
+    pub jobs: Arc<dyn JobRepository>,
+    /// Wakes the scheduler after an enqueue, so operations start at once.
+    pub job_waker: Arc<Notify>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Seals passwords at rest.
+    pub secrets: SecretBox,
+    /// Whether `Authorization: Basic` is accepted.
+    pub allow_basic: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct OsmState {
+    pub deps: Deps,
+}
+
+impl FromRef<OsmState> for Arc<IdentityService> {
+    fn from_ref(s: &OsmState) -> Self {
+        s.deps.identity.clone()
+    }
+}
+
+impl FromRef<OsmState> for BasicAuthPolicy {
+    fn from_ref(s: &OsmState) -> Self {
+        BasicAuthPolicy(s.deps.allow_basic)
+    }
+}
+
+/// The routes of the family (with their state) and their OpenAPI document.
+pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
+    let state = OsmState { deps };
+    let mut r = Router::new();
+    for kind in accounts::KINDS {
+        r = accounts::routes(r, kind);
+    }
+    let r = pdus::routes(r)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(osm::render))
+        .with_state(state);
+    (r, openapi::document())
+}
+
+/// Job handlers the binary registers with its scheduler, by kind.
+pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
+    job::handlers(deps)
+}
+
+async fn method_not_allowed(method: Method) -> OsmError {
+    OsmError::method_not_allowed(format!("Method {method} not supported for this URL"))
+}

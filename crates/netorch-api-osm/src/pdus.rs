@@ -1,0 +1,376 @@
+//! `/osm/pdu/v1/pdu_descriptors`: physical data units.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{Method, StatusCode},
+    routing::get,
+};
+use netorch_auth::service::Access;
+use netorch_core::{
+    clock::micros_to_secs,
+    events::NewEvent,
+    tenancy::{ProjectScope, Record},
+};
+use netorch_http::{
+    merge::merge,
+    osm::{
+        Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, edit_body, from_value, internal,
+        method_key,
+    },
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    OsmState,
+    accounts::{check_name, store_error},
+    render::record_json,
+};
+
+/// Collection path.
+pub(crate) const PATH: &str = "/osm/pdu/v1/pdu_descriptors";
+const COLLECTION: &str = "pdus";
+const PERM: &str = "pduds";
+
+/// One PDU interface.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PduInterface {
+    name: String,
+    mgmt: bool,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    iface_type: Option<InterfaceType>,
+    #[serde(rename = "ip-address")]
+    #[schema(value_type = String)]
+    ip_address: std::net::IpAddr,
+    #[serde(rename = "mac-address", skip_serializing_if = "Option::is_none")]
+    mac_address: Option<String>,
+    #[serde(rename = "vim-network-name", skip_serializing_if = "Option::is_none")]
+    vim_network_name: Option<String>,
+    #[serde(rename = "vim-network-id", skip_serializing_if = "Option::is_none")]
+    vim_network_id: Option<String>,
+}
+
+/// Interface type.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum InterfaceType {
+    Overlay,
+    Underlay,
+}
+
+/// OSM `pdu_new_schema`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PduNew {
+    name: String,
+    #[serde(rename = "type")]
+    pdu_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vims: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vim_accounts: Option<Vec<String>>,
+    interfaces: Vec<PduInterface>,
+}
+
+fn is_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Validates and normalises a complete PDU document.
+fn validate(doc: Value) -> Result<PduNew, OsmError> {
+    let pdu: PduNew = from_value(doc)?;
+    check_name("name", &pdu.name)?;
+    check_name("type", &pdu.pdu_type)?;
+    if pdu.interfaces.is_empty() {
+        return Err(OsmError::format_error(
+            "interfaces",
+            "at least one interface is required",
+        ));
+    }
+    for (i, iface) in pdu.interfaces.iter().enumerate() {
+        check_name(&format!("interfaces:{i}:name"), &iface.name)?;
+        if let Some(mac) = &iface.mac_address
+            && !is_mac(mac)
+        {
+            return Err(OsmError::format_error(
+                &format!("interfaces:{i}:mac-address"),
+                &format!("{mac:?} is not a MAC address"),
+            ));
+        }
+    }
+    Ok(pdu)
+}
+
+/// The VIM accounts a PDU names must exist and be visible to the caller.
+async fn check_vims(s: &OsmState, scope: &ProjectScope, pdu: &PduNew) -> Result<(), OsmError> {
+    let names: Vec<String> = pdu
+        .vim_accounts
+        .iter()
+        .chain(pdu.vims.iter())
+        .flatten()
+        .cloned()
+        .collect();
+    for vim in &names {
+        let found = s
+            .deps
+            .records
+            .get_record("vim_accounts", vim, scope, false)
+            .await
+            .map_err(|e| internal(&e))?;
+        if found.is_none() {
+            return Err(OsmError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "Descriptor error at 'vim_accounts'='{vim}' references a non existing vim account"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn routes(r: Router<OsmState>) -> Router<OsmState> {
+    r.route(PATH, get(list).post(create)).route(
+        &format!("{PATH}/{{id}}"),
+        get(show)
+            .patch(
+                |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue| {
+                    edit(Method::PATCH, s, a, q, id, b)
+                },
+            )
+            .put(
+                |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue| {
+                    edit(Method::PUT, s, a, q, id, b)
+                },
+            )
+            .delete(remove),
+    )
+}
+
+fn json_of(r: &Record) -> Value {
+    record_json(r, &[])
+}
+
+fn event(key: &str, r: &Record) -> NewEvent {
+    let mut doc = json_of(r);
+    if let Some(m) = doc.as_object_mut() {
+        m.remove("_admin");
+    }
+    NewEvent::new("pdu", key, doc)
+}
+
+async fn list(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{PERM}:get"), "get", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::List)
+        .await?;
+    let docs = s
+        .deps
+        .records
+        .list_records(COLLECTION, &scope)
+        .await
+        .map_err(|e| internal(&e))?
+        .iter()
+        .map(json_of)
+        .collect();
+    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+}
+
+async fn show(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{PERM}:id:get"), "get", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::Show)
+        .await?;
+    let r = s
+        .deps
+        .records
+        .get_record(COLLECTION, &id, &scope, false)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    Ok(Reply::ok(json_of(&r)))
+}
+
+async fn create(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{PERM}:post"), "post", &q.admin)?;
+    let pdu = validate(body)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::Show)
+        .await?;
+    check_vims(&s, &scope, &pdu).await?;
+    let owners = s.deps.identity.new_ownership(&me, "post", &q.admin).await?;
+    let now = s.deps.clock.now();
+    let id = netorch_core::new_id();
+    let mut doc = serde_json::to_value(&pdu).map_err(|e| internal(&e))?;
+    doc["_id"] = json!(id);
+    doc["_admin"] = json!({
+        "created": micros_to_secs(now),
+        "modified": micros_to_secs(now),
+        "onboardingState": "CREATED",
+        "operationalState": "ENABLED",
+        "usageState": "NOT_IN_USE",
+    });
+    let r = Record {
+        id: id.clone(),
+        name: Some(pdu.name.clone()),
+        body: doc,
+        owners,
+        created: now,
+        modified: now,
+        revision: 1,
+    };
+    s.deps
+        .records
+        .insert_record(COLLECTION, &r, &[event("created", &r)])
+        .await
+        .map_err(store_error)?;
+    Ok(Reply::created(format!("{PATH}/{id}"), &id))
+}
+
+async fn edit(
+    method: Method,
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    let m = method_key(&method);
+    me.authorize(&format!("{PERM}:id:{m}"), m, &q.admin)?;
+    let patch: Value = edit_body(body)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, m, &q.admin, Access::Write)
+        .await?;
+    let mut r = s
+        .deps
+        .records
+        .get_record(COLLECTION, &id, &scope, true)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    let mut doc = r.body.clone();
+    let admin = doc
+        .as_object_mut()
+        .and_then(|o| o.remove("_admin"))
+        .unwrap_or_else(|| json!({}));
+    doc.as_object_mut().map(|o| o.remove("_id"));
+    // PUT replaces the descriptor, PATCH merges into it (RFC 7396 with OSM's array edition).
+    if method == Method::PUT {
+        doc = patch;
+    } else {
+        merge(&mut doc, &patch)
+            .map_err(|e| OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+    }
+    let pdu = validate(doc)?;
+    let read_scope = s
+        .deps
+        .identity
+        .scope(&me, "get", &q.admin, Access::Show)
+        .await?;
+    check_vims(&s, &read_scope, &pdu).await?;
+    let now = s.deps.clock.now();
+    let mut doc = serde_json::to_value(&pdu).map_err(|e| internal(&e))?;
+    let mut admin = admin;
+    admin["modified"] = json!(micros_to_secs(now));
+    doc["_id"] = json!(id);
+    doc["_admin"] = admin;
+    r.name = Some(pdu.name.clone());
+    r.body = doc;
+    r.modified = now;
+    r.revision += 1;
+    s.deps
+        .records
+        .update_record(COLLECTION, &r, &[event("edited", &r)])
+        .await
+        .map_err(store_error)?;
+    Ok(Reply::no_content())
+}
+
+async fn remove(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize(&format!("{PERM}:id:delete"), "delete", &q.admin)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(&me, "delete", &q.admin, Access::Write)
+        .await?;
+    let r = s
+        .deps
+        .records
+        .get_record(COLLECTION, &id, &scope, true)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    if r.body["_admin"]["usageState"] == json!("IN_USE") && !q.admin.force {
+        return Err(OsmError::new(
+            StatusCode::CONFLICT,
+            "There is at least one NS instance using this PDU",
+        ));
+    }
+    s.deps
+        .records
+        .delete_record(COLLECTION, &id, &[event("deleted", &r)])
+        .await
+        .map_err(store_error)?;
+    Ok(Reply::no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pdus_need_interfaces_with_ip_addresses_and_valid_macs() {
+        let ok = json!({"name": "router", "type": "gateway", "interfaces": [{"name": "eth0", "mgmt": true, "ip-address": "10.0.0.1", "mac-address": "52:54:00:12:34:56"}]});
+        assert!(validate(ok).is_ok());
+        let e = validate(json!({"name": "r", "type": "t", "interfaces": [{"name": "eth0", "mgmt": true, "ip-address": "300.1.1.1"}]}))
+            .expect_err("bad ip");
+        assert!(
+            e.detail
+                .starts_with("Format error at 'interfaces:0:ip-address'"),
+            "{}",
+            e.detail
+        );
+        let e = validate(json!({"name": "r", "type": "t", "interfaces": [{"name": "e", "mgmt": true, "ip-address": "10.0.0.1", "mac-address": "zz"}]}))
+            .expect_err("bad mac");
+        assert!(e.detail.contains("mac-address"), "{}", e.detail);
+        assert!(validate(json!({"name": "r", "type": "t", "interfaces": []})).is_err());
+        assert!(validate(json!({"name": "r", "interfaces": []})).is_err());
+    }
+}
