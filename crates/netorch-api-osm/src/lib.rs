@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod accounts;
+pub mod archive;
 mod connector;
 mod job;
 mod openapi;

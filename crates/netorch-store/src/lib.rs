@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod blobs;
 mod db;
 mod identity;
 mod jobs;
@@ -7,4 +8,5 @@ mod migrate;
 mod outbox;
 mod records;
 
+pub use blobs::FsBlobStore;
 pub use db::{Backend, Store, StoreOptions, redact_url};
