@@ -3,8 +3,10 @@
 mod accounts;
 pub mod archive;
 mod connector;
+pub mod descriptor;
 mod job;
 mod openapi;
+mod packages;
 mod pdus;
 mod render;
 
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use axum::{Router, extract::FromRef, http::Method, middleware};
 use netorch_auth::{IdentityService, secrets::SecretBox};
-use netorch_core::{Clock, jobs::JobRepository, tenancy::RecordRepository};
+use netorch_core::{Clock, blobs::BlobStore, jobs::JobRepository, tenancy::RecordRepository};
 use netorch_http::osm::{self, BasicAuthPolicy, OsmError};
 use netorch_scheduler::JobHandler;
 use tokio::sync::Notify;
@@ -36,6 +38,12 @@ pub struct Deps {
     pub secrets: SecretBox,
     /// Whether `Authorization: Basic` is accepted.
     pub allow_basic: bool,
+    /// Package files, content-addressed.
+    pub blobs: Arc<dyn BlobStore>,
+    /// What an uploaded package may expand to.
+    pub package_limits: archive::Limits,
+    /// Largest package upload (one request or chunk), in bytes.
+    pub max_upload: usize,
 }
 
 #[derive(Clone)]
@@ -61,6 +69,9 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
     let mut r = Router::new();
     for kind in accounts::KINDS {
         r = accounts::routes(r, kind);
+    }
+    for kind in packages::KINDS {
+        r = packages::routes(r, kind, state.deps.max_upload);
     }
     let r = pdus::routes(r)
         .method_not_allowed_fallback(method_not_allowed)

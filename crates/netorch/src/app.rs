@@ -301,6 +301,20 @@ impl App {
             clock: clock.clone(),
             secrets,
             allow_basic: cfg.auth.allow_basic,
+            blobs: Arc::new(
+                netorch_store::FsBlobStore::new(
+                    cfg.osm
+                        .package_dir
+                        .clone()
+                        .unwrap_or_else(|| cfg.data_dir.join("packages")),
+                )
+                .map_err(|e| anyhow::anyhow!("package storage: {e}"))?,
+            ),
+            package_limits: netorch_api_osm::archive::Limits {
+                max_total: cfg.osm.package_max_expanded,
+                max_files: cfg.osm.package_max_files,
+            },
+            max_upload: cfg.osm.package_max_bytes,
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());

@@ -43,6 +43,15 @@ pub struct OsmSection {
     /// How often operations whose job was lost are re-enqueued.
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
+    /// Directory of package files (content-addressed); default `<data_dir>/packages`. With
+    /// PostgreSQL replicas, a directory they all mount.
+    pub package_dir: Option<PathBuf>,
+    /// Largest package upload (one request or chunk), bytes.
+    pub package_max_bytes: usize,
+    /// Largest total size a package may expand to, bytes.
+    pub package_max_expanded: u64,
+    /// Most files a package may hold.
+    pub package_max_files: usize,
 }
 
 impl Default for OsmSection {
@@ -51,6 +60,10 @@ impl Default for OsmSection {
             secret_key: None,
             secret_key_file: None,
             reconcile_interval: Duration::from_secs(60),
+            package_dir: None,
+            package_max_bytes: 256 * 1024 * 1024,
+            package_max_expanded: 512 * 1024 * 1024,
+            package_max_files: 10_000,
         }
     }
 }

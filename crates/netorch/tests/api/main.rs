@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod osm;
+mod packages;
 mod system;
 
 use std::time::Duration;
