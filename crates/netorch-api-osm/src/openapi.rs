@@ -11,7 +11,7 @@ use utoipa::{
     },
 };
 
-use crate::{accounts::KINDS, pdus};
+use crate::{accounts::KINDS, packages, pdus};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -114,6 +114,47 @@ pub(crate) fn document() -> Doc {
                 true,
             ));
             doc.paths.paths.insert(format!("{path}/{{id}}"), item);
+        }
+    }
+    for kind in packages::KINDS {
+        for (path, method, summary) in kind.operations() {
+            let has_id = path.contains("{id}");
+            let responses: &[(&str, &str)] = match method {
+                "post" => &[
+                    ("201", "Created"),
+                    ("400", "Invalid package"),
+                    ("409", "Conflict"),
+                    ("422", "Invalid descriptor"),
+                ],
+                "put" | "patch" | "delete" => &[("204", "Done"), ("409", "Conflict")],
+                _ => &[("200", "OK"), ("404", "Not found")],
+            };
+            let operation = op(&summary, responses, None, has_id);
+            let item = doc
+                .paths
+                .paths
+                .entry(path.clone())
+                .or_insert_with(|| PathItem::new(HttpMethod::Get, operation.clone()));
+            match method {
+                "get" => item.get = Some(operation),
+                "post" => item.post = Some(operation),
+                "put" => item.put = Some(operation),
+                "patch" => item.patch = Some(operation),
+                _ => item.delete = Some(operation),
+            }
+            if path.ends_with("{path}")
+                && let Some(get) = item.get.as_mut()
+            {
+                get.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("path")
+                        .parameter_in(ParameterIn::Path)
+                        .required(utoipa::openapi::Required::True)
+                        .description(Some("File or folder inside the package"))
+                        .build()
+                        .into(),
+                );
+            }
         }
     }
     let mut coll = PathItem::new(

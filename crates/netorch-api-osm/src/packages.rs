@@ -108,6 +108,79 @@ pub(crate) static NST: PkgKind = PkgKind {
 /// Every package kind.
 pub(crate) static KINDS: [&PkgKind; 3] = [&VNF, &NSD, &NST];
 
+impl PkgKind {
+    /// `(path, method, summary)` of every operation, for the OpenAPI document.
+    pub(crate) fn operations(&self) -> Vec<(String, &'static str, String)> {
+        let (b, t) = (self.base, self.topic);
+        let sol = format!("{b}/{}", self.sol);
+        let content = format!("{b}/{}", self.content);
+        vec![
+            (content.clone(), "get", format!("List {t}s")),
+            (
+                content.clone(),
+                "post",
+                format!(
+                    "Onboard a {t} package in one request (tar.gz, zip or YAML/JSON; Content-File-MD5, Digest, Content-Range + Transaction-Id for chunks)"
+                ),
+            ),
+            (format!("{content}/{{id}}"), "get", format!("Show a {t}")),
+            (
+                format!("{content}/{{id}}"),
+                "put",
+                format!("Upload a new revision of a {t} package"),
+            ),
+            (
+                format!("{content}/{{id}}"),
+                "delete",
+                format!("Delete a {t} (409 while referenced, unless FORCE)"),
+            ),
+            (sol.clone(), "get", format!("List {t}s (SOL005)")),
+            (
+                sol.clone(),
+                "post",
+                format!("Create an empty {t} record (SOL005 two-step upload)"),
+            ),
+            (
+                format!("{sol}/{{id}}"),
+                "get",
+                format!("Show a {t} (SOL005)"),
+            ),
+            (
+                format!("{sol}/{{id}}"),
+                "patch",
+                "Change the operational state or userDefinedData".into(),
+            ),
+            (format!("{sol}/{{id}}"), "delete", format!("Delete a {t}")),
+            (
+                format!("{sol}/{{id}}/{}", self.content_leaf),
+                "get",
+                "Download the package (Accept: application/zip, application/gzip or text/plain)"
+                    .into(),
+            ),
+            (
+                format!("{sol}/{{id}}/{}", self.content_leaf),
+                "put",
+                "Upload the package content".into(),
+            ),
+            (
+                format!("{sol}/{{id}}/{}", self.desc_leaf),
+                "get",
+                "The descriptor file".into(),
+            ),
+            (
+                format!("{sol}/{{id}}/artifacts"),
+                "get",
+                "List the package's files".into(),
+            ),
+            (
+                format!("{sol}/{{id}}/artifacts/{{path}}"),
+                "get",
+                "One file of the package, or a folder listing".into(),
+            ),
+        ]
+    }
+}
+
 fn state_field(kind: &PkgKind, s: &str) -> String {
     if kind.state_prefix.is_empty() {
         let mut c = s.chars();

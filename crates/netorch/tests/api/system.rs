@@ -109,6 +109,19 @@ async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
             "/osm/pdu/v1/pdu_descriptors/{id}",
             vec!["get", "put", "patch", "delete"],
         ),
+        ("/osm/vnfpkgm/v1/vnf_packages_content", vec!["get", "post"]),
+        (
+            "/osm/vnfpkgm/v1/vnf_packages/{id}/package_content",
+            vec!["get", "put"],
+        ),
+        (
+            "/osm/nsd/v1/ns_descriptors/{id}",
+            vec!["get", "patch", "delete"],
+        ),
+        (
+            "/osm/nst/v1/netslice_templates/{id}/artifacts/{path}",
+            vec!["get"],
+        ),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} missing");
