@@ -14,7 +14,10 @@ use std::sync::Arc;
 
 use axum::{Router, extract::FromRef, http::Method, middleware};
 use netorch_auth::{IdentityService, secrets::SecretBox};
-use netorch_core::{Clock, blobs::BlobStore, jobs::JobRepository, tenancy::RecordRepository};
+use netorch_core::{
+    Clock, blobs::BlobStore, jobs::JobRepository, tenancy::RecordRepository,
+    uploads::UploadRepository,
+};
 use netorch_http::osm::{self, BasicAuthPolicy, OsmError};
 use netorch_scheduler::JobHandler;
 use tokio::sync::Notify;
@@ -40,6 +43,8 @@ pub struct Deps {
     pub allow_basic: bool,
     /// Package files, content-addressed.
     pub blobs: Arc<dyn BlobStore>,
+    /// Chunked uploads in progress.
+    pub uploads: Arc<dyn UploadRepository>,
     /// What an uploaded package may expand to.
     pub package_limits: archive::Limits,
     /// Largest package upload (one request or chunk), in bytes.

@@ -7,6 +7,7 @@ pub mod events;
 pub mod identity;
 pub mod jobs;
 pub mod tenancy;
+pub mod uploads;
 
 pub use clock::{Clock, Micros, SystemClock};
 pub use error::StoreError;

@@ -108,6 +108,7 @@ pub struct Reply {
     status: StatusCode,
     location: Option<String>,
     body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -117,6 +118,7 @@ impl Reply {
             status: StatusCode::OK,
             location: None,
             body: Some(body),
+            headers: Vec::new(),
         }
     }
 
@@ -126,6 +128,7 @@ impl Reply {
             status: StatusCode::CREATED,
             location: Some(location),
             body: Some(json!({"_id": id, "id": id})),
+            headers: Vec::new(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Reply {
             status: StatusCode::NO_CONTENT,
             location: None,
             body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -144,7 +148,14 @@ impl Reply {
             status,
             location: None,
             body: Some(body),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header (e.g. `Transaction-Id`).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// Adds a `Location` header.
@@ -162,6 +173,11 @@ impl IntoResponse for Reply {
         };
         if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             r.headers_mut().insert(header::LOCATION, loc);
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                r.headers_mut().insert(name, v);
+            }
         }
         r
     }

@@ -7,6 +7,7 @@ mod jobs;
 mod migrate;
 mod outbox;
 mod records;
+mod uploads;
 
 pub use blobs::FsBlobStore;
 pub use db::{Backend, Store, StoreOptions, redact_url};

@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "records",
         include_str!("../migrations/sqlite/0002_records.sql"),
     ),
+    (
+        3,
+        "uploads",
+        include_str!("../migrations/sqlite/0003_uploads.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "records",
         include_str!("../migrations/postgres/0002_records.sql"),
+    ),
+    (
+        3,
+        "uploads",
+        include_str!("../migrations/postgres/0003_uploads.sql"),
     ),
 ];
 

@@ -807,3 +807,47 @@ mod records {
         assert_eq!(wins, 1);
     }
 }
+
+#[tokio::test]
+async fn chunked_uploads_append_in_order_and_come_back_whole() {
+    use netorch_core::uploads::{Append, UploadRepository};
+    let (_db, s) = store().await;
+    assert_eq!(
+        s.append_chunk("u", 0, 9, b"abc", 1).await.expect("first"),
+        Append::Stored(3)
+    );
+    assert_eq!(
+        s.append_chunk("u", 6, 9, b"ghi", 1).await.expect("gap"),
+        Append::OutOfOrder(3)
+    );
+    assert_eq!(
+        s.append_chunk("u", 3, 9, b"def", 1).await.expect("second"),
+        Append::Stored(6)
+    );
+    assert_eq!(
+        s.append_chunk("u", 3, 9, b"def", 1).await.expect("replay"),
+        Append::OutOfOrder(6)
+    );
+    assert_eq!(
+        s.append_chunk("nope", 3, 9, b"x", 1)
+            .await
+            .expect("unknown"),
+        Append::Unknown
+    );
+    assert_eq!(
+        s.append_chunk("u", 6, 9, b"gh\x00", 1)
+            .await
+            .expect("third"),
+        Append::Stored(9)
+    );
+    assert_eq!(
+        s.take_upload("u").await.expect("take").as_deref(),
+        Some(b"abcdefgh\x00".as_slice())
+    );
+    assert!(s.take_upload("u").await.expect("gone").is_none());
+    assert_eq!(
+        s.append_chunk("old", 0, 5, b"x", 10).await.expect("old"),
+        Append::Stored(1)
+    );
+    assert_eq!(s.purge_uploads(11).await.expect("purge"), 1);
+}

@@ -310,6 +310,7 @@ impl App {
                 )
                 .map_err(|e| anyhow::anyhow!("package storage: {e}"))?,
             ),
+            uploads: Arc::new(store.clone()),
             package_limits: netorch_api_osm::archive::Limits {
                 max_total: cfg.osm.package_max_expanded,
                 max_files: cfg.osm.package_max_files,

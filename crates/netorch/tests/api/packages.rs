@@ -715,3 +715,192 @@ async fn hostile_and_broken_packages_are_refused_and_nothing_is_stored() {
     assert_eq!(blobs, 0, "no file was stored for refused packages");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_package_uploaded_in_three_chunks_is_onboarded_whole() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let filler = vec![b'x'; 40_000];
+    let pkg = files(&[
+        ("cirros_vnf/cirros_vnfd.yaml", VNFD.as_bytes()),
+        ("cirros_vnf/image.qcow2", &filler),
+    ]);
+    let md5 = hex::encode(md5::Md5::digest(&pkg));
+    let n = pkg.len();
+    let cuts = [0, n / 3, 2 * n / 3, n];
+    let range = |i: usize| format!("bytes {}-{}/{n}", cuts[i], cuts[i + 1] - 1);
+    let chunk = |i: usize| pkg[cuts[i]..cuts[i + 1]].to_vec();
+    let url = "/osm/vnfpkgm/v1/vnf_packages_content";
+    let (s, h, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(0),
+        &[
+            ("Content-Range", range(0)),
+            ("Content-File-MD5", md5.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let tx = h["transaction-id"]
+        .to_str()
+        .expect("transaction id")
+        .to_string();
+    assert_eq!(v["id"], json!(tx));
+    assert!(
+        h.get("location").is_none(),
+        "no Location before the last chunk"
+    );
+    // Out of order, unknown transaction, and a body that does not match its range.
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(2),
+        &[("Content-Range", range(2)), ("Transaction-Id", tx.clone())],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert!(
+        v["detail"]
+            .as_str()
+            .expect("d")
+            .contains(&format!("expected '{}'", cuts[1])),
+        "{v}"
+    );
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(1),
+        &[
+            ("Content-Range", range(1)),
+            ("Transaction-Id", "no-such-upload".into()),
+        ],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::NOT_FOUND);
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        b"short".to_vec(),
+        &[("Content-Range", range(1)), ("Transaction-Id", tx.clone())],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::RANGE_NOT_SATISFIABLE);
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(1),
+        &[("Content-Range", "bytes 9-1/3".into())],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        app.get("/osm/vnfpkgm/v1/vnf_packages", &t).await.1,
+        json!([]),
+        "nothing onboarded before the last chunk"
+    );
+    let (s, h, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(1),
+        &[("Content-Range", range(1)), ("Transaction-Id", tx.clone())],
+    )
+    .await;
+    assert_eq!(
+        (s, h["transaction-id"].to_str().expect("tx")),
+        (StatusCode::CREATED, tx.as_str()),
+        "{v}"
+    );
+    let (s, h, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        chunk(2),
+        &[
+            ("Content-Range", range(2)),
+            ("Transaction-Id", tx.clone()),
+            ("Content-File-MD5", md5),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["id"], json!(tx));
+    assert_eq!(h["location"].to_str().expect("l"), format!("{url}/{tx}"));
+    let (s, _, body) = raw_get(
+        &app,
+        &t,
+        &format!("/osm/vnfpkgm/v1/vnf_packages/{tx}/package_content"),
+        "application/zip",
+    )
+    .await;
+    assert_eq!(
+        (s, body == pkg),
+        (StatusCode::OK, true),
+        "reassembled byte for byte"
+    );
+    // A wrong MD5 on the last chunk refuses the whole upload.
+    let other = files(&[("p2/v.yaml", b"vnfd: {id: other}")]);
+    let half = other.len() / 2;
+    let (s, h, _) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        other[..half].to_vec(),
+        &[(
+            "Content-Range",
+            format!("bytes 0-{}/{}", half - 1, other.len()),
+        )],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let tx2 = h["transaction-id"].to_str().expect("tx").to_string();
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        url,
+        "application/gzip",
+        other[half..].to_vec(),
+        &[
+            (
+                "Content-Range",
+                format!("bytes {half}-{}/{}", other.len() - 1, other.len()),
+            ),
+            ("Transaction-Id", tx2),
+            ("Content-File-MD5", "0".repeat(32)),
+        ],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::CONFLICT);
+    assert_eq!(
+        app.get("/osm/vnfpkgm/v1/vnf_packages", &t)
+            .await
+            .1
+            .as_array()
+            .map(|a| a.len()),
+        Some(1)
+    );
+    app.stop().await;
+}
