@@ -20,6 +20,8 @@ use crate::{
 pub const ACCOUNT_JOB: &str = "osm.account.operation";
 /// Periodic job kind that re-enqueues operations whose job was lost.
 pub const RECONCILE_JOB: &str = "osm.account.reconcile";
+/// Periodic job kind that removes package files no record references and abandoned uploads.
+pub const HOUSEKEEPING_JOB: &str = "osm.packages.housekeeping";
 
 /// The job of operation `op` of an account. The dedupe key makes enqueueing idempotent, which the
 /// reconciliation relies on.
@@ -48,6 +50,10 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
         (
             RECONCILE_JOB,
             Arc::new(Reconcile { deps: deps.clone() }) as Arc<dyn JobHandler>,
+        ),
+        (
+            HOUSEKEEPING_JOB,
+            Arc::new(Housekeeping { deps: deps.clone() }) as Arc<dyn JobHandler>,
         ),
     ]
 }
@@ -192,5 +198,63 @@ impl JobHandler for Reconcile {
             self.deps.job_waker.notify_one();
         }
         Ok(json!({"enqueued": enqueued}))
+    }
+}
+
+/// Removes blobs that no package record references (left by a crash between writing files and
+/// committing the record, or by deleted packages) once they are older than the grace period, and
+/// chunked uploads abandoned for a day.
+struct Housekeeping {
+    deps: Deps,
+}
+
+#[async_trait]
+impl JobHandler for Housekeeping {
+    async fn run(&self, _ctx: JobContext) -> Result<Value, JobError> {
+        let now = self.deps.clock.now();
+        let uploads = self
+            .deps
+            .uploads
+            .purge_uploads(now - 24 * 3_600_000_000)
+            .await
+            .map_err(retry)?;
+        let mut referenced = std::collections::BTreeSet::new();
+        for kind in crate::packages::KINDS {
+            for r in self
+                .deps
+                .records
+                .list_records(kind.collection, &ProjectScope::All)
+                .await
+                .map_err(retry)?
+            {
+                let storage = &r.body["_admin"]["storage"];
+                if let Some(d) = storage["package"].as_str() {
+                    referenced.insert(d.to_string());
+                }
+                for d in storage["files"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
+                    if let Some(d) = d.as_str() {
+                        referenced.insert(d.to_string());
+                    }
+                }
+            }
+        }
+        let grace = self.deps.orphan_grace.as_micros() as i64;
+        let mut removed = 0;
+        for (digest, written) in self.deps.blobs.list().await.map_err(retry)? {
+            if !referenced.contains(&digest)
+                && written < now - grace
+                && self.deps.blobs.delete(&digest).await.map_err(retry)?
+            {
+                removed += 1;
+            }
+        }
+        if removed + uploads > 0 {
+            tracing::info!(removed, uploads, "package housekeeping");
+        }
+        Ok(json!({"orphan_files_removed": removed, "abandoned_uploads_removed": uploads}))
     }
 }

@@ -22,7 +22,7 @@ use netorch_http::osm::{self, BasicAuthPolicy, OsmError};
 use netorch_scheduler::JobHandler;
 use tokio::sync::Notify;
 
-pub use job::{ACCOUNT_JOB, RECONCILE_JOB};
+pub use job::{ACCOUNT_JOB, HOUSEKEEPING_JOB, RECONCILE_JOB};
 
 /// What the OSM family needs.
 #[derive(Clone)]
@@ -49,6 +49,8 @@ pub struct Deps {
     pub package_limits: archive::Limits,
     /// Largest package upload (one request or chunk), in bytes.
     pub max_upload: usize,
+    /// Unreferenced package files younger than this are kept (their record may be committing).
+    pub orphan_grace: std::time::Duration,
 }
 
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::StoreError;
+use crate::{Micros, StoreError};
 
 /// Stores byte blobs under the hex SHA-256 of their content. Writing the same bytes twice stores
 /// them once; a blob is complete or absent (written aside, then renamed into place), so a crash
@@ -15,8 +15,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Removes a blob; false if it was not there.
     async fn delete(&self, digest: &str) -> Result<bool, StoreError>;
-    /// Every stored digest (for orphan cleanup).
-    async fn list(&self) -> Result<Vec<String>, StoreError>;
+    /// Every stored digest with the time it was written (orphan cleanup spares recent blobs,
+    /// whose record may still be about to commit).
+    async fn list(&self) -> Result<Vec<(String, Micros)>, StoreError>;
 }
 
 /// Whether `s` is a digest this store can hold (64 lower-case hex characters), which also keeps

@@ -101,7 +101,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn list(&self) -> Result<Vec<String>, StoreError> {
+    async fn list(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let root = self.root.clone();
         blocking(move || {
             let mut out = Vec::new();
@@ -112,9 +112,17 @@ impl BlobStore for FsBlobStore {
                     continue;
                 }
                 for f in std::fs::read_dir(shard.path()).map_err(io)? {
-                    let f = f.map_err(io)?.file_name().to_string_lossy().to_string();
-                    if is_digest(&f) {
-                        out.push(f);
+                    let f = f.map_err(io)?;
+                    let name = f.file_name().to_string_lossy().to_string();
+                    if is_digest(&name) {
+                        let written = f
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_micros() as i64)
+                            .unwrap_or(0);
+                        out.push((name, written));
                     }
                 }
             }
@@ -140,7 +148,10 @@ mod tests {
             s.get(&d).await.expect("get").as_deref(),
             Some(b"package bytes".as_slice())
         );
-        assert_eq!(s.list().await.expect("list"), vec![d.clone()]);
+        let listed = s.list().await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, d);
+        assert!(listed[0].1 > 0, "write time known");
         assert!(s.delete(&d).await.expect("delete"));
         assert!(!s.delete(&d).await.expect("again"));
         assert!(s.get(&d).await.expect("get").is_none());

@@ -316,6 +316,7 @@ impl App {
                 max_files: cfg.osm.package_max_files,
             },
             max_upload: cfg.osm.package_max_bytes,
+            orphan_grace: cfg.osm.orphan_grace,
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());
@@ -343,6 +344,11 @@ impl App {
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_osm::RECONCILE_JOB.into(),
                 schedule: Schedule::Every(cfg.osm.reconcile_interval),
+                payload: json!({}),
+            });
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_osm::HOUSEKEEPING_JOB.into(),
+                schedule: Schedule::Every(cfg.osm.housekeeping_interval),
                 payload: json!({}),
             });
             s.set_waker(job_waker.clone());

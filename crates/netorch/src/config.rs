@@ -52,6 +52,12 @@ pub struct OsmSection {
     pub package_max_expanded: u64,
     /// Most files a package may hold.
     pub package_max_files: usize,
+    /// How often unreferenced package files and abandoned chunked uploads are removed.
+    #[serde(with = "humantime_serde")]
+    pub housekeeping_interval: Duration,
+    /// Unreferenced package files younger than this are kept.
+    #[serde(with = "humantime_serde")]
+    pub orphan_grace: Duration,
 }
 
 impl Default for OsmSection {
@@ -64,6 +70,8 @@ impl Default for OsmSection {
             package_max_bytes: 256 * 1024 * 1024,
             package_max_expanded: 512 * 1024 * 1024,
             package_max_files: 10_000,
+            housekeeping_interval: Duration::from_secs(3600),
+            orphan_grace: Duration::from_secs(3600),
         }
     }
 }

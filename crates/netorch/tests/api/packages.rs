@@ -904,3 +904,85 @@ async fn a_package_uploaded_in_three_chunks_is_onboarded_whole() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn files_no_package_references_are_removed_by_housekeeping() {
+    let app = TestApp::start_with(|c| {
+        c.osm.housekeeping_interval = std::time::Duration::from_millis(100);
+        c.osm.orphan_grace = std::time::Duration::ZERO;
+    })
+    .await;
+    let t = app.admin_token().await;
+    let keep = files(&[("keep/v.yaml", b"vnfd: {id: keep}")]);
+    let drop = files(&[("drop/v.yaml", b"vnfd: {id: drop}")]);
+    let (_, _, kept) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/gzip",
+        keep.clone(),
+        &[],
+    )
+    .await;
+    let (_, _, dropped) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/gzip",
+        drop,
+        &[],
+    )
+    .await;
+    let path = format!(
+        "/osm/vnfpkgm/v1/vnf_packages/{}",
+        dropped["id"].as_str().expect("id")
+    );
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(&t), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let blobs = || walk(&app.db.dir.path().join("data/packages"));
+    fn walk(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() && e.file_name() != "tmp" {
+                            walk(&e.path())
+                        } else if e.path().is_file() {
+                            1
+                        } else {
+                            0
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    let mut left = blobs();
+    for _ in 0..200 {
+        if left == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = blobs();
+    }
+    assert_eq!(
+        left, 2,
+        "the kept package's archive and descriptor remain, the deleted one's are gone"
+    );
+    let (s, _, body) = raw_get(
+        &app,
+        &t,
+        &format!(
+            "/osm/vnfpkgm/v1/vnf_packages/{}/package_content",
+            kept["id"].as_str().expect("id")
+        ),
+        "application/zip",
+    )
+    .await;
+    assert_eq!((s, body == keep), (StatusCode::OK, true));
+    app.stop().await;
+}
