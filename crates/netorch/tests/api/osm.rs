@@ -591,3 +591,27 @@ async fn an_operation_whose_job_was_lost_is_reconciled() {
     assert_eq!(got["_admin"]["operationalState"], json!("ENABLED"), "{got}");
     app.stop().await;
 }
+
+/// `scripts/osm-client-flow` (the HTTP calls osmclient makes) against the server over HTTP, then
+/// over HTTPS with the generated self-signed certificate.
+#[tokio::test]
+async fn the_osmclient_flow_script_passes_over_http_and_https() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/osm-client-flow");
+    for tls in [false, true] {
+        let app = TestApp::start_with(|c| c.server.tls.enabled = tls).await;
+        let out = tokio::process::Command::new("bash")
+            .arg(script)
+            .arg(format!("{}/osm", app.base))
+            .output()
+            .await
+            .expect("run the script");
+        assert!(
+            out.status.success(),
+            "tls={tls}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("osm-client-flow: ok"));
+        app.stop().await;
+    }
+}
