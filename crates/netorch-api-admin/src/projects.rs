@@ -28,7 +28,7 @@ pub async fn list_projects(
         .iter()
         .map(project_json)
         .collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 /// Create a project.

@@ -28,7 +28,7 @@ pub async fn list_roles(
         .iter()
         .map(role_json)
         .collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 /// Create a role.

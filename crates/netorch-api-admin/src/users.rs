@@ -26,7 +26,7 @@ pub async fn list_users(
         .list_users(Some(&me), grant == Grant::OwnOnly)
         .await?;
     let docs = users.iter().map(user_json).collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 /// Create a user.

@@ -429,7 +429,7 @@ async fn list(
         .iter()
         .map(|r| record_json(r, kind.secrets))
         .collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 async fn show(

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use netorch_http::osm::{OsmError, parse_document};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What kind of descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +161,208 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn ids(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x["id"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// SOL006 VNFD cross-references inside the descriptor (osm-nbi.md §6.3): the management CP is an
+/// external CP; external CPs point at a VDU's internal CP; internal CPs, images, compute and storage
+/// descriptors, VDU profiles and instantiation levels name things that exist.
+fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
+    let vdus = ids(&doc["vdu"]);
+    let ext = ids(&doc["ext-cpd"]);
+    if let Some(mgmt) = doc["mgmt-cp"].as_str()
+        && !ext.contains(&mgmt)
+    {
+        return Err(invalid(
+            "mgmt-cp",
+            &format!("'{mgmt}' is not an ext-cpd id"),
+        ));
+    }
+    for (i, cp) in doc["ext-cpd"].as_array().into_iter().flatten().enumerate() {
+        let link = &cp["int-cpd"];
+        if let (Some(vdu), Some(cpd)) = (link["vdu-id"].as_str(), link["cpd"].as_str()) {
+            let vdu_doc = doc["vdu"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v["id"] == json!(vdu));
+            match vdu_doc {
+                None => {
+                    return Err(invalid(
+                        &format!("ext-cpd:{i}:int-cpd:vdu-id"),
+                        &format!("'{vdu}' is not a vdu id"),
+                    ));
+                }
+                Some(v) if !ids(&v["int-cpd"]).contains(&cpd) => {
+                    return Err(invalid(
+                        &format!("ext-cpd:{i}:int-cpd:cpd"),
+                        &format!("'{cpd}' is not an int-cpd of vdu '{vdu}'"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let links = ids(&doc["int-virtual-link-desc"]);
+    let images = ids(&doc["sw-image-desc"]);
+    let computes = ids(&doc["virtual-compute-desc"]);
+    let storages = ids(&doc["virtual-storage-desc"]);
+    for (i, vdu) in doc["vdu"].as_array().into_iter().flatten().enumerate() {
+        for (j, cp) in vdu["int-cpd"].as_array().into_iter().flatten().enumerate() {
+            if let Some(l) = cp["int-virtual-link-desc"].as_str()
+                && !links.contains(&l)
+            {
+                return Err(invalid(
+                    &format!("vdu:{i}:int-cpd:{j}:int-virtual-link-desc"),
+                    &format!("'{l}' is not an int-virtual-link-desc id"),
+                ));
+            }
+        }
+        let single = |field: &str, known: &[&str]| -> Result<(), OsmError> {
+            match vdu[field].as_str() {
+                Some(x) if !known.is_empty() && !known.contains(&x) => Err(invalid(
+                    &format!("vdu:{i}:{field}"),
+                    &format!("'{x}' is not a {field} id"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        single("sw-image-desc", &images)?;
+        single("virtual-compute-desc", &computes)?;
+        for (j, st) in vdu["virtual-storage-desc"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(x) = st.as_str()
+                && !storages.contains(&x)
+            {
+                return Err(invalid(
+                    &format!("vdu:{i}:virtual-storage-desc:{j}"),
+                    &format!("'{x}' is not a virtual-storage-desc id"),
+                ));
+            }
+        }
+    }
+    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
+        for (p, profile) in df["vdu-profile"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(x) = profile["id"].as_str()
+                && !vdus.contains(&x)
+            {
+                return Err(invalid(
+                    &format!("df:{d}:vdu-profile:{p}:id"),
+                    &format!("'{x}' is not a vdu id"),
+                ));
+            }
+        }
+        for (l, level) in df["instantiation-level"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (v, vl) in level["vdu-level"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(x) = vl["vdu-id"].as_str()
+                    && !vdus.contains(&x)
+                {
+                    return Err(invalid(
+                        &format!("df:{d}:instantiation-level:{l}:vdu-level:{v}:vdu-id"),
+                        &format!("'{x}' is not a vdu id"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Files a VNFD needs inside its package: `cloud-init-file` of each VDU (OSM looks in `cloud_init/`).
+pub fn required_files(doc: &Value) -> Vec<(String, String)> {
+    doc["vdu"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v["cloud-init-file"].as_str().map(|f| {
+                (
+                    format!("vdu:{i}:cloud-init-file"),
+                    format!("cloud_init/{f}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// An NSD's virtual-link connectivity names external CPs of its VNFDs (`vnfd_ext_cpds` gives them
+/// per VNFD id) and virtual links it declares.
+pub fn check_nsd_connectivity(
+    doc: &Value,
+    vnfd_ext_cpds: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<(), OsmError> {
+    let vlds = ids(&doc["virtual-link-desc"]);
+    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
+        for (p, profile) in df["vnf-profile"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let vnfd = profile["vnfd-id"].as_str().unwrap_or_default();
+            let Some(ext) = vnfd_ext_cpds(vnfd) else {
+                continue;
+            };
+            for (c, conn) in profile["virtual-link-connectivity"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let base = format!("df:{d}:vnf-profile:{p}:virtual-link-connectivity:{c}");
+                if let Some(vl) = conn["virtual-link-profile-id"].as_str()
+                    && !vlds.is_empty()
+                    && !vlds.contains(&vl)
+                {
+                    return Err(invalid(
+                        &format!("{base}:virtual-link-profile-id"),
+                        &format!("'{vl}' is not a virtual-link-desc id"),
+                    ));
+                }
+                for (k, cpd) in conn["constituent-cpd-id"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if let Some(x) = cpd["constituent-cpd-id"].as_str()
+                        && !ext.iter().any(|e| e == x)
+                    {
+                        return Err(invalid(
+                            &format!("{base}:constituent-cpd-id:{k}:constituent-cpd-id"),
+                            &format!("'{x}' is not an ext-cpd of vnfd '{vnfd}'"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses and checks a descriptor file.
 pub fn parse(kind: DescKind, bytes: &[u8], media: Option<&str>) -> Result<Parsed, OsmError> {
     let top = parse_document(media.or(Some("application/yaml")), bytes)?;
@@ -173,6 +375,9 @@ pub fn parse(kind: DescKind, bytes: &[u8], media: Option<&str>) -> Result<Parsed
     };
     crate::accounts::check_name("id", &id)?;
     check_unique_ids(&doc, &mut Vec::new())?;
+    if kind == DescKind::Vnfd && format == "sol006" {
+        check_vnfd_references(&doc)?;
+    }
     let name = ["name", "product-name", "short-name"]
         .iter()
         .find_map(|k| doc.get(*k).and_then(Value::as_str))
@@ -227,8 +432,6 @@ pub fn parse(kind: DescKind, bytes: &[u8], media: Option<&str>) -> Result<Parsed
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -278,6 +481,73 @@ mod tests {
         )
         .expect("nst");
         assert_eq!(nst.refs, ["ns"]);
+    }
+
+    #[test]
+    fn sol006_vnfd_cross_references_must_resolve() {
+        let good = b"vnfd:\n  id: v\n  mgmt-cp: mgmt-ext\n  sw-image-desc: [{id: img}]\n  virtual-compute-desc: [{id: c}]\n  int-virtual-link-desc: [{id: internal}]\n  vdu:\n  - {id: vm, sw-image-desc: img, virtual-compute-desc: c, int-cpd: [{id: eth0, int-virtual-link-desc: internal}]}\n  ext-cpd: [{id: mgmt-ext, int-cpd: {vdu-id: vm, cpd: eth0}}]\n  df: [{id: d, vdu-profile: [{id: vm}], instantiation-level: [{id: l, vdu-level: [{vdu-id: vm}]}]}]\n";
+        assert!(parse(DescKind::Vnfd, good, None).is_ok());
+        let text = String::from_utf8_lossy(good).to_string();
+        for (from, to, path) in [
+            ("mgmt-cp: mgmt-ext", "mgmt-cp: nope", "mgmt-cp"),
+            ("cpd: eth0}", "cpd: eth9}", "ext-cpd:0:int-cpd:cpd"),
+            (
+                "vdu-id: vm, cpd",
+                "vdu-id: vx, cpd",
+                "ext-cpd:0:int-cpd:vdu-id",
+            ),
+            (
+                "int-virtual-link-desc: internal}",
+                "int-virtual-link-desc: other}",
+                "vdu:0:int-cpd:0:int-virtual-link-desc",
+            ),
+            (
+                "sw-image-desc: img,",
+                "sw-image-desc: other,",
+                "vdu:0:sw-image-desc",
+            ),
+            (
+                "vdu-profile: [{id: vm}]",
+                "vdu-profile: [{id: vx}]",
+                "df:0:vdu-profile:0:id",
+            ),
+            (
+                "vdu-level: [{vdu-id: vm}]",
+                "vdu-level: [{vdu-id: vx}]",
+                "df:0:instantiation-level:0:vdu-level:0:vdu-id",
+            ),
+        ] {
+            let bad = text.replace(from, to);
+            let e = parse(DescKind::Vnfd, bad.as_bytes(), None).expect_err(path);
+            assert!(
+                e.detail.starts_with(&format!("Format error at '{path}'")),
+                "{path}: {}",
+                e.detail
+            );
+        }
+        let doc = json!({"vdu": [{"id": "a", "cloud-init-file": "init.cfg"}]});
+        assert_eq!(
+            required_files(&doc),
+            vec![(
+                "vdu:0:cloud-init-file".to_string(),
+                "cloud_init/init.cfg".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn nsd_connectivity_names_the_vnfds_external_cps() {
+        let nsd = json!({"virtual-link-desc": [{"id": "mgmt"}], "df": [{"vnf-profile": [{"vnfd-id": "v", "virtual-link-connectivity": [
+            {"virtual-link-profile-id": "mgmt", "constituent-cpd-id": [{"constituent-cpd-id": "mgmt-ext"}]}]}]}]});
+        let ext = |_: &str| Some(vec!["mgmt-ext".to_string()]);
+        assert!(check_nsd_connectivity(&nsd, &ext).is_ok());
+        let none = |_: &str| Some(vec!["other".to_string()]);
+        let e = check_nsd_connectivity(&nsd, &none).expect_err("bad cp");
+        assert!(
+            e.detail.contains("is not an ext-cpd of vnfd 'v'"),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]

@@ -354,6 +354,22 @@ async fn ingest(
         parsed.id = parsed.doc["id"].as_str().unwrap_or_default().to_string();
         crate::accounts::check_name("id", &parsed.id)?;
     }
+    for (path, file) in descriptor::required_files(&parsed.doc) {
+        let full = if pkg.root.is_empty() {
+            file.clone()
+        } else {
+            format!("{}/{file}", pkg.root)
+        };
+        if kind.desc == DescKind::Vnfd
+            && pkg.format != Format::Plain
+            && !pkg.files.contains_key(&full)
+        {
+            return Err(OsmError::format_error(
+                &path,
+                &format!("'{file}' is not in the package"),
+            ));
+        }
+    }
     if let Some((collection, what)) = kind.refers_to {
         let scope = s
             .deps
@@ -361,6 +377,19 @@ async fn ingest(
             .scope(me, "get", &q.admin, Access::Show)
             .await?;
         let known = visible_ids(s, collection, &scope).await?;
+        if kind.desc == DescKind::Nsd && parsed.format == "sol006" {
+            let ext = |vnfd: &str| {
+                known.iter().find(|(id, _)| id == vnfd).map(|(_, r)| {
+                    r.body["ext-cpd"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+            };
+            descriptor::check_nsd_connectivity(&parsed.doc, &ext)?;
+        }
         let field = if what == "vnfd" { "vnfd-id" } else { "nsd-ref" };
         for r in &parsed.refs {
             if !known.iter().any(|(id, _)| id == r) {
@@ -713,7 +742,7 @@ async fn list(
         .await
         .map_err(|e| internal(&e))?;
     let docs = records.iter().map(|r| package_json(kind, r)).collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 async fn show(

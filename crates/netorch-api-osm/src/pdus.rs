@@ -189,7 +189,7 @@ async fn list(
         .iter()
         .map(json_of)
         .collect();
-    Ok(Reply::ok(Value::Array(q.filter().apply(docs))))
+    q.list(docs)
 }
 
 async fn show(

@@ -422,23 +422,82 @@ pub fn edit_body<T: DeserializeOwned>(v: Value) -> Result<T, OsmError> {
 
 // ------------------------------------------------------------------ query strings
 
-/// The query string of an OSM request: admin query strings and SOL005 filters.
+/// The query string of an OSM request: admin query strings, SOL005 filters and the paging
+/// extension (`page_size`, SOL013's `nextpage_opaque_marker`).
 #[derive(Debug, Clone, Default)]
 pub struct OsmQuery {
     /// `FORCE`, `PUBLIC`, `ADMIN`, `SET_PROJECT`.
     pub admin: AdminQuery,
     /// Every other key, in order.
     pub rest: Vec<(String, String)>,
+    page_size: Option<String>,
+    marker: Option<String>,
+    path: String,
 }
+
+/// Largest page a client may ask for.
+const MAX_PAGE: usize = 10_000;
 
 impl OsmQuery {
     /// Parses a raw query string.
     pub fn parse(raw: Option<&str>) -> Self {
-        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        let (admin, rest) = AdminQuery::split(pairs);
-        Self { admin, rest }
+        let (admin, mut rest) = AdminQuery::split(pairs);
+        let take = |rest: &mut Vec<(String, String)>, key: &str| {
+            let v = rest.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            rest.retain(|(k, _)| k != key);
+            v
+        };
+        let page_size = take(&mut rest, "page_size");
+        let marker = take(&mut rest, "nextpage_opaque_marker");
+        Self {
+            admin,
+            rest,
+            page_size,
+            marker,
+            path: String::new(),
+        }
+    }
+
+    /// The answer to a list request: the documents that pass the filters, all of them (OSM's
+    /// behaviour) or, when the client asked for `page_size`, one page with a `Link: <…>; rel="next"`
+    /// header while more remain.
+    pub fn list(&self, docs: Vec<Value>) -> Result<Reply, OsmError> {
+        let docs = self.filter().apply(docs);
+        let Some(size) = &self.page_size else {
+            return Ok(Reply::ok(Value::Array(docs)));
+        };
+        let size: usize = size
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                OsmError::bad_request(format!("page_size must be an integer from 1 to {MAX_PAGE}"))
+            })?;
+        let start: usize = match &self.marker {
+            None => 0,
+            Some(m) => m
+                .parse()
+                .map_err(|_| OsmError::bad_request("invalid nextpage_opaque_marker"))?,
+        };
+        let total = docs.len();
+        let page: Vec<Value> = docs.into_iter().skip(start).take(size).collect();
+        let mut reply = Reply::ok(Value::Array(page));
+        if start + size < total {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &self.rest {
+                q.append_pair(k, v);
+            }
+            q.append_pair("page_size", &size.to_string());
+            q.append_pair("nextpage_opaque_marker", &(start + size).to_string());
+            reply = reply.header(
+                "link",
+                format!("<{}?{}>; rel=\"next\"", self.path, q.finish()),
+            );
+        }
+        Ok(reply)
     }
 
     /// SOL005 filter of the remaining keys.
@@ -451,7 +510,9 @@ impl<S: Send + Sync> FromRequestParts<S> for OsmQuery {
     type Rejection = OsmError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::parse(parts.uri.query()))
+        let mut q = Self::parse(parts.uri.query());
+        q.path = parts.uri.path().to_string();
+        Ok(q)
     }
 }
 

@@ -918,3 +918,56 @@ async fn the_osm_test_driver_user_and_project_sequence_passes() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn lists_page_only_when_asked_and_link_to_the_next_page() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    for i in 0..5 {
+        app.project(&t, &format!("P{i}")).await;
+    }
+    assert_eq!(
+        app.get("/osm/admin/v1/projects", &t)
+            .await
+            .1
+            .as_array()
+            .map(|a| a.len()),
+        Some(6),
+        "everything by default, as OSM"
+    );
+    let mut path = "/osm/admin/v1/projects?name.neq=admin&page_size=2".to_string();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (s, h, v) = app.call(Method::GET, &path, Some(&t), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        seen.extend(
+            v.as_array()
+                .expect("page")
+                .iter()
+                .map(|p| p["name"].as_str().expect("name").to_string()),
+        );
+        match h.get("link").and_then(|l| l.to_str().ok()) {
+            Some(link) => {
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                path = link
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .expect("url")
+                    .to_string();
+                assert!(path.contains("name.neq=admin"), "filters are kept: {path}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["P0", "P1", "P2", "P3", "P4"]);
+    for bad in [
+        "page_size=0",
+        "page_size=x",
+        "page_size=2&nextpage_opaque_marker=z",
+    ] {
+        let (s, v) = app.get(&format!("/osm/admin/v1/projects?{bad}"), &t).await;
+        assert_osm_error(s, &v, StatusCode::BAD_REQUEST);
+    }
+    app.stop().await;
+}

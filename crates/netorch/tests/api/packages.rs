@@ -350,6 +350,53 @@ async fn descriptors_must_reference_existing_ones_and_are_pinned_by_their_users(
         (StatusCode::OK, "text/plain", NSD_IM.as_bytes()),
         "single-file packages as text"
     );
+    // A SOL006 NSD whose connectivity names a CP the VNFD does not expose.
+    let sol_vnfd = "vnfd: {id: edge_vnfd, vdu: [{id: vm, int-cpd: [{id: eth0}]}], ext-cpd: [{id: mgmt-ext, int-cpd: {vdu-id: vm, cpd: eth0}}]}";
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/yaml",
+        sol_vnfd.as_bytes().to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let sol_nsd = |cp: &str| {
+        format!(
+            "nsd: {{nsd: [{{id: edge_ns, vnfd-id: [edge_vnfd], virtual-link-desc: [{{id: mgmt}}], df: [{{id: d, vnf-profile: [{{id: '1', vnfd-id: edge_vnfd, virtual-link-connectivity: [{{virtual-link-profile-id: mgmt, constituent-cpd-id: [{{constituent-base-element-id: '1', constituent-cpd-id: {cp}}}]}}]}}]}}]}}]}}"
+        )
+    };
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/nsd/v1/ns_descriptors_content",
+        "application/yaml",
+        sol_nsd("eth9").into_bytes(),
+        &[],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["detail"]
+            .as_str()
+            .expect("d")
+            .contains("is not an ext-cpd of vnfd 'edge_vnfd'"),
+        "{v}"
+    );
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/nsd/v1/ns_descriptors_content",
+        "application/yaml",
+        sol_nsd("mgmt-ext").into_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
     let (s, _, v) = upload(
         &app,
         &t,
@@ -580,7 +627,7 @@ async fn hostile_and_broken_packages_are_refused_and_nothing_is_stored() {
         }
         gz.finish().expect("gz")
     };
-    let cases: Vec<HostileCase> = vec![
+    let mut cases: Vec<HostileCase> = vec![
         (
             "dot-dot",
             tar_gz(&[
@@ -687,6 +734,15 @@ async fn hostile_and_broken_packages_are_refused_and_nothing_is_stored() {
             "empty",
         ),
     ];
+    let needs_init = b"vnfd: {id: v, vdu: [{id: vm, cloud-init-file: init.cfg}]}".as_slice();
+    cases.push((
+        "missing cloud-init file",
+        files(&[("pkg/v.yaml", needs_init)]),
+        "application/gzip",
+        vec![],
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "'cloud_init/init.cfg' is not in the package",
+    ));
     for (name, bytes, ctype, headers, want, detail) in cases {
         let (s, _, v) = upload(
             &app,
@@ -713,6 +769,33 @@ async fn hostile_and_broken_packages_are_refused_and_nothing_is_stored() {
         .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != "tmp"))
         .count();
     assert_eq!(blobs, 0, "no file was stored for refused packages");
+    let with_init = files(&[
+        ("pkg/v.yaml", needs_init),
+        ("pkg/cloud_init/init.cfg", b"#cloud-config"),
+    ]);
+    let (s, _, v) = upload(
+        &app,
+        &t,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/gzip",
+        with_init,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "with its cloud-init file the package is fine: {v}"
+    );
+    let path = format!(
+        "/osm/vnfpkgm/v1/vnf_packages/{}?FORCE=true",
+        v["id"].as_str().expect("id")
+    );
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(&t), None).await.0,
+        StatusCode::NO_CONTENT
+    );
     app.stop().await;
 }
 
