@@ -42,6 +42,8 @@ pub(crate) struct Kind {
     pub url_field: &'static str,
     /// Top-level secret fields.
     pub secrets: &'static [&'static str],
+    /// OSM quota topic.
+    pub quota: &'static str,
     /// Validates a complete document, returning it normalised.
     pub validate: fn(Value) -> Result<Value, OsmError>,
     /// Validates the types of an edit.
@@ -58,6 +60,7 @@ pub(crate) static VIM: Kind = Kind {
     type_field: "vim_type",
     url_field: "vim_url",
     secrets: &["vim_password"],
+    quota: "vim_accounts",
     validate: typed::<VimNew>,
     validate_edit: edit_typed::<VimEdit>,
 };
@@ -69,6 +72,7 @@ pub(crate) static WIM: Kind = Kind {
     type_field: "wim_type",
     url_field: "wim_url",
     secrets: &["password"],
+    quota: "wim_accounts",
     validate: typed::<WimNew>,
     validate_edit: edit_typed::<WimEdit>,
 };
@@ -80,6 +84,7 @@ pub(crate) static SDN: Kind = Kind {
     type_field: "type",
     url_field: "url",
     secrets: &["password"],
+    quota: "sdn_controllers",
     validate: typed::<SdnNew>,
     validate_edit: edit_typed::<SdnEdit>,
 };
@@ -466,6 +471,7 @@ async fn create(
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:post"), "post", &q.admin)?;
     let mut doc = validate(kind, body)?;
+    crate::tenancy::check_quota(&s, &me, &q, kind.collection, kind.quota).await?;
     let owners = s.deps.identity.new_ownership(&me, "post", &q.admin).await?;
     for_each_secret(&mut doc, kind.secrets, &mut |v| {
         if let Some(plain) = v.as_str() {
@@ -531,6 +537,10 @@ async fn edit(
 ) -> Result<Reply, OsmError> {
     let m = method_key(&method);
     me.authorize(&format!("{perm}:id:{m}"), m, &q.admin)?;
+    if crate::tenancy::sharing_only(&q, &body)? {
+        let event = |r: &Record| NewEvent::new(kind.topic, "edited", event_payload(kind, r));
+        return crate::tenancy::share(&s, &me, m, &q, kind.collection, &id, &event).await;
+    }
     let patch: Value = edit_body(body)?;
     (kind.validate_edit)(patch.clone())?;
     let scope = s

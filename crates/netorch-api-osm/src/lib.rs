@@ -9,6 +9,7 @@ mod openapi;
 mod packages;
 mod pdus;
 mod render;
+mod tenancy;
 
 use std::sync::Arc;
 

@@ -48,6 +48,8 @@ pub(crate) struct PkgKind {
     referenced_by: Option<(&'static str, &'static str)>,
     /// Prefix of the SOL005 state fields (`nsd` for NSDs).
     state_prefix: &'static str,
+    /// OSM quota topic.
+    quota: &'static str,
     default_filename: &'static str,
 }
 
@@ -67,6 +69,7 @@ pub(crate) static VNF: PkgKind = PkgKind {
         "There is at least one NS package referencing this descriptor",
     )),
     state_prefix: "",
+    quota: "vnfds",
     default_filename: "package.tar.gz",
 };
 
@@ -86,6 +89,7 @@ pub(crate) static NSD: PkgKind = PkgKind {
         "There is at least one NetSlice Template referencing this descriptor",
     )),
     state_prefix: "nsd",
+    quota: "nsds",
     default_filename: "package.tar.gz",
 };
 
@@ -102,6 +106,7 @@ pub(crate) static NST: PkgKind = PkgKind {
     refers_to: Some(("nsds", "nsd")),
     referenced_by: None,
     state_prefix: "",
+    quota: "slice_templates",
     default_filename: "package.tar.gz",
 };
 
@@ -766,6 +771,7 @@ async fn upload_new(
     body: Bytes,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:content:post", kind.perm), "post", &q.admin)?;
+    crate::tenancy::check_quota(&s, &me, &q, kind.collection, kind.quota).await?;
     let (id, body) = match receive(&s, &headers, body, &netorch_core::new_id(), true).await? {
         (_, Body::Chunk(reply)) => return Ok(reply),
         (id, Body::Whole(bytes)) => (id, bytes),
@@ -854,6 +860,7 @@ async fn create_empty(
     OsmValue(body): OsmValue,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:post", kind.perm), "post", &q.admin)?;
+    crate::tenancy::check_quota(&s, &me, &q, kind.collection, kind.quota).await?;
     let user_data = match body {
         Value::Null => json!({}),
         Value::Object(mut m) => {
@@ -905,6 +912,10 @@ async fn patch_states(
     OsmValue(body): OsmValue,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:id:patch", kind.perm), "patch", &q.admin)?;
+    if crate::tenancy::sharing_only(&q, &body)? {
+        let event = |r: &Record| NewEvent::new(kind.topic, "edited", event_payload(kind, r));
+        return crate::tenancy::share(&s, &me, "patch", &q, kind.collection, &id, &event).await;
+    }
     let patch: Map<String, Value> = edit_body(body)?;
     let state_key = state_field(kind, "OperationalState");
     let mut r = load(kind, &s, &me, &q, &id, Access::Write, "patch").await?;

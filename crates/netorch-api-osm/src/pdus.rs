@@ -222,6 +222,7 @@ async fn create(
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:post"), "post", &q.admin)?;
     let pdu = validate(body)?;
+    crate::tenancy::check_quota(&s, &me, &q, COLLECTION, PERM).await?;
     let scope = s
         .deps
         .identity
@@ -267,6 +268,10 @@ async fn edit(
 ) -> Result<Reply, OsmError> {
     let m = method_key(&method);
     me.authorize(&format!("{PERM}:id:{m}"), m, &q.admin)?;
+    if crate::tenancy::sharing_only(&q, &body)? {
+        return crate::tenancy::share(&s, &me, m, &q, COLLECTION, &id, &|r| event("edited", r))
+            .await;
+    }
     let patch: Value = edit_body(body)?;
     let scope = s
         .deps

@@ -789,6 +789,60 @@ impl IdentityService {
         Ok(owners)
     }
 
+    /// Applies the sharing query strings of an edit to a record's owners: `SET_PROJECT=p…` adds
+    /// read access for those projects (within the caller's `ADMIN` scope), `PUBLIC=true|false`
+    /// publishes or withdraws it. Returns whether anything changed.
+    pub async fn share(
+        &self,
+        s: &Session,
+        method: &str,
+        qs: &AdminQuery,
+        owners: &mut Ownership,
+    ) -> Result<bool, AuthError> {
+        let before = owners.clone();
+        if let Some(extra) = &qs.set_project {
+            let ids = self.project_ids(extra).await?;
+            let scope: Vec<String> = match &qs.admin {
+                Some(_) if !s.is_admin(method) => {
+                    return Err(AuthError::Denied(
+                        "Only admin projects can use 'ADMIN' query string".into(),
+                    ));
+                }
+                Some(list) if list.is_empty() => ids.clone(),
+                Some(list) => self.project_ids(list).await?,
+                None => vec![s.project_id.clone()],
+            };
+            if let Some(bad) = extra.iter().zip(&ids).find(|(_, id)| !scope.contains(id)) {
+                return Err(AuthError::Denied(format!(
+                    "Unauthorized for 'SET_PROJECT={}'. Try with 'ADMIN=True' or 'ADMIN={}'",
+                    bad.0, bad.0
+                )));
+            }
+            for id in ids {
+                if !owners.read.contains(&id) {
+                    owners.read.push(id);
+                }
+            }
+        }
+        match qs.public {
+            Some(true) if !owners.read.iter().any(|p| p == ANY) => {
+                owners.read.push(ANY.to_string())
+            }
+            Some(false) => owners.read.retain(|p| p != ANY),
+            _ => {}
+        }
+        Ok(*owners != before)
+    }
+
+    /// The quota of a project for a topic (OSM `quotas`), if one is set.
+    pub async fn quota(&self, project_id: &str, topic: &str) -> Result<Option<i64>, AuthError> {
+        Ok(self
+            .repo
+            .find_project(project_id)
+            .await?
+            .and_then(|p| p.quotas.get(topic).copied()))
+    }
+
     // ---------------------------------------------------------------- lookups
 
     /// Users visible to the caller: all, or (restricted grant) only the caller.

@@ -1069,3 +1069,169 @@ async fn files_no_package_references_are_removed_by_housekeeping() {
     assert_eq!((s, body == keep), (StatusCode::OK, true));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn records_are_shared_with_set_project_published_with_public_and_bounded_by_quotas() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    for p in ["P1", "P2", "P3"] {
+        app.project(&t, p).await;
+    }
+    for (u, p) in [("a1", "P1"), ("a2", "P2"), ("a3", "P3")] {
+        app.user(&t, u, p, "project_admin").await;
+    }
+    let (a1, a2, a3) = (
+        app.token("a1", crate::PW, None).await,
+        app.token("a2", crate::PW, None).await,
+        app.token("a3", crate::PW, None).await,
+    );
+    let (s, _, v) = upload(
+        &app,
+        &a1,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/yaml",
+        VNFD.as_bytes().to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let item = format!(
+        "/osm/vnfpkgm/v1/vnf_packages/{}",
+        v["id"].as_str().expect("id")
+    );
+    assert_eq!(app.get(&item, &a2).await.0, StatusCode::NOT_FOUND);
+    // a1 may not share into a project outside its scope; an admin may.
+    let (s, _, v) = app
+        .call(
+            Method::PATCH,
+            &format!("{item}?SET_PROJECT=P2"),
+            Some(&a1),
+            None,
+        )
+        .await;
+    assert_osm_error(s, &v, StatusCode::UNAUTHORIZED);
+    assert!(
+        v["detail"]
+            .as_str()
+            .expect("d")
+            .starts_with("Unauthorized for 'SET_PROJECT=P2'"),
+        "{v}"
+    );
+    let (s, _, v) = app
+        .call(
+            Method::PATCH,
+            &format!("{item}?ADMIN&SET_PROJECT=P2"),
+            Some(&t),
+            Some(json!({"userDefinedData": {"x": 1}})),
+        )
+        .await;
+    assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &format!("{item}?ADMIN&SET_PROJECT=P2"),
+            Some(&t),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&item, &a2).await.0,
+        StatusCode::OK,
+        "shared for reading"
+    );
+    let (s, _, v) = app.call(Method::DELETE, &item, Some(&a2), None).await;
+    assert_osm_error(s, &v, StatusCode::NOT_FOUND);
+    // Publishing.
+    assert_eq!(app.get(&item, &a3).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &format!("{item}?PUBLIC=true"),
+            Some(&a1),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&item, &a3).await.0,
+        StatusCode::OK,
+        "public records are shown to everyone"
+    );
+    assert!(
+        app.get("/osm/vnfpkgm/v1/vnf_packages", &a3)
+            .await
+            .1
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "but listed only with PUBLIC=true"
+    );
+    assert_eq!(
+        app.get("/osm/vnfpkgm/v1/vnf_packages?PUBLIC=true", &a3)
+            .await
+            .1
+            .as_array()
+            .map(|a| a.len()),
+        Some(1)
+    );
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &format!("{item}?PUBLIC=false"),
+            Some(&a1),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.get(&item, &a3).await.0, StatusCode::NOT_FOUND);
+    // Quotas.
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            "/osm/admin/v1/projects/P1",
+            Some(&t),
+            Some(json!({"quotas": {"vnfds": 1, "pduds": 0}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let other = "vnfd: {id: second}".as_bytes().to_vec();
+    let (s, _, v) = upload(
+        &app,
+        &a1,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "application/yaml",
+        other.clone(),
+        &[],
+    )
+    .await;
+    assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["detail"]
+            .as_str()
+            .expect("d")
+            .starts_with("quota (vnfds=1) exceeded for project P1"),
+        "{v}"
+    );
+    let (s, _, v) = upload(
+        &app,
+        &a1,
+        Method::POST,
+        "/osm/vnfpkgm/v1/vnf_packages_content?FORCE=true",
+        "application/yaml",
+        other,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "FORCE skips quotas: {v}");
+    let (s, v) = app.post("/osm/pdu/v1/pdu_descriptors", &a1, json!({"name": "p", "type": "t", "interfaces": [{"name": "e", "mgmt": true, "ip-address": "10.0.0.1"}]})).await;
+    assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}

@@ -1,0 +1,98 @@
+//! OSM's admin query strings on edits (`SET_PROJECT`, `PUBLIC`) and quotas on creation, shared by
+//! every record kind of the family.
+
+use axum::http::StatusCode;
+use netorch_auth::{Session, service::Access};
+use netorch_core::{events::NewEvent, tenancy::Record};
+use netorch_http::osm::{OsmError, OsmQuery, Reply, internal};
+use serde_json::Value;
+
+use crate::{OsmState, accounts::store_error};
+
+/// Whether an edit only shares or publishes the record (sharing query strings, empty body).
+/// A body together with `SET_PROJECT` is refused, as OSM does.
+pub(crate) fn sharing_only(q: &OsmQuery, body: &Value) -> Result<bool, OsmError> {
+    let sharing = q.admin.set_project.is_some() || q.admin.public.is_some();
+    let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
+    if q.admin.set_project.is_some() && !empty {
+        return Err(OsmError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot edit content and set to project (query string SET_PROJECT) at same time",
+        ));
+    }
+    Ok(sharing && empty)
+}
+
+/// Applies `SET_PROJECT` / `PUBLIC` to a record the caller may write, and answers 204.
+pub(crate) async fn share(
+    s: &OsmState,
+    me: &Session,
+    method: &str,
+    q: &OsmQuery,
+    collection: &str,
+    id: &str,
+    event: &(dyn Fn(&Record) -> NewEvent + Sync),
+) -> Result<Reply, OsmError> {
+    // On an edit PUBLIC says what to do with the record, not which records to look at.
+    let mut lookup = q.admin.clone();
+    lookup.public = None;
+    let scope = s
+        .deps
+        .identity
+        .scope(me, method, &lookup, Access::Write)
+        .await?;
+    let mut r = s
+        .deps
+        .records
+        .get_record(collection, id, &scope, true)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| OsmError::not_found(format!("{collection} '{id}' not found")))?;
+    if s.deps
+        .identity
+        .share(me, method, &q.admin, &mut r.owners)
+        .await?
+    {
+        r.revision += 1;
+        r.modified = s.deps.clock.now();
+        let e = event(&r);
+        s.deps
+            .records
+            .update_record(collection, &r, &[e])
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(Reply::no_content())
+}
+
+/// Refuses a creation beyond the project's quota for `topic` (422, as OSM), unless `FORCE`.
+pub(crate) async fn check_quota(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    collection: &str,
+    topic: &str,
+) -> Result<(), OsmError> {
+    if q.admin.force {
+        return Ok(());
+    }
+    let Some(quota) = s.deps.identity.quota(&me.project_id, topic).await? else {
+        return Ok(());
+    };
+    let used = s
+        .deps
+        .records
+        .count_records(collection, &me.project_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    if used >= quota {
+        return Err(OsmError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "quota ({topic}={quota}) exceeded for project {} ({})",
+                me.project_name, me.project_id
+            ),
+        ));
+    }
+    Ok(())
+}
