@@ -248,6 +248,56 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
             }
         }
     }
+    for (k, kdu) in doc["kdu"].as_array().into_iter().flatten().enumerate() {
+        if let Some(chart) = kdu["helm-chart"].as_str() {
+            let url = chart.starts_with("http://")
+                || chart.starts_with("https://")
+                || chart.starts_with("oci://");
+            let repo_name = chart.split('/').count() == 2
+                && chart
+                    .split('/')
+                    .all(|p| !p.is_empty() && !p.contains(char::is_whitespace));
+            if !(url || repo_name) {
+                return Err(invalid(
+                    &format!("kdu:{k}:helm-chart"),
+                    &format!("'{chart}' must be '<repo>/<name>' or a URL"),
+                ));
+            }
+        }
+    }
+    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
+        for (a, aspect) in df["scaling-aspect"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (x, delta) in aspect["aspect-delta-details"]["deltas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                for (v, vd) in delta["vdu-delta"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if let Some(id) = vd["id"].as_str()
+                        && !vdus.contains(&id)
+                    {
+                        return Err(invalid(
+                            &format!(
+                                "df:{d}:scaling-aspect:{a}:aspect-delta-details:deltas:{x}:vdu-delta:{v}:id"
+                            ),
+                            &format!("'{id}' is not a vdu id"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
         for (p, profile) in df["vdu-profile"]
             .as_array()
@@ -290,9 +340,11 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
     Ok(())
 }
 
-/// Files a VNFD needs inside its package: `cloud-init-file` of each VDU (OSM looks in `cloud_init/`).
-pub fn required_files(doc: &Value) -> Vec<(String, String)> {
-    doc["vdu"]
+/// Files a VNFD needs inside its package: the `cloud-init-file` of each VDU (OSM looks in
+/// `cloud_init/`) and the juju charms of its day-1/2 execution environments (in `charms/`, as a
+/// folder or a `.charm` file). Each entry: the descriptor path, and the candidate package paths.
+pub fn required_files(doc: &Value) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = doc["vdu"]
         .as_array()
         .into_iter()
         .flatten()
@@ -301,11 +353,30 @@ pub fn required_files(doc: &Value) -> Vec<(String, String)> {
             v["cloud-init-file"].as_str().map(|f| {
                 (
                     format!("vdu:{i}:cloud-init-file"),
-                    format!("cloud_init/{f}"),
+                    vec![format!("cloud_init/{f}")],
                 )
             })
         })
-        .collect()
+        .collect();
+    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
+        let day12 = &df["lcm-operations-configuration"]["operate-vnf-op-config"]["day1-2"];
+        for (c, cfg) in day12.as_array().into_iter().flatten().enumerate() {
+            for (e, ee) in cfg["execution-environment-list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(charm) = ee["juju"]["charm"].as_str() {
+                    out.push((
+                        format!("df:{d}:lcm-operations-configuration:operate-vnf-op-config:day1-2:{c}:execution-environment-list:{e}:juju:charm"),
+                        vec![format!("charms/{charm}/"), format!("charms/{charm}.charm")],
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An NSD's virtual-link connectivity names external CPs of its VNFDs (`vnfd_ext_cpds` gives them
@@ -315,6 +386,21 @@ pub fn check_nsd_connectivity(
     vnfd_ext_cpds: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<(), OsmError> {
     let vlds = ids(&doc["virtual-link-desc"]);
+    for (i, vld) in doc["virtual-link-desc"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mgmt = matches!(&vld["mgmt-network"], Value::Bool(true))
+            || vld["mgmt-network"].as_str() == Some("true");
+        if mgmt && !vld["virtual-link-protocol-data"].is_null() {
+            return Err(invalid(
+                &format!("virtual-link-desc:{i}:virtual-link-protocol-data"),
+                "a mgmt-network virtual link cannot carry virtual-link-protocol-data",
+            ));
+        }
+    }
     for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
         for (p, profile) in df["vnf-profile"]
             .as_array()
@@ -530,9 +616,42 @@ mod tests {
             required_files(&doc),
             vec![(
                 "vdu:0:cloud-init-file".to_string(),
-                "cloud_init/init.cfg".to_string()
+                vec!["cloud_init/init.cfg".to_string()]
             )]
         );
+        let charmed = json!({"df": [{"lcm-operations-configuration": {"operate-vnf-op-config": {"day1-2": [{"execution-environment-list": [{"juju": {"charm": "simple"}}]}]}}}]});
+        assert_eq!(
+            required_files(&charmed)[0].1,
+            ["charms/simple/", "charms/simple.charm"]
+        );
+        let kdu = parse(
+            DescKind::Vnfd,
+            b"vnfd: {id: k, kdu: [{name: k1, helm-chart: 'just a name'}]}",
+            None,
+        )
+        .expect_err("helm");
+        assert!(
+            kdu.detail.starts_with("Format error at 'kdu:0:helm-chart'"),
+            "{}",
+            kdu.detail
+        );
+        assert!(
+            parse(
+                DescKind::Vnfd,
+                b"vnfd: {id: k, kdu: [{name: k1, helm-chart: stable/openldap}]}",
+                None
+            )
+            .is_ok()
+        );
+        let scaling = b"vnfd: {id: s, vdu: [{id: vm}], df: [{id: d, scaling-aspect: [{id: a, aspect-delta-details: {deltas: [{id: x, vdu-delta: [{id: nope}]}]}}]}]}";
+        assert!(
+            parse(DescKind::Vnfd, scaling, None)
+                .expect_err("delta")
+                .detail
+                .contains("vdu-delta:0:id")
+        );
+        let mgmt = json!({"virtual-link-desc": [{"id": "m", "mgmt-network": true, "virtual-link-protocol-data": {"l3-protocol-data": {}}}]});
+        assert!(check_nsd_connectivity(&mgmt, &|_: &str| None).is_err());
     }
 
     #[test]

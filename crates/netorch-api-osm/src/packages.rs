@@ -359,19 +359,32 @@ async fn ingest(
         parsed.id = parsed.doc["id"].as_str().unwrap_or_default().to_string();
         crate::accounts::check_name("id", &parsed.id)?;
     }
-    for (path, file) in descriptor::required_files(&parsed.doc) {
-        let full = if pkg.root.is_empty() {
-            file.clone()
-        } else {
-            format!("{}/{file}", pkg.root)
+    for (path, candidates) in descriptor::required_files(&parsed.doc) {
+        if kind.desc != DescKind::Vnfd || pkg.format == Format::Plain {
+            continue;
+        }
+        let prefixed = |c: &str| {
+            if pkg.root.is_empty() {
+                c.to_string()
+            } else {
+                format!("{}/{c}", pkg.root)
+            }
         };
-        if kind.desc == DescKind::Vnfd
-            && pkg.format != Format::Plain
-            && !pkg.files.contains_key(&full)
-        {
+        let present = candidates.iter().any(|c| {
+            let full = prefixed(c);
+            if full.ends_with('/') {
+                pkg.files.keys().any(|f| f.starts_with(&full))
+            } else {
+                pkg.files.contains_key(&full)
+            }
+        });
+        if !present {
             return Err(OsmError::format_error(
                 &path,
-                &format!("'{file}' is not in the package"),
+                &format!(
+                    "'{}' is not in the package",
+                    candidates[0].trim_end_matches('/')
+                ),
             ));
         }
     }
