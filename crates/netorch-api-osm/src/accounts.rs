@@ -317,10 +317,6 @@ fn validate(kind: &Kind, doc: Value) -> Result<Value, OsmError> {
     Ok(doc)
 }
 
-fn not_found(kind: &Kind, id: &str) -> OsmError {
-    OsmError::not_found(format!("{} '{id}' not found", kind.topic))
-}
-
 fn event_payload(kind: &Kind, r: &Record) -> Value {
     let mut doc = record_json(r, kind.secrets);
     if let Some(m) = doc.as_object_mut() {
@@ -419,17 +415,7 @@ async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:get"), "get", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "get", &q.admin, Access::List)
-        .await?;
-    let records = s
-        .deps
-        .records
-        .list_records(kind.collection, &scope)
-        .await
-        .map_err(|e| netorch_http::osm::internal(&e))?;
+    let records = crate::tenancy::list(&s, &me, &q, kind.collection).await?;
     let docs = records
         .iter()
         .map(|r| record_json(r, kind.secrets))
@@ -446,18 +432,17 @@ async fn show(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:id:get"), "get", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "get", &q.admin, Access::Show)
-        .await?;
-    let r = s
-        .deps
-        .records
-        .get_record(kind.collection, &id, &scope, false)
-        .await
-        .map_err(|e| netorch_http::osm::internal(&e))?
-        .ok_or_else(|| not_found(kind, &id))?;
+    let r = crate::tenancy::load(
+        &s,
+        &me,
+        &q,
+        "get",
+        kind.collection,
+        &id,
+        Access::Show,
+        kind.topic,
+    )
+    .await?;
     Ok(Reply::ok(record_json(&r, kind.secrets)))
 }
 
@@ -543,18 +528,17 @@ async fn edit(
     }
     let patch: Value = edit_body(body)?;
     (kind.validate_edit)(patch.clone())?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, m, &q.admin, Access::Write)
-        .await?;
-    let mut record = s
-        .deps
-        .records
-        .get_record(kind.collection, &id, &scope, true)
-        .await
-        .map_err(|e| netorch_http::osm::internal(&e))?
-        .ok_or_else(|| not_found(kind, &id))?;
+    let mut record = crate::tenancy::load(
+        &s,
+        &me,
+        &q,
+        m,
+        kind.collection,
+        &id,
+        Access::Write,
+        kind.topic,
+    )
+    .await?;
     if record.body["_admin"]["to_delete"] == json!(true) {
         return Err(OsmError::new(
             StatusCode::CONFLICT,
@@ -624,18 +608,17 @@ async fn remove(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:id:delete"), "delete", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "delete", &q.admin, Access::Write)
-        .await?;
-    let mut record = s
-        .deps
-        .records
-        .get_record(kind.collection, &id, &scope, true)
-        .await
-        .map_err(|e| netorch_http::osm::internal(&e))?
-        .ok_or_else(|| not_found(kind, &id))?;
+    let mut record = crate::tenancy::load(
+        &s,
+        &me,
+        &q,
+        "delete",
+        kind.collection,
+        &id,
+        Access::Write,
+        kind.topic,
+    )
+    .await?;
     if q.admin.force {
         let event = NewEvent::new(kind.topic, "deleted", event_payload(kind, &record));
         s.deps

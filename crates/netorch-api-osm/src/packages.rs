@@ -221,10 +221,6 @@ fn package_json(kind: &PkgKind, r: &Record) -> Value {
     doc
 }
 
-fn not_found(kind: &PkgKind, id: &str) -> OsmError {
-    OsmError::not_found(format!("{} '{id}' not found", kind.topic))
-}
-
 fn archive_error(e: ArchiveError) -> OsmError {
     match e {
         ArchiveError::Invalid(m) => OsmError::bad_request(m),
@@ -606,13 +602,7 @@ async fn load(
     access: Access,
     method: &str,
 ) -> Result<Record, OsmError> {
-    let scope = s.deps.identity.scope(me, method, &q.admin, access).await?;
-    s.deps
-        .records
-        .get_record(kind.collection, id, &scope, access == Access::Write)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| not_found(kind, id))
+    crate::tenancy::load(s, me, q, method, kind.collection, id, access, kind.topic).await
 }
 
 pub(crate) fn routes(
@@ -748,17 +738,7 @@ async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:{op}", kind.perm), "get", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "get", &q.admin, Access::List)
-        .await?;
-    let records = s
-        .deps
-        .records
-        .list_records(kind.collection, &scope)
-        .await
-        .map_err(|e| internal(&e))?;
+    let records = crate::tenancy::list(&s, &me, &q, kind.collection).await?;
     let docs = records.iter().map(|r| package_json(kind, r)).collect();
     q.list(docs)
 }

@@ -175,17 +175,8 @@ async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:get"), "get", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "get", &q.admin, Access::List)
-        .await?;
-    let docs = s
-        .deps
-        .records
-        .list_records(COLLECTION, &scope)
-        .await
-        .map_err(|e| internal(&e))?
+    let docs = crate::tenancy::list(&s, &me, &q, COLLECTION)
+        .await?
         .iter()
         .map(json_of)
         .collect();
@@ -199,18 +190,7 @@ async fn show(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:id:get"), "get", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "get", &q.admin, Access::Show)
-        .await?;
-    let r = s
-        .deps
-        .records
-        .get_record(COLLECTION, &id, &scope, false)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    let r = crate::tenancy::load(&s, &me, &q, "get", COLLECTION, &id, Access::Show, "pdu").await?;
     Ok(Reply::ok(json_of(&r)))
 }
 
@@ -273,18 +253,7 @@ async fn edit(
             .await;
     }
     let patch: Value = edit_body(body)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, m, &q.admin, Access::Write)
-        .await?;
-    let mut r = s
-        .deps
-        .records
-        .get_record(COLLECTION, &id, &scope, true)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    let mut r = crate::tenancy::load(&s, &me, &q, m, COLLECTION, &id, Access::Write, "pdu").await?;
     let mut doc = r.body.clone();
     let admin = doc
         .as_object_mut()
@@ -330,18 +299,8 @@ async fn remove(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:id:delete"), "delete", &q.admin)?;
-    let scope = s
-        .deps
-        .identity
-        .scope(&me, "delete", &q.admin, Access::Write)
-        .await?;
-    let r = s
-        .deps
-        .records
-        .get_record(COLLECTION, &id, &scope, true)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| OsmError::not_found(format!("pdu '{id}' not found")))?;
+    let r =
+        crate::tenancy::load(&s, &me, &q, "delete", COLLECTION, &id, Access::Write, "pdu").await?;
     if r.body["_admin"]["usageState"] == json!("IN_USE") && !q.admin.force {
         return Err(OsmError::new(
             StatusCode::CONFLICT,

@@ -34,20 +34,19 @@ pub(crate) async fn share(
     event: &(dyn Fn(&Record) -> NewEvent + Sync),
 ) -> Result<Reply, OsmError> {
     // On an edit PUBLIC says what to do with the record, not which records to look at.
-    let mut lookup = q.admin.clone();
-    lookup.public = None;
-    let scope = s
-        .deps
-        .identity
-        .scope(me, method, &lookup, Access::Write)
-        .await?;
-    let mut r = s
-        .deps
-        .records
-        .get_record(collection, id, &scope, true)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| OsmError::not_found(format!("{collection} '{id}' not found")))?;
+    let mut lookup = q.clone();
+    lookup.admin.public = None;
+    let mut r = load(
+        s,
+        me,
+        &lookup,
+        method,
+        collection,
+        id,
+        Access::Write,
+        collection,
+    )
+    .await?;
     if s.deps
         .identity
         .share(me, method, &q.admin, &mut r.owners)
@@ -95,4 +94,47 @@ pub(crate) async fn check_quota(
         ));
     }
     Ok(())
+}
+
+/// One record inside the caller's scope — the write sets for `Access::Write` — or 404 naming `what`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the lookup's inputs, all of them needed"
+)]
+pub(crate) async fn load(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    method: &str,
+    collection: &str,
+    id: &str,
+    access: Access,
+    what: &str,
+) -> Result<Record, OsmError> {
+    let scope = s.deps.identity.scope(me, method, &q.admin, access).await?;
+    s.deps
+        .records
+        .get_record(collection, id, &scope, access == Access::Write)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| OsmError::not_found(format!("{what} '{id}' not found")))
+}
+
+/// The records of a collection inside the caller's list scope.
+pub(crate) async fn list(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    collection: &str,
+) -> Result<Vec<Record>, OsmError> {
+    let scope = s
+        .deps
+        .identity
+        .scope(me, "get", &q.admin, Access::List)
+        .await?;
+    s.deps
+        .records
+        .list_records(collection, &scope)
+        .await
+        .map_err(|e| internal(&e))
 }
