@@ -161,6 +161,11 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The elements of a list with their index (nothing for a missing or non-list value).
+fn items(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
+    v.as_array().into_iter().flatten().enumerate()
+}
+
 fn ids(v: &Value) -> Vec<&str> {
     v.as_array()
         .map(|a| a.iter().filter_map(|x| x["id"].as_str()).collect())
@@ -181,7 +186,7 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
             &format!("'{mgmt}' is not an ext-cpd id"),
         ));
     }
-    for (i, cp) in doc["ext-cpd"].as_array().into_iter().flatten().enumerate() {
+    for (i, cp) in items(&doc["ext-cpd"]) {
         let link = &cp["int-cpd"];
         if let (Some(vdu), Some(cpd)) = (link["vdu-id"].as_str(), link["cpd"].as_str()) {
             let vdu_doc = doc["vdu"]
@@ -210,8 +215,8 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
     let images = ids(&doc["sw-image-desc"]);
     let computes = ids(&doc["virtual-compute-desc"]);
     let storages = ids(&doc["virtual-storage-desc"]);
-    for (i, vdu) in doc["vdu"].as_array().into_iter().flatten().enumerate() {
-        for (j, cp) in vdu["int-cpd"].as_array().into_iter().flatten().enumerate() {
+    for (i, vdu) in items(&doc["vdu"]) {
+        for (j, cp) in items(&vdu["int-cpd"]) {
             if let Some(l) = cp["int-virtual-link-desc"].as_str()
                 && !links.contains(&l)
             {
@@ -232,12 +237,7 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
         };
         single("sw-image-desc", &images)?;
         single("virtual-compute-desc", &computes)?;
-        for (j, st) in vdu["virtual-storage-desc"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (j, st) in items(&vdu["virtual-storage-desc"]) {
             if let Some(x) = st.as_str()
                 && !storages.contains(&x)
             {
@@ -248,7 +248,7 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
             }
         }
     }
-    for (k, kdu) in doc["kdu"].as_array().into_iter().flatten().enumerate() {
+    for (k, kdu) in items(&doc["kdu"]) {
         if let Some(chart) = kdu["helm-chart"].as_str() {
             let url = chart.starts_with("http://")
                 || chart.starts_with("https://")
@@ -265,25 +265,10 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
             }
         }
     }
-    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
-        for (a, aspect) in df["scaling-aspect"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (x, delta) in aspect["aspect-delta-details"]["deltas"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                for (v, vd) in delta["vdu-delta"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
+    for (d, df) in items(&doc["df"]) {
+        for (a, aspect) in items(&df["scaling-aspect"]) {
+            for (x, delta) in items(&aspect["aspect-delta-details"]["deltas"]) {
+                for (v, vd) in items(&delta["vdu-delta"]) {
                     if let Some(id) = vd["id"].as_str()
                         && !vdus.contains(&id)
                     {
@@ -297,14 +282,7 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
                 }
             }
         }
-    }
-    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
-        for (p, profile) in df["vdu-profile"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (p, profile) in items(&df["vdu-profile"]) {
             if let Some(x) = profile["id"].as_str()
                 && !vdus.contains(&x)
             {
@@ -314,18 +292,8 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
                 ));
             }
         }
-        for (l, level) in df["instantiation-level"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (v, vl) in level["vdu-level"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+        for (l, level) in items(&df["instantiation-level"]) {
+            for (v, vl) in items(&level["vdu-level"]) {
                 if let Some(x) = vl["vdu-id"].as_str()
                     && !vdus.contains(&x)
                 {
@@ -344,11 +312,7 @@ fn check_vnfd_references(doc: &Value) -> Result<(), OsmError> {
 /// `cloud_init/`) and the juju charms of its day-1/2 execution environments (in `charms/`, as a
 /// folder or a `.charm` file). Each entry: the descriptor path, and the candidate package paths.
 pub fn required_files(doc: &Value) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = doc["vdu"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
+    let mut out: Vec<(String, Vec<String>)> = items(&doc["vdu"])
         .filter_map(|(i, v)| {
             v["cloud-init-file"].as_str().map(|f| {
                 (
@@ -358,15 +322,10 @@ pub fn required_files(doc: &Value) -> Vec<(String, Vec<String>)> {
             })
         })
         .collect();
-    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
+    for (d, df) in items(&doc["df"]) {
         let day12 = &df["lcm-operations-configuration"]["operate-vnf-op-config"]["day1-2"];
         for (c, cfg) in day12.as_array().into_iter().flatten().enumerate() {
-            for (e, ee) in cfg["execution-environment-list"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (e, ee) in items(&cfg["execution-environment-list"]) {
                 if let Some(charm) = ee["juju"]["charm"].as_str() {
                     out.push((
                         format!("df:{d}:lcm-operations-configuration:operate-vnf-op-config:day1-2:{c}:execution-environment-list:{e}:juju:charm"),
@@ -386,12 +345,7 @@ pub fn check_nsd_connectivity(
     vnfd_ext_cpds: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<(), OsmError> {
     let vlds = ids(&doc["virtual-link-desc"]);
-    for (i, vld) in doc["virtual-link-desc"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, vld) in items(&doc["virtual-link-desc"]) {
         let mgmt = matches!(&vld["mgmt-network"], Value::Bool(true))
             || vld["mgmt-network"].as_str() == Some("true");
         if mgmt && !vld["virtual-link-protocol-data"].is_null() {
@@ -401,23 +355,13 @@ pub fn check_nsd_connectivity(
             ));
         }
     }
-    for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
-        for (p, profile) in df["vnf-profile"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+    for (d, df) in items(&doc["df"]) {
+        for (p, profile) in items(&df["vnf-profile"]) {
             let vnfd = profile["vnfd-id"].as_str().unwrap_or_default();
             let Some(ext) = vnfd_ext_cpds(vnfd) else {
                 continue;
             };
-            for (c, conn) in profile["virtual-link-connectivity"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (c, conn) in items(&profile["virtual-link-connectivity"]) {
                 let base = format!("df:{d}:vnf-profile:{p}:virtual-link-connectivity:{c}");
                 if let Some(vl) = conn["virtual-link-profile-id"].as_str()
                     && !vlds.is_empty()
@@ -428,12 +372,7 @@ pub fn check_nsd_connectivity(
                         &format!("'{vl}' is not a virtual-link-desc id"),
                     ));
                 }
-                for (k, cpd) in conn["constituent-cpd-id"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
+                for (k, cpd) in items(&conn["constituent-cpd-id"]) {
                     if let Some(x) = cpd["constituent-cpd-id"].as_str()
                         && !ext.iter().any(|e| e == x)
                     {
@@ -472,13 +411,8 @@ pub fn parse(kind: DescKind, bytes: &[u8], media: Option<&str>) -> Result<Parsed
     let refs = match (kind, format) {
         (DescKind::Nsd, "sol006") => {
             let listed = strings(&doc["vnfd-id"]);
-            for (d, df) in doc["df"].as_array().into_iter().flatten().enumerate() {
-                for (p, profile) in df["vnf-profile"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
+            for (d, df) in items(&doc["df"]) {
+                for (p, profile) in items(&df["vnf-profile"]) {
                     let vnfd = profile["vnfd-id"].as_str().unwrap_or_default();
                     if !listed.iter().any(|l| l == vnfd) {
                         return Err(invalid(
