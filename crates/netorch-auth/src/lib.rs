@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod error;
+pub mod jwt;
 pub mod password;
 pub mod rbac;
 pub mod roles;

@@ -2,10 +2,12 @@
 
 pub mod blobs;
 pub mod clock;
+pub mod connectivity;
 pub mod error;
 pub mod events;
 pub mod identity;
 pub mod jobs;
+pub mod keys;
 pub mod tenancy;
 pub mod uploads;
 

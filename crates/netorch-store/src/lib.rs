@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod blobs;
+mod connectivity;
 mod db;
 mod identity;
 mod jobs;

@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "uploads",
         include_str!("../migrations/sqlite/0003_uploads.sql"),
     ),
+    (
+        4,
+        "slices",
+        include_str!("../migrations/sqlite/0004_slices.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -39,6 +44,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "uploads",
         include_str!("../migrations/postgres/0003_uploads.sql"),
+    ),
+    (
+        4,
+        "slices",
+        include_str!("../migrations/postgres/0004_slices.sql"),
     ),
 ];
 

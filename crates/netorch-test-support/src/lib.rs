@@ -93,3 +93,33 @@ impl EventSink for RecordingSink {
         Ok(())
     }
 }
+
+/// A clock tests set and advance by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `now` (microseconds since the epoch).
+    pub fn at(now: netorch_core::Micros) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::atomic::AtomicI64::new(now)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: netorch_core::Micros) {
+        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.0.fetch_add(
+            by.as_micros() as netorch_core::Micros,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl netorch_core::Clock for ManualClock {
+    fn now(&self) -> netorch_core::Micros {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

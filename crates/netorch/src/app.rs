@@ -12,9 +12,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use netorch_auth::{AuthConfig, IdentityService, PermissionCatalog, password::PasswordPolicy};
+use netorch_auth::{
+    AuthConfig, IdentityService, PermissionCatalog,
+    jwt::{KeyRing, KeyRingConfig, KeySource, TokenVerifier, TrustedIssuer},
+    password::PasswordPolicy,
+};
 use netorch_core::{
     Clock, SystemClock,
+    connectivity::ConnectivityRepository,
     events::{EventSink, OutboxRepository},
     identity::IdentityRepository,
     jobs::JobRepository,
@@ -70,9 +75,22 @@ pub fn purge_schedule(s: &str) -> anyhow::Result<Schedule> {
 /// Opens the store (and, for SQLite, takes the data directory's lock so that a second server on the
 /// same file fails fast instead of corrupting job leases).
 pub async fn open_store(cfg: &Config) -> anyhow::Result<(Store, Option<std::fs::File>)> {
+    open_store_with(cfg, true).await
+}
+
+/// Opens the store beside a running server (no data-dir lock): for short commands that only read,
+/// or write through SQLite's own locking (minting development tokens).
+pub async fn open_store_shared(cfg: &Config) -> anyhow::Result<Store> {
+    Ok(open_store_with(cfg, false).await?.0)
+}
+
+async fn open_store_with(
+    cfg: &Config,
+    take_lock: bool,
+) -> anyhow::Result<(Store, Option<std::fs::File>)> {
     let url = cfg.database_url();
     let mut lock = None;
-    if Backend::from_url(&url) == Some(Backend::Sqlite) {
+    if take_lock && Backend::from_url(&url) == Some(Backend::Sqlite) {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
         let f = std::fs::OpenOptions::new()
@@ -244,14 +262,125 @@ pub fn secret_box(cfg: &Config) -> anyhow::Result<netorch_auth::secrets::SecretB
     SecretBox::from_base64(&text).map_err(|e| anyhow::anyhow!("osm secret key: {e}"))
 }
 
+/// The `iss` of tokens minted by netorch's development issuer.
+pub fn local_issuer(cfg: &Config) -> String {
+    format!("{}/local-issuer", cfg.slices.public_url(&cfg.server))
+}
+
+fn local_issuer_ring(
+    cfg: &Config,
+    store: &Store,
+    secrets: &netorch_auth::secrets::SecretBox,
+    clock: Arc<dyn Clock>,
+) -> Arc<KeyRing> {
+    Arc::new(KeyRing::new(
+        Arc::new(store.clone()),
+        secrets.clone(),
+        clock,
+        KeyRingConfig {
+            purpose: netorch_api_slices::LOCAL_ISSUER_KEYS.into(),
+            rotate_after: Duration::from_secs(10 * 365 * 24 * 3600),
+            activation_delay: Duration::ZERO,
+            token_ttl: cfg.slices.response_token_ttl,
+        },
+    ))
+}
+
+/// What `netorch token slices` mints.
+#[derive(Debug, Clone)]
+pub struct DevTokenRequest {
+    /// Experiment id (`sub` of the experiment token).
+    pub experiment: String,
+    /// Role in the experiment.
+    pub role: String,
+    /// User id (`sub` of the user token).
+    pub user: String,
+    /// When the experiment ends.
+    pub experiment_expires: Duration,
+    /// Token lifetime.
+    pub ttl: Duration,
+}
+
+fn set_path(v: &mut Value, path: &str, value: Value) {
+    let mut cur = v;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            cur[*p] = value;
+            return;
+        }
+        if !cur[*p].is_object() {
+            cur[*p] = json!({});
+        }
+        cur = &mut cur[*p];
+    }
+}
+
+/// Mints a user token and an experiment token with netorch's development issuer (the key lives in
+/// the store, sealed like account passwords). Only for development and tests.
+pub async fn mint_dev_tokens(
+    cfg: &Config,
+    store: &Store,
+    req: &DevTokenRequest,
+) -> anyhow::Result<(String, String)> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ring = local_issuer_ring(cfg, store, &secret_box(cfg)?, clock.clone());
+    let now = clock.now() / 1_000_000;
+    let iss = local_issuer(cfg);
+    let aud = cfg.slices.public_url(&cfg.server);
+    let exp = now + req.ttl.as_secs() as i64;
+    let user = json!({"iss": iss, "aud": aud, "sub": req.user, "iat": now, "exp": exp,
+        "scope": "openid userinfo projects"});
+    let mut experiment = json!({"iss": iss, "aud": aud, "iat": now, "exp": exp});
+    let c = &cfg.slices.claims;
+    set_path(&mut experiment, &c.experiment, json!(req.experiment));
+    set_path(
+        &mut experiment,
+        &c.expires,
+        json!(now + req.experiment_expires.as_secs() as i64),
+    );
+    set_path(
+        &mut experiment,
+        &c.role,
+        json!(req.role.to_ascii_uppercase()),
+    );
+    set_path(&mut experiment, &c.user, json!(req.user));
+    let sign = |v: Value| {
+        let ring = ring.clone();
+        async move { ring.sign(&v).await.map_err(|e| anyhow::anyhow!("{e}")) }
+    };
+    Ok((sign(user).await?, sign(experiment).await?))
+}
+
+/// Loads the topology that seeds an empty store.
+pub fn topology(cfg: &Config) -> anyhow::Result<netorch_api_slices::topology::Topology> {
+    match &cfg.slices.topology_file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading slices.topology_file {}", f.display()))?;
+            netorch_api_slices::topology::parse(&text, crate::config::is_yaml(f))
+                .map_err(|e| anyhow::anyhow!("slices.topology_file {}: {e}", f.display()))
+        }
+        None => netorch_api_slices::topology::parse(
+            netorch_api_slices::topology::DEFAULT_TOPOLOGY,
+            false,
+        )
+        .map_err(|e| anyhow::anyhow!("default topology: {e}")),
+    }
+}
+
 impl App {
     /// Connects, migrates, bootstraps identity and assembles the router and background tasks.
     pub async fn build(cfg: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(cfg, Arc::new(SystemClock)).await
+    }
+
+    /// Same as [`App::build`] with an injected clock (tests replay dated examples).
+    pub async fn build_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let (store, lock) = open_store(cfg).await?;
         if cfg.database.migrate_on_start {
             store.migrate().await.context("applying migrations")?;
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let identity = Arc::new(IdentityService::new(
             Arc::new(store.clone()),
             clock.clone(),
@@ -292,6 +421,8 @@ impl App {
         );
 
         let secrets = secret_box(cfg)?;
+        let slices_deps =
+            slices_deps(cfg, &store, &secrets, identity.clone(), clock.clone()).await?;
         let job_waker = Arc::new(tokio::sync::Notify::new());
         let osm_deps = netorch_api_osm::Deps {
             identity: identity.clone(),
@@ -351,6 +482,19 @@ impl App {
                 schedule: Schedule::Every(cfg.osm.housekeeping_interval),
                 payload: json!({}),
             });
+            for (kind, handler) in netorch_api_slices::job_handlers(&slices_deps) {
+                s.register(kind, handler);
+            }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_slices::EXPIRE_JOB.into(),
+                schedule: Schedule::Every(cfg.slices.sweep_interval),
+                payload: json!({}),
+            });
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_slices::ROTATE_JOB.into(),
+                schedule: Schedule::Every(Duration::from_secs(3600)),
+                payload: json!({}),
+            });
             s.set_waker(job_waker.clone());
             if let Ok(schedule) = purge_schedule(&cfg.auth.token_purge) {
                 s.add_periodic(PeriodicSpec {
@@ -368,7 +512,10 @@ impl App {
             allow_basic: cfg.auth.allow_basic,
         });
         let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
-        let doc = Arc::new(openapi(admin_doc, osm_doc));
+        let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
+        let mut doc = openapi(admin_doc, osm_doc);
+        doc.merge(slices_doc);
+        let doc = Arc::new(doc);
         let system = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz).with_state(store.clone()))
@@ -384,6 +531,7 @@ impl App {
         let router = system
             .merge(admin)
             .merge(osm)
+            .merge(slices)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
             .layer(middleware::from_fn_with_state(
                 metrics.clone(),
@@ -485,6 +633,89 @@ impl App {
         tracing::info!("netorch stopped");
         Ok(())
     }
+}
+
+/// The SLICES family's dependencies: key rings, trusted issuers, seeded topology.
+async fn slices_deps(
+    cfg: &Config,
+    store: &Store,
+    secrets: &netorch_auth::secrets::SecretBox,
+    identity: Arc<IdentityService>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<netorch_api_slices::Deps> {
+    let public_url = cfg.slices.public_url(&cfg.server);
+    let t = topology(cfg)?;
+    if ConnectivityRepository::seed_topology(store, &t.sites, &t.links)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the SLICES topology: {e}"))?
+    {
+        tracing::info!(
+            sites = t.sites.len(),
+            links = t.links.len(),
+            "seeded the SLICES topology"
+        );
+    }
+    let response_keys = Arc::new(KeyRing::new(
+        Arc::new(store.clone()),
+        secrets.clone(),
+        clock.clone(),
+        KeyRingConfig {
+            purpose: netorch_api_slices::RESPONSE_KEYS.into(),
+            rotate_after: cfg.slices.key_rotation,
+            // Replicas re-read keys every 30 s and clients cache the JWKS for 5 minutes: a new key
+            // is published that long before it signs.
+            activation_delay: Duration::from_secs(330),
+            token_ttl: cfg.slices.response_token_ttl,
+        },
+    ));
+    let mut issuers = Vec::new();
+    if cfg.slices.local_issuer {
+        let ring = local_issuer_ring(cfg, store, secrets, clock.clone());
+        // Created now, so that `netorch token slices` beside a running server only reads it.
+        ring.decoding_keys(false)
+            .await
+            .map_err(|e| anyhow::anyhow!("development issuer key: {e}"))?;
+        issuers.push(TrustedIssuer {
+            issuer: local_issuer(cfg),
+            audiences: vec![public_url.clone()],
+            keys: KeySource::Ring(ring),
+        });
+    }
+    for i in &cfg.slices.issuers {
+        issuers.push(TrustedIssuer {
+            issuer: i.issuer.clone(),
+            audiences: i.audiences.clone(),
+            keys: match (&i.jwks_url, &i.jwks_file) {
+                (Some(u), _) => KeySource::Url(u.clone()),
+                (None, Some(f)) => KeySource::File(f.clone()),
+                (None, None) => anyhow::bail!("slices.issuers '{}' has no keys", i.issuer),
+            },
+        });
+    }
+    Ok(netorch_api_slices::Deps {
+        repo: Arc::new(store.clone()),
+        identity,
+        verifier: Arc::new(TokenVerifier::new(
+            issuers,
+            cfg.slices.token_leeway,
+            cfg.slices.jwks_cache_ttl,
+        )),
+        response_keys,
+        clock,
+        rules: netorch_api_slices::service::Rules {
+            min_duration: cfg.slices.min_duration,
+            past_tolerance: cfg.slices.past_tolerance,
+        },
+        claims: netorch_api_slices::auth::ClaimPaths {
+            experiment: cfg.slices.claims.experiment.clone(),
+            expires: cfg.slices.claims.expires.clone(),
+            role: cfg.slices.claims.role.clone(),
+            user: cfg.slices.claims.user.clone(),
+        },
+        public_url,
+        response_token_ttl: cfg.slices.response_token_ttl,
+        body_limit: cfg.server.body_limit,
+    })
 }
 
 /// OSM's server (CherryPy) accepts `/osm/admin/v1/tokens/` like `/osm/admin/v1/tokens`, and its

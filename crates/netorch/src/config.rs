@@ -29,6 +29,119 @@ pub struct Config {
     pub log: LogSection,
     /// OSM NBI family.
     pub osm: OsmSection,
+    /// SLICES connectivity family.
+    pub slices: SlicesSection,
+}
+
+/// `[slices]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlicesSection {
+    /// The service's public URL: `iss` of signed responses, audience of the development issuer's
+    /// tokens; its host names reservation ids (`con_<host>_...`). Default `http://<server.listen>`.
+    pub public_url: Option<String>,
+    /// Topology file (TOML, or YAML by extension) seeding an empty store; default: the shipped
+    /// 12-site topology.
+    pub topology_file: Option<PathBuf>,
+    /// Shortest reservation.
+    #[serde(with = "humantime_serde")]
+    pub min_duration: Duration,
+    /// How far in the past an explicit `start_date` may lie.
+    #[serde(with = "humantime_serde")]
+    pub past_tolerance: Duration,
+    /// Clock leeway for `exp`/`nbf` of SLICES tokens (at most 60 s).
+    #[serde(with = "humantime_serde")]
+    pub token_leeway: Duration,
+    /// How long fetched issuer keys are trusted before they are fetched again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_cache_ttl: Duration,
+    /// Lifetime (`exp - iat`) of `application/jwt` responses.
+    #[serde(with = "humantime_serde")]
+    pub response_token_ttl: Duration,
+    /// The response-signing key is replaced when older than this.
+    #[serde(with = "humantime_serde")]
+    pub key_rotation: Duration,
+    /// How often ended reservations are archived.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// Accept tokens of netorch's own development issuer (`netorch token slices`). Turn off in
+    /// production, where only SLICES' issuers should be trusted.
+    pub local_issuer: bool,
+    /// Trusted SLICES token issuers.
+    pub issuers: Vec<IssuerSection>,
+    /// Claim paths in experiment tokens.
+    pub claims: ClaimsSection,
+}
+
+/// `[[slices.issuers]]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuerSection {
+    /// Exact `iss` value (e.g. `https://account.ilabt.imec.be`).
+    pub issuer: String,
+    /// JWKS URL.
+    pub jwks_url: Option<String>,
+    /// JWKS file (instead of a URL).
+    pub jwks_file: Option<PathBuf>,
+    /// Accepted `aud` values; empty: not checked.
+    pub audiences: Vec<String>,
+}
+
+/// `[slices.claims]`: dotted paths into experiment-token claims.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimsSection {
+    /// Experiment id.
+    pub experiment: String,
+    /// Experiment expiry (epoch seconds or RFC 3339).
+    pub expires: String,
+    /// Caller's role (VIEWER, LEAD, ADMIN; a string or a list).
+    pub role: String,
+    /// User the token speaks for (checked against the user token when present).
+    pub user: String,
+}
+
+impl Default for ClaimsSection {
+    fn default() -> Self {
+        Self {
+            experiment: "sub".into(),
+            expires: "expires_at".into(),
+            role: "role".into(),
+            user: "user_id".into(),
+        }
+    }
+}
+
+impl Default for SlicesSection {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            topology_file: None,
+            min_duration: Duration::from_secs(15 * 60),
+            past_tolerance: Duration::from_secs(5 * 60),
+            token_leeway: Duration::from_secs(60),
+            jwks_cache_ttl: Duration::from_secs(600),
+            response_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            key_rotation: Duration::from_secs(30 * 24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+            local_issuer: true,
+            issuers: Vec::new(),
+            claims: ClaimsSection::default(),
+        }
+    }
+}
+
+impl SlicesSection {
+    /// The public URL in effect.
+    pub fn public_url(&self, server: &ServerConfig) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if server.tls.enabled { "https" } else { "http" };
+                format!("{scheme}://{}", server.listen)
+            }
+        }
+    }
 }
 
 /// `[osm]`.
@@ -227,6 +340,7 @@ impl Default for Config {
             scheduler: SchedulerSection::default(),
             log: LogSection::default(),
             osm: OsmSection::default(),
+            slices: SlicesSection::default(),
         }
     }
 }
@@ -389,6 +503,29 @@ impl Config {
             "server.tls.cert and server.tls.key must be given together"
         );
         crate::app::purge_schedule(&self.auth.token_purge)?;
+        anyhow::ensure!(
+            self.slices.token_leeway <= Duration::from_secs(60),
+            "slices.token_leeway must be at most 60s (SLICES experiment tokens live ~15 minutes)"
+        );
+        anyhow::ensure!(
+            self.slices.response_token_ttl >= Duration::from_secs(60)
+                && self.slices.key_rotation >= Duration::from_secs(3600),
+            "slices.response_token_ttl must be at least 60s and slices.key_rotation at least 1h"
+        );
+        for i in &self.slices.issuers {
+            anyhow::ensure!(!i.issuer.is_empty(), "slices.issuers: issuer is empty");
+            anyhow::ensure!(
+                i.jwks_url.is_some() != i.jwks_file.is_some(),
+                "slices.issuers '{}': give exactly one of jwks_url and jwks_file",
+                i.issuer
+            );
+        }
+        if let Some(f) = &self.slices.topology_file {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading slices.topology_file {}", f.display()))?;
+            netorch_api_slices::topology::parse(&text, is_yaml(f))
+                .map_err(|e| anyhow::anyhow!("slices.topology_file {}: {e}", f.display()))?;
+        }
         Ok(())
     }
 
@@ -424,4 +561,12 @@ fn toml_string(c: &Config) -> String {
     // figment can read TOML but not write it; serialise through JSON → TOML-ish lines is not worth a
     // dependency, so print JSON, which is unambiguous.
     serde_json::to_string_pretty(c).unwrap_or_default()
+}
+
+/// Whether a file name says YAML.
+pub fn is_yaml(path: &std::path::Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }

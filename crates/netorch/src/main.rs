@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Mint tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Load-test a server started in-process: authenticated GET /osm/admin/v1/users/{id} against a
     /// bare handler, same machine, same run.
     Bench(netorch::bench::BenchArgs),
@@ -72,6 +77,29 @@ enum UserCommand {
     },
     /// List users with their project-role mappings.
     List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// A SLICES user token and experiment token from netorch's development issuer
+    /// (`slices.local_issuer`), printed as JSON. Not for production.
+    Slices {
+        /// Experiment id (`sub` of the experiment token).
+        #[arg(long)]
+        experiment: String,
+        /// Role in the experiment: viewer, lead or admin.
+        #[arg(long, default_value = "lead")]
+        role: String,
+        /// User id (`sub` of the user token).
+        #[arg(long, default_value = "user_netorch.local_developer")]
+        user: String,
+        /// When the experiment expires, from now.
+        #[arg(long, default_value = "30d", value_parser = humantime_serde::re::humantime::parse_duration)]
+        experiment_expires: std::time::Duration,
+        /// Lifetime of the tokens.
+        #[arg(long, default_value = "1h", value_parser = humantime_serde::re::humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +163,48 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => netorch::bench::run(args).await,
+        Command::Token {
+            command:
+                TokenCommand::Slices {
+                    experiment,
+                    role,
+                    user,
+                    experiment_expires,
+                    ttl,
+                },
+        } => {
+            anyhow::ensure!(
+                cfg.slices.local_issuer,
+                "slices.local_issuer is off: tokens of the development issuer would be refused"
+            );
+            anyhow::ensure!(
+                matches!(
+                    role.to_ascii_lowercase().as_str(),
+                    "viewer" | "lead" | "admin"
+                ),
+                "--role must be viewer, lead or admin"
+            );
+            let store = app::open_store_shared(&cfg).await?;
+            store.migrate().await?;
+            let (user_token, experiment_token) = app::mint_dev_tokens(
+                &cfg,
+                &store,
+                &app::DevTokenRequest {
+                    experiment,
+                    role,
+                    user,
+                    experiment_expires,
+                    ttl,
+                },
+            )
+            .await?;
+            store.close().await;
+            println!(
+                "{}",
+                serde_json::json!({"user_token": user_token, "experiment_token": experiment_token})
+            );
+            Ok(())
+        }
         Command::User { command } => {
             let (svc, store) = identity(&cfg).await?;
             let result = match command {

@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod osm;
 mod packages;
+mod slices;
 mod system;
 
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The database (and temporary data dir).
     pub db: TestDb,
+    /// The configuration the server runs with.
+    pub cfg: Config,
+    /// The server's store.
+    pub store: netorch_store::Store,
 }
 
 /// A strong password accepted by the default policy.
@@ -40,6 +45,14 @@ impl TestApp {
 
     /// A server with a tweaked configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(tweak, std::sync::Arc::new(netorch_core::SystemClock)).await
+    }
+
+    /// A server with a tweaked configuration and an injected clock.
+    pub async fn start_with_clock(
+        tweak: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn netorch_core::Clock>,
+    ) -> Self {
         netorch::install_crypto();
         let db = TestDb::new().await.expect("db");
         let mut cfg = Config {
@@ -50,8 +63,10 @@ impl TestApp {
         cfg.auth.throttle_delay = Duration::ZERO;
         cfg.log.level = "warn".into();
         tweak(&mut cfg);
-        let app = App::build(&cfg).await.expect("app");
+        let app = App::build_with_clock(&cfg, clock).await.expect("app");
         let bus = app.bus.clone();
+        let store = app.store.clone();
+        let served_cfg = cfg.clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = CancellationToken::new();
@@ -70,6 +85,8 @@ impl TestApp {
             stop,
             handle: Some(handle),
             db,
+            cfg: served_cfg,
+            store,
         }
     }
 
