@@ -102,7 +102,7 @@ pub fn url_host(url: &str) -> String {
 #[openapi(
     paths(
         create_connectivity, list_connectivity, get_connectivity, update_connectivity,
-        delete_connectivity, jwks,
+        delete_connectivity, availability, jwks,
         topology::list_sites, topology::put_site, topology::delete_site,
         topology::list_links, topology::put_link, topology::delete_link
     ),
@@ -134,6 +134,7 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
                 .put(update_connectivity)
                 .delete(delete_connectivity),
         )
+        .route("/apis/v1alpha1/availability", get(availability))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/apis/v1alpha1/sites", get(topology::list_sites))
         .route(
@@ -510,6 +511,65 @@ async fn list_connectivity(
         .await?;
     let body: Vec<ReservationBody> = list.iter().map(ReservationBody::from).collect();
     Ok(Json(body).into_response())
+}
+
+/// Parameters of an availability query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AvailabilityQuery {
+    /// First site.
+    site1: String,
+    /// Second site.
+    site2: String,
+    /// Window start (RFC 3339).
+    start_date: String,
+    /// Window end (RFC 3339, exclusive).
+    end_date: String,
+}
+
+/// What is free between two sites over a window (netorch extension): capacity, peak load, the
+/// Mbps a reservation could still get and the S-tags it would get. Nothing is held.
+#[utoipa::path(get, path = "/apis/v1alpha1/availability", tag = "slices-connectivity",
+    params(AvailabilityQuery, ("Authorization" = String, Header, description = "Bearer <experiment token>")),
+    responses((status = 200, description = "Free bandwidth and VLANs"), (status = 422, description = "Unknown sites or bad dates", body = ErrorBody)))]
+async fn availability(
+    State(state): State<SlicesState>,
+    Query(q): Query<AvailabilityQuery>,
+    headers: HeaderMap,
+) -> Result<Response, SlicesError> {
+    state.experiment(&headers).await?;
+    let date = |field: &str, v: &str| {
+        parse_date(v).ok_or_else(|| {
+            SlicesError::Validation(vec![Detail {
+                loc: vec!["query".into(), field.into()],
+                msg: format!("'{v}' is not an RFC 3339 date"),
+                kind: "datetime_parsing".into(),
+            }])
+        })
+    };
+    let (start, end) = (
+        date("start_date", &q.start_date)?,
+        date("end_date", &q.end_date)?,
+    );
+    if end <= start {
+        return Err(SlicesError::Invalid(
+            error::Loc::Date,
+            format!(
+                "end_date {} must be after start_date {}",
+                q.end_date, q.start_date
+            ),
+        ));
+    }
+    match state
+        .deps
+        .repo
+        .availability(&q.site1, &q.site2, start, end)
+        .await?
+    {
+        Ok(a) => Ok(Json(a).into_response()),
+        Err(refusal) => Err(state
+            .service
+            .refusal(start, end, &q.site1, &q.site2, refusal)),
+    }
 }
 
 /// The public keys that verify `application/jwt` responses (RFC 7517 JWK Set).

@@ -71,6 +71,12 @@ pub enum Done {
 }
 
 impl Service {
+    /// Now at millisecond precision, the precision the API's dates carry.
+    fn now(&self) -> Micros {
+        let now = self.clock.now();
+        now - now.rem_euclid(1_000)
+    }
+
     /// Checks a parsed body against the rules and the experiment; resolves `start_now`.
     /// `previous_start` is the start of the reservation being updated: keeping it is always allowed,
     /// even once it has passed.
@@ -81,7 +87,7 @@ impl Service {
         exp: &Experiment,
         previous_start: Option<Micros>,
     ) -> Result<ReservationRequest, SlicesError> {
-        let now = self.clock.now();
+        let now = self.now();
         if input.site1 == input.site2 {
             return Err(SlicesError::Invalid(
                 Loc::Site,
@@ -210,7 +216,7 @@ impl Service {
             created_by: user,
             request,
             idempotency,
-            now: self.clock.now(),
+            now: self.now(),
         };
         match self.repo.reserve(&cmd).await? {
             Outcome::Done(r) => {
@@ -241,7 +247,7 @@ impl Service {
             id: id.into(),
             experiment_id: exp.id.clone(),
             request,
-            now: self.clock.now(),
+            now: self.now(),
         };
         match self.repo.update(&cmd).await? {
             Outcome::Done(r) | Outcome::Replayed(r) => {
@@ -291,6 +297,26 @@ impl Service {
                 format_date(r.end)
             ),
         )
+    }
+
+    /// A refusal about a window between two sites (availability queries).
+    pub fn refusal(
+        &self,
+        start: Micros,
+        end: Micros,
+        site1: &str,
+        site2: &str,
+        r: Refusal,
+    ) -> SlicesError {
+        let req = ReservationRequest {
+            site1: site1.into(),
+            site2: site2.into(),
+            bandwidth: 0,
+            start,
+            end,
+            qinq: false,
+        };
+        self.explain(&req, r)
     }
 
     /// Turns a refusal into the message a user needs.

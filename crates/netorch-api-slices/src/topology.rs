@@ -336,6 +336,10 @@ mod tests {
         let twice = "sites:\n - {name: a, s_tags: ['1-5']}\n - {name: a, s_tags: ['1-5']}\n";
         assert!(parse(twice, true).expect_err("refused").contains("twice"));
         let no_cap = "full_mesh: true\nsites:\n - {name: a, s_tags: ['1-5']}\n - {name: b, s_tags: ['1-5']}\n";
-        assert!(parse(no_cap, true).expect_err("refused").contains("capacity"));
+        assert!(
+            parse(no_cap, true)
+                .expect_err("refused")
+                .contains("capacity")
+        );
     }
 }

@@ -352,6 +352,10 @@ struct IssuerState {
 /// (rate-limited, so a flood of forged kids cannot make netorch hammer the issuer).
 pub struct TokenVerifier {
     issuers: HashMap<String, Mutex<IssuerState>>,
+    /// Tokens already verified (by SHA-256 of the whole token) with their `exp`: the same bytes
+    /// verify the same way until they expire, so a client sending one token per request pays for
+    /// one ECDSA verification, not one per request.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Value, i64)>>,
     leeway: u64,
     cache_ttl: Duration,
     min_refresh: Duration,
@@ -380,6 +384,7 @@ impl TokenVerifier {
                     )
                 })
                 .collect(),
+            verified: std::sync::Mutex::new(HashMap::new()),
             leeway: leeway.as_secs(),
             cache_ttl,
             min_refresh: Duration::from_secs(10),
@@ -473,6 +478,35 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Value, VerifyError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        if let Ok(cache) = self.verified.lock()
+            && let Some((claims, exp)) = cache.get(&digest)
+        {
+            if now <= exp + self.leeway as i64 {
+                return Ok(claims.clone());
+            }
+            return Err(VerifyError::Expired);
+        }
+        let claims = self.verify_uncached(token).await?;
+        if let Some(exp) = claims["exp"].as_i64()
+            && let Ok(mut cache) = self.verified.lock()
+        {
+            if cache.len() >= 10_000 {
+                cache.retain(|_, (_, e)| now <= *e + self.leeway as i64);
+                if cache.len() >= 10_000 {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, (claims.clone(), exp));
+        }
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Value, VerifyError> {
         let parts: Vec<&str> = token.split('.').collect();
         if parts.len() != 3 {
             return Err(VerifyError::Malformed);

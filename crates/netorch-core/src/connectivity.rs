@@ -386,6 +386,36 @@ pub trait ConnectivityRepository: Send + Sync + 'static {
     ) -> Result<Vec<Reservation>, StoreError>;
     /// Archives up to `limit` active reservations whose end has passed; returns them.
     async fn expire(&self, now: Micros, limit: i64) -> Result<Vec<Reservation>, StoreError>;
+    /// What is free between two sites over `[start, end)` (a read; nothing is held).
+    async fn availability(
+        &self,
+        site1: &str,
+        site2: &str,
+        start: Micros,
+        end: Micros,
+    ) -> Result<Result<Availability, Refusal>, StoreError>;
+    /// Writes reservations as given, without planning (imports from another system, benchmarks).
+    /// Database constraints still apply: on PostgreSQL a VLAN double booking is refused.
+    async fn import_reservations(&self, rs: &[Reservation]) -> Result<(), StoreError>;
+}
+
+/// Free resources between two sites over a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Availability {
+    /// Usable link capacity, Mbps.
+    pub capacity: i64,
+    /// Peak load of existing reservations in the window, Mbps.
+    pub peak: i64,
+    /// `capacity - peak`: the most a new reservation could get.
+    pub free_mbps: i64,
+    /// The S-tag a reservation would get at site 1, if any is free for the whole window.
+    pub site1_s_tag: Option<u16>,
+    /// Same at site 2.
+    pub site2_s_tag: Option<u16>,
+    /// S-tags free at site 1 for the whole window.
+    pub site1_free_tags: usize,
+    /// Same at site 2.
+    pub site2_free_tags: usize,
 }
 
 /// An interval of use of a link (bandwidth) or of a tag at a site.

@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use netorch_core::{
     Micros, StoreError,
     connectivity::{
-        Booking, ConnectivityRepository, Link, Outcome, Refusal, Reservation, ReservationFilter,
-        ReservationRequest, ReservationState, ReserveCommand, Shortage, Site, Snapshot, TagRange,
-        UpdateCommand, earliest_bandwidth_fit, earliest_tag_fit, plan, reservation_event,
+        Availability, Booking, ConnectivityRepository, Link, Outcome, Refusal, Reservation,
+        ReservationFilter, ReservationRequest, ReservationState, ReserveCommand, Shortage, Site,
+        Snapshot, TagRange, UpdateCommand, earliest_bandwidth_fit, earliest_tag_fit,
+        lowest_free_tag, peak_load, plan, reservation_event, used_tags,
     },
     keys::{SigningKeyRepository, StoredKey},
 };
@@ -124,8 +125,9 @@ impl Store {
         tx: &mut Tx<'_>,
         site1: &str,
         site2: &str,
+        for_update: bool,
     ) -> Result<Result<Locked, Refusal>, StoreError> {
-        let lock = if self.is_postgres() {
+        let lock = if for_update && self.is_postgres() {
             " FOR UPDATE"
         } else {
             ""
@@ -293,6 +295,57 @@ impl Store {
             .collect()
     }
 
+    /// Everything overlapping the window in one round trip: the link's load and the S-tags booked
+    /// at each site.
+    async fn window_bookings(
+        tx: &mut Tx<'_>,
+        locked: &Locked,
+        req: &ReservationRequest,
+        exclude: &str,
+    ) -> Result<(Vec<Booking>, Vec<Booking>, Vec<Booking>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, start_us, end_us, bandwidth AS amount FROM slices_reservations WHERE link_key = $1 \
+             AND state = 'active' AND start_us > $2 AND start_us < $3 AND end_us > $4 AND id <> $5 \
+             UNION ALL SELECT 1 AS kind, start_us, end_us, s_tag AS amount FROM slices_vlan_bookings WHERE site = $6 \
+             AND start_us > $7 AND start_us < $8 AND end_us > $9 AND reservation_id <> $10 \
+             UNION ALL SELECT 2 AS kind, start_us, end_us, s_tag AS amount FROM slices_vlan_bookings WHERE site = $11 \
+             AND start_us > $12 AND start_us < $13 AND end_us > $14 AND reservation_id <> $15",
+        )
+        .bind(&locked.link_key)
+        .bind(req.start.saturating_sub(locked.link_span).saturating_sub(1))
+        .bind(req.end)
+        .bind(req.start)
+        .bind(exclude)
+        .bind(&req.site1)
+        .bind(req.start.saturating_sub(locked.span1).saturating_sub(1))
+        .bind(req.end)
+        .bind(req.start)
+        .bind(exclude)
+        .bind(&req.site2)
+        .bind(req.start.saturating_sub(locked.span2).saturating_sub(1))
+        .bind(req.end)
+        .bind(req.start)
+        .bind(exclude)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let (mut load, mut t1, mut t2) = (Vec::new(), Vec::new(), Vec::new());
+        for r in &rows {
+            let kind: i64 = r.try_get("kind").map_err(map_err)?;
+            let b = Booking {
+                start: r.try_get("start_us").map_err(map_err)?,
+                end: r.try_get("end_us").map_err(map_err)?,
+                amount: r.try_get("amount").map_err(map_err)?,
+            };
+            match kind {
+                0 => load.push(b),
+                1 => t1.push(b),
+                _ => t2.push(b),
+            }
+        }
+        Ok((load, t1, t2))
+    }
+
     /// Plans `req` under the locks; on a shortage, reads further ahead to say when it would fit.
     async fn plan_locked(
         tx: &mut Tx<'_>,
@@ -301,33 +354,7 @@ impl Store {
         exclude: &str,
         keep: Option<(u16, u16)>,
     ) -> Result<Result<netorch_core::connectivity::Allocation, Refusal>, StoreError> {
-        let load = Self::link_bookings(
-            tx,
-            &locked.link_key,
-            locked.link_span,
-            req.start,
-            Some(req.end),
-            exclude,
-        )
-        .await?;
-        let t1 = Self::site_bookings(
-            tx,
-            &req.site1,
-            locked.span1,
-            req.start,
-            Some(req.end),
-            exclude,
-        )
-        .await?;
-        let t2 = Self::site_bookings(
-            tx,
-            &req.site2,
-            locked.span2,
-            req.start,
-            Some(req.end),
-            exclude,
-        )
-        .await?;
+        let (load, t1, t2) = Self::window_bookings(tx, locked, req, exclude).await?;
         let snap = Snapshot {
             link: &locked.link,
             site1: &locked.site1,
@@ -380,9 +407,36 @@ impl Store {
         })
     }
 
-    /// Writes the VLAN bookings of an active reservation and widens the scan bounds.
-    async fn book(tx: &mut Tx<'_>, r: &Reservation) -> Result<(), StoreError> {
+    /// Writes the VLAN bookings of an active reservation and widens the scan bounds (`known`:
+    /// the bounds read under the locks, to skip updates that would change nothing).
+    async fn book(
+        tx: &mut Tx<'_>,
+        r: &Reservation,
+        known: Option<&Locked>,
+    ) -> Result<(), StoreError> {
         let span = r.end - r.start;
+        if let Some(l) = known
+            && span <= l.span1.min(l.span2).min(l.link_span)
+        {
+            sqlx::query(
+                "INSERT INTO slices_vlan_bookings (reservation_id, site, s_tag, start_us, end_us) \
+                 VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)",
+            )
+            .bind(&r.id)
+            .bind(&r.site1)
+            .bind(i64::from(r.site1_s_tag))
+            .bind(r.start)
+            .bind(r.end)
+            .bind(&r.id)
+            .bind(&r.site2)
+            .bind(i64::from(r.site2_s_tag))
+            .bind(r.start)
+            .bind(r.end)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_booking_err)?;
+            return Ok(());
+        }
         for (site, s_tag) in [(&r.site1, r.site1_s_tag), (&r.site2, r.site2_s_tag)] {
             sqlx::query(
                 "INSERT INTO slices_vlan_bookings (reservation_id, site, s_tag, start_us, end_us) \
@@ -629,7 +683,10 @@ impl ConnectivityRepository for Store {
     async fn reserve(&self, cmd: &ReserveCommand) -> Result<Outcome, StoreError> {
         let req = &cmd.request;
         let mut tx = self.begin_write().await?;
-        let locked = match self.lock_pair(&mut tx, &req.site1, &req.site2).await? {
+        let locked = match self
+            .lock_pair(&mut tx, &req.site1, &req.site2, true)
+            .await?
+        {
             Ok(l) => l,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
@@ -704,7 +761,7 @@ impl ConnectivityRepository for Store {
             return Err(StoreError::Conflict(msg.clone()));
         }
         inserted?;
-        Self::book(&mut tx, &r).await?;
+        Self::book(&mut tx, &r, Some(&locked)).await?;
         self.commit_with(tx, &[reservation_event("created", &r)])
             .await?;
         Ok(Outcome::Done(r))
@@ -713,7 +770,10 @@ impl ConnectivityRepository for Store {
     async fn update(&self, cmd: &UpdateCommand) -> Result<Outcome, StoreError> {
         let req = &cmd.request;
         let mut tx = self.begin_write().await?;
-        let locked = match self.lock_pair(&mut tx, &req.site1, &req.site2).await? {
+        let locked = match self
+            .lock_pair(&mut tx, &req.site1, &req.site2, true)
+            .await?
+        {
             Ok(l) => l,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
@@ -773,7 +833,7 @@ impl ConnectivityRepository for Store {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Self::book(&mut tx, &r).await?;
+        Self::book(&mut tx, &r, Some(&locked)).await?;
         self.commit_with(tx, &[reservation_event("updated", &r)])
             .await?;
         Ok(Outcome::Done(r))
@@ -911,6 +971,90 @@ impl ConnectivityRepository for Store {
         self.commit_with(tx, &events).await?;
         Ok(done)
     }
+
+    async fn availability(
+        &self,
+        site1: &str,
+        site2: &str,
+        start: Micros,
+        end: Micros,
+    ) -> Result<Result<Availability, Refusal>, StoreError> {
+        // A read transaction on the read pool: consistent, and it holds no lock.
+        let mut tx = self.read().begin().await.map_err(map_err)?;
+        let locked = match self.lock_pair(&mut tx, site1, site2, false).await? {
+            Ok(l) => l,
+            Err(r) => return Ok(Err(r)),
+        };
+        let load = Self::link_bookings(
+            &mut tx,
+            &locked.link_key,
+            locked.link_span,
+            start,
+            Some(end),
+            "",
+        )
+        .await?;
+        let t1 = Self::site_bookings(&mut tx, site1, locked.span1, start, Some(end), "").await?;
+        let t2 = Self::site_bookings(&mut tx, site2, locked.span2, start, Some(end), "").await?;
+        let capacity = locked.link.usable_capacity();
+        let peak = peak_load(&load, start, end);
+        let free = |pool: &[TagRange], used: &std::collections::BTreeSet<u16>| {
+            pool.iter()
+                .flat_map(|r| r.lo..=r.hi)
+                .collect::<std::collections::BTreeSet<u16>>()
+                .difference(used)
+                .count()
+        };
+        let (u1, u2) = (used_tags(&t1, start, end), used_tags(&t2, start, end));
+        Ok(Ok(Availability {
+            capacity,
+            peak,
+            free_mbps: (capacity - peak).max(0),
+            site1_s_tag: lowest_free_tag(&locked.site1.s_tags, &u1, None),
+            site2_s_tag: lowest_free_tag(&locked.site2.s_tags, &u2, None),
+            site1_free_tags: free(&locked.site1.s_tags, &u1),
+            site2_free_tags: free(&locked.site2.s_tags, &u2),
+        }))
+    }
+
+    async fn import_reservations(&self, rs: &[Reservation]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for r in rs {
+            import_one(&mut tx, r).await?;
+        }
+        self.commit(tx, false).await
+    }
+}
+
+async fn import_one(tx: &mut Tx<'_>, r: &Reservation) -> Result<(), StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )))
+    .bind(&r.id)
+    .bind(&r.experiment_id)
+    .bind(&r.created_by)
+    .bind(&r.site1)
+    .bind(&r.site2)
+    .bind(r.bandwidth)
+    .bind(r.start)
+    .bind(r.end)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .bind(i64::from(r.site1_s_tag))
+    .bind(i64::from(r.site1_c_tag))
+    .bind(i64::from(r.site2_s_tag))
+    .bind(i64::from(r.site2_c_tag))
+    .bind(r.qinq as i64)
+    .bind(r.state.as_str())
+    .bind(Link::key(&r.site1, &r.site2))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if r.state == ReservationState::Active {
+        Store::book(tx, r, None).await?;
+    }
+    Ok(())
 }
 
 fn key_from(row: &AnyRow) -> Result<StoredKey, StoreError> {

@@ -31,6 +31,12 @@ pub struct BenchArgs {
     /// Size of the package uploaded for the throughput figure, MB (`packages` scenario).
     #[arg(long, default_value_t = 50)]
     pub upload_mb: usize,
+    /// Reservations stored on one link before the availability check is measured (`slices`).
+    #[arg(long, default_value_t = 100_000)]
+    pub stored: usize,
+    /// Database to run on (`postgres://...`); default: SQLite in a temporary directory.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// Bench scenarios.
@@ -40,6 +46,9 @@ pub enum Scenario {
     Auth,
     /// GET one VNF package, list all of them, and upload throughput against `cp`.
     Packages,
+    /// SLICES reservations/s with concurrent clients, and the availability check with many stored
+    /// reservations on one link against a naive full scan.
+    Slices,
 }
 
 /// Latency summary in microseconds.
@@ -119,7 +128,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     cfg.auth.throttle_delay = Duration::ZERO;
     cfg.server.listen = "127.0.0.1:0".into();
+    cfg.database.url = args.database_url.clone();
+    cfg.log.level = "warn".into();
     let app = App::build(&cfg).await?;
+    let store = app.store.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let stop = CancellationToken::new();
@@ -163,6 +175,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             &dir,
         )
         .await;
+        stop.cancel();
+        let _ = server.await;
+        let _ = bare_server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
+    if args.scenario == Scenario::Slices {
+        let result = slices(&client, port, &baseline, &cfg, &store, &args).await;
         stop.cancel();
         let _ = server.await;
         let _ = bare_server.await;
@@ -369,6 +389,196 @@ async fn packages(
         mb / up,
         mb / cp,
         up / cp
+    );
+    Ok(())
+}
+
+/// Reservations/s over HTTP with `args.concurrency` clients on one link, then the availability
+/// check with `args.stored` reservations on another link against a naive full scan.
+async fn slices(
+    client: &reqwest::Client,
+    port: u16,
+    baseline: &str,
+    cfg: &Config,
+    store: &netorch_store::Store,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
+    use netorch_core::connectivity::{
+        Booking, ConnectivityRepository, Link, Reservation, ReservationFilter, ReservationState,
+        peak_load,
+    };
+    const MIN: i64 = 60_000_000;
+    let (user, exp) = crate::app::mint_dev_tokens(
+        cfg,
+        store,
+        &crate::app::DevTokenRequest {
+            experiment: "exp_bench".into(),
+            role: "lead".into(),
+            user: "user_bench".into(),
+            experiment_expires: Duration::from_secs(20 * 365 * 24 * 3600),
+            ttl: Duration::from_secs(3600),
+        },
+    )
+    .await?;
+    let backend = if args.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let url = format!("http://127.0.0.1:{port}/apis/v1alpha1/connectivity");
+    let conc = args.concurrency;
+    let per = args.requests.div_ceil(conc);
+    let base = netorch_core::Clock::now(&netorch_core::SystemClock) + 60 * MIN;
+    drive(client, baseline, None, 500, conc).await?;
+    let (b, bw) = drive(client, baseline, None, args.requests, conc).await?;
+    let bare = summarize(b, bw);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..conc {
+        let (client, url, user, exp) = (client.clone(), url.clone(), user.clone(), exp.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(per);
+            for k in 0..per {
+                // Staggered 1-hour windows 10 minutes apart on one link: up to 6 overlap.
+                let i = (c * per + k) as i64;
+                let start = base + i * 10 * MIN;
+                let body = serde_json::json!({"site1": "pl-poznan1", "site2": "be-gent1", "bandwidth": 10,
+                    "start_date": netorch_api_slices::json::format_date(start),
+                    "end_date": netorch_api_slices::json::format_date(start + 60 * MIN), "tokens": [user]});
+                let t = Instant::now();
+                let r = client.post(&url).bearer_auth(&exp).json(&body).send().await?;
+                let status = r.status().as_u16();
+                let _ = r.bytes().await?;
+                out.push((t.elapsed(), status));
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut lat = Vec::new();
+    let (mut created, mut conflicts) = (0usize, 0usize);
+    for t in tasks {
+        for (d, st) in t.await?? {
+            lat.push(d);
+            match st {
+                201 => created += 1,
+                409 => conflicts += 1,
+                other => anyhow::bail!("reservation answered {other}"),
+            }
+        }
+    }
+    let wall = started.elapsed();
+    let post = summarize(lat, wall);
+    println!(
+        "netorch bench (slices): {backend}, loopback, {conc} concurrent clients, {} POST /apis/v1alpha1/connectivity on one link",
+        created + conflicts
+    );
+    print("bare axum handler (GET)", &bare);
+    print("POST connectivity", &post);
+    println!(
+        "reservations/s: {:.0} created ({created} created, {conflicts} refused with 409); p50 ratio to bare {:.1}x",
+        created as f64 / wall.as_secs_f64(),
+        post.p50 / bare.p50
+    );
+
+    // Availability with many stored reservations on one link.
+    let t0 = base + 400 * 24 * 60 * MIN;
+    let n = args.stored;
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(5000);
+    for i in 0..n as i64 {
+        // 30-minute spacing, 1-40 h durations; tags round-robin over the 100 of each site never
+        // meet themselves (a tag comes back 50 h later).
+        let start = t0 + i * 30 * MIN;
+        let end = start + (1 + (i * 7) % 40) * 60 * MIN;
+        batch.push(Reservation {
+            id: format!("con_bench_{i}"),
+            experiment_id: "exp_bench_bulk".into(),
+            created_by: "user_bench".into(),
+            site1: "se-kth".into(),
+            site2: "es-uc3m".into(),
+            bandwidth: 10,
+            start,
+            end,
+            created_at: 0,
+            updated_at: 0,
+            site1_s_tag: 1300 + (i % 100) as u16,
+            site1_c_tag: 0,
+            site2_s_tag: 1400 + (i % 100) as u16,
+            site2_c_tag: 0,
+            qinq: false,
+            state: ReservationState::Active,
+        });
+        if batch.len() == 5000 {
+            store.import_reservations(&batch).await?;
+            batch.clear();
+        }
+    }
+    store.import_reservations(&batch).await?;
+    println!(
+        "stored {n} reservations on se-kth <-> es-uc3m in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let span = n as i64 * 30 * MIN;
+    let window = |k: i64| {
+        let start = t0 + (k * 7919 * 30 * MIN) % span.max(1);
+        (start, start + (1 + k % 48) * 60 * MIN)
+    };
+    let mut fast = Vec::new();
+    for k in 0..1000 {
+        let (s, e) = window(k);
+        let t = Instant::now();
+        let a = store.availability("se-kth", "es-uc3m", s, e).await?;
+        fast.push(t.elapsed());
+        anyhow::ensure!(a.is_ok(), "availability refused");
+    }
+    let mut naive = Vec::new();
+    let mut agree = 0;
+    for k in 0..20 {
+        let (s, e) = window(k);
+        let t = Instant::now();
+        // The naive way: read every reservation of the site and sum what overlaps.
+        let all = store
+            .list_reservations(&ReservationFilter {
+                site: Some("se-kth".into()),
+                limit: i64::MAX / 2,
+                ..Default::default()
+            })
+            .await?;
+        let key = Link::key("se-kth", "es-uc3m");
+        let sum: i64 = all
+            .iter()
+            .filter(|r| Link::key(&r.site1, &r.site2) == key && r.start < e && r.end > s)
+            .map(|r| r.bandwidth)
+            .sum();
+        naive.push(t.elapsed());
+        let on: Vec<Booking> = all
+            .iter()
+            .filter(|r| r.start < e && r.end > s)
+            .map(|r| Booking {
+                start: r.start,
+                end: r.end,
+                amount: r.bandwidth,
+            })
+            .collect();
+        if let Ok(a) = store.availability("se-kth", "es-uc3m", s, e).await?
+            && a.peak == peak_load(&on, s, e)
+            && sum >= a.peak
+        {
+            agree += 1;
+        }
+    }
+    anyhow::ensure!(
+        agree == 20,
+        "the indexed check disagreed with the full scan"
+    );
+    let f = summarize(fast, Duration::from_secs(1));
+    let nv = summarize(naive, Duration::from_secs(1));
+    println!(
+        "availability check, {n} reservations on the link: indexed p50 {:.2} ms p99 {:.2} ms; naive full scan p50 {:.1} ms; ratio naive/indexed {:.0}x",
+        f.p50 / 1000.0,
+        f.p99 / 1000.0,
+        nv.p50 / 1000.0,
+        nv.p50 / f.p50
     );
     Ok(())
 }

@@ -700,6 +700,22 @@ async fn put_keeps_free_tags_and_a_refused_update_leaves_the_old_reservation_int
         "/apis/v1alpha1/connectivity/{}",
         a["id"].as_str().expect("id")
     );
+    let q = format!(
+        "/apis/v1alpha1/availability?site1=fr-sophia&site2=fr-slices&start_date={}&end_date={}",
+        fmt(s0),
+        fmt(e0)
+    );
+    let (s, v) = json_call(&app, Method::GET, &q, Some(&lead), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["capacity"].clone(),
+            v["peak"].clone(),
+            v["free_mbps"].clone()
+        ),
+        (json!(10000), json!(9000), json!(1000))
+    );
+    assert_eq!(v["site1_free_tags"], json!(98), "{v}");
 
     // Extending a in time keeps its tags; raising it past the link's capacity is refused with
     // what is left and when it would fit, and a stays as it was.
@@ -945,6 +961,19 @@ async fn the_topology_is_editable_by_administrators_only() {
     let (s, v) = json_call(&app, Method::GET, "/apis/v1alpha1/links", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v.as_array().map(Vec::len), Some(66));
+    let (s, doc) = json_call(&app, Method::GET, "/api-spec.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for path in [
+        "/apis/v1alpha1/connectivity",
+        "/apis/v1alpha1/connectivity/{id}",
+        "/.well-known/jwks.json",
+        "/apis/v1alpha1/sites",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from /api-spec"
+        );
+    }
     let admin = app.admin_token().await;
     let p = app.project(&admin, "tenant").await;
     app.user(&admin, "member", &p, "project_admin").await;
