@@ -102,6 +102,13 @@ fn map_booking_err(e: sqlx::Error) -> StoreError {
 
 type Tx<'a> = Transaction<'a, Any>;
 
+/// Whose bookings to read ahead.
+#[derive(Clone, Copy)]
+enum Ahead<'a> {
+    Link(&'a str),
+    Site(&'a str),
+}
+
 /// What the allocation read under its locks.
 struct Locked {
     site1: Site,
@@ -201,95 +208,43 @@ impl Store {
         }))
     }
 
-    /// Active reservations on a link overlapping `[start, end)` (or, with `end = None`, ending
-    /// after `start`), other than `exclude`.
-    async fn link_bookings(
+    /// Bookings ending after `start` (the first `EXPLAIN_LIMIT` by start), to find the earliest
+    /// time a refused request would fit: a link's reservations (amount = Mbps) or a site's S-tag
+    /// bookings (amount = tag).
+    async fn ahead(
         tx: &mut Tx<'_>,
-        link_key: &str,
+        of: Ahead<'_>,
         span: i64,
         start: Micros,
-        end: Option<Micros>,
         exclude: &str,
     ) -> Result<Vec<Booking>, StoreError> {
-        let rows = match end {
-            Some(end) => sqlx::query(
-                "SELECT start_us, end_us, bandwidth FROM slices_reservations WHERE link_key = $1 \
-                 AND state = 'active' AND start_us > $2 AND start_us < $3 AND end_us > $4 AND id <> $5",
-            )
-            .bind(link_key)
-            .bind(start.saturating_sub(span).saturating_sub(1))
-            .bind(end)
-            .bind(start)
-            .bind(exclude)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(map_err)?,
-            None => sqlx::query(
-                "SELECT start_us, end_us, bandwidth FROM slices_reservations WHERE link_key = $1 \
-                 AND state = 'active' AND start_us > $2 AND end_us > $3 AND id <> $4 \
-                 ORDER BY start_us LIMIT $5",
-            )
-            .bind(link_key)
-            .bind(start.saturating_sub(span).saturating_sub(1))
-            .bind(start)
-            .bind(exclude)
-            .bind(EXPLAIN_LIMIT)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(map_err)?,
-        };
-        rows.iter()
-            .map(|r| {
-                Ok(Booking {
-                    start: r.try_get("start_us").map_err(map_err)?,
-                    end: r.try_get("end_us").map_err(map_err)?,
-                    amount: r.try_get("bandwidth").map_err(map_err)?,
-                })
-            })
-            .collect()
-    }
-
-    /// S-tag bookings at a site overlapping `[start, end)` (or ending after `start`).
-    async fn site_bookings(
-        tx: &mut Tx<'_>,
-        site: &str,
-        span: i64,
-        start: Micros,
-        end: Option<Micros>,
-        exclude: &str,
-    ) -> Result<Vec<Booking>, StoreError> {
-        let rows = match end {
-            Some(end) => sqlx::query(
-                "SELECT start_us, end_us, s_tag FROM slices_vlan_bookings WHERE site = $1 \
-                 AND start_us > $2 AND start_us < $3 AND end_us > $4 AND reservation_id <> $5",
-            )
-            .bind(site)
-            .bind(start.saturating_sub(span).saturating_sub(1))
-            .bind(end)
-            .bind(start)
-            .bind(exclude)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(map_err)?,
-            None => sqlx::query(
-                "SELECT start_us, end_us, s_tag FROM slices_vlan_bookings WHERE site = $1 \
+        let (sql, key) = match of {
+            Ahead::Link(k) => (
+                "SELECT start_us, end_us, bandwidth AS amount FROM slices_reservations WHERE link_key = $1 \
+                 AND state = 'active' AND start_us > $2 AND end_us > $3 AND id <> $4 ORDER BY start_us LIMIT $5",
+                k,
+            ),
+            Ahead::Site(s) => (
+                "SELECT start_us, end_us, s_tag AS amount FROM slices_vlan_bookings WHERE site = $1 \
                  AND start_us > $2 AND end_us > $3 AND reservation_id <> $4 ORDER BY start_us LIMIT $5",
-            )
-            .bind(site)
+                s,
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(key)
             .bind(start.saturating_sub(span).saturating_sub(1))
             .bind(start)
             .bind(exclude)
             .bind(EXPLAIN_LIMIT)
             .fetch_all(&mut **tx)
             .await
-            .map_err(map_err)?,
-        };
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(Booking {
                     start: r.try_get("start_us").map_err(map_err)?,
                     end: r.try_get("end_us").map_err(map_err)?,
-                    amount: r.try_get("s_tag").map_err(map_err)?,
+                    amount: r.try_get("amount").map_err(map_err)?,
                 })
             })
             .collect()
@@ -368,12 +323,11 @@ impl Store {
             Ok(a) => Ok(a),
             Err(Shortage::Final(r)) => Err(r),
             Err(Shortage::Bandwidth { capacity, peak }) => {
-                let ahead = Self::link_bookings(
+                let ahead = Self::ahead(
                     tx,
-                    &locked.link_key,
+                    Ahead::Link(&locked.link_key),
                     locked.link_span,
                     req.start,
-                    None,
                     exclude,
                 )
                 .await?;
@@ -397,7 +351,7 @@ impl Store {
                     (&locked.site2, locked.span2)
                 };
                 let ahead =
-                    Self::site_bookings(tx, &site.name, span, req.start, None, exclude).await?;
+                    Self::ahead(tx, Ahead::Site(&site.name), span, req.start, exclude).await?;
                 Err(Refusal::NoVlan {
                     site: site.name.clone(),
                     pool: netorch_core::connectivity::tag_count(&site.s_tags),
@@ -985,17 +939,15 @@ impl ConnectivityRepository for Store {
             Ok(l) => l,
             Err(r) => return Ok(Err(r)),
         };
-        let load = Self::link_bookings(
-            &mut tx,
-            &locked.link_key,
-            locked.link_span,
+        let window = ReservationRequest {
+            site1: site1.into(),
+            site2: site2.into(),
+            bandwidth: 0,
             start,
-            Some(end),
-            "",
-        )
-        .await?;
-        let t1 = Self::site_bookings(&mut tx, site1, locked.span1, start, Some(end), "").await?;
-        let t2 = Self::site_bookings(&mut tx, site2, locked.span2, start, Some(end), "").await?;
+            end,
+            qinq: false,
+        };
+        let (load, t1, t2) = Self::window_bookings(&mut tx, &locked, &window, "").await?;
         let capacity = locked.link.usable_capacity();
         let peak = peak_load(&load, start, end);
         let free = |pool: &[TagRange], used: &std::collections::BTreeSet<u16>| {

@@ -103,11 +103,12 @@ pub struct ClaimsSection {
 
 impl Default for ClaimsSection {
     fn default() -> Self {
+        let d = netorch_api_slices::auth::ClaimPaths::default();
         Self {
-            experiment: "sub".into(),
-            expires: "expires_at".into(),
-            role: "role".into(),
-            user: "user_id".into(),
+            experiment: d.experiment,
+            expires: d.expires,
+            role: d.role,
+            user: d.user,
         }
     }
 }
