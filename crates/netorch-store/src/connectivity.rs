@@ -18,7 +18,10 @@ use netorch_core::{
     },
     keys::{SigningKeyRepository, StoredKey},
 };
+use std::collections::HashMap;
+
 use sqlx::{Any, Row, Transaction, any::AnyRow};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Store, map_err};
 
@@ -456,6 +459,451 @@ impl Store {
     }
 }
 
+/// A reservation waiting for its link's worker, with where to send the outcome.
+type Pending = (ReserveCommand, oneshot::Sender<Result<Outcome, StoreError>>);
+
+/// Most reservations allocated in one transaction.
+const BATCH: usize = 64;
+
+/// Group commit for allocations: requests for one (site1, site2) pair queue for one worker, which
+/// takes whatever has queued (up to [`BATCH`]) and allocates it in one transaction: one lock, one
+/// overlap read, planning in memory in arrival order, multi-row inserts, one commit. Allocations on
+/// one link are serialised anyway (the site locks); batching makes each turn carry many of them.
+#[derive(Default)]
+pub(crate) struct Batcher {
+    queues: std::sync::Mutex<HashMap<(String, String), mpsc::UnboundedSender<Pending>>>,
+}
+
+/// A worker with nothing to do for this long retires (unknown site pairs must not pin tasks).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Batcher {
+    fn queue(&self, store: &Store, key: &(String, String)) -> mpsc::UnboundedSender<Pending> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = queues.get(key)
+            && !q.is_closed()
+        {
+            return q.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        queues.insert(key.clone(), tx.clone());
+        tokio::spawn(worker(store.clone(), key.clone(), rx));
+        tx
+    }
+
+    fn forget(&self, key: &(String, String), queue: &mpsc::UnboundedSender<Pending>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if queues.get(key).is_some_and(|q| q.same_channel(queue)) {
+            queues.remove(key);
+        }
+    }
+}
+
+async fn worker(store: Store, key: (String, String), mut rx: mpsc::UnboundedReceiver<Pending>) {
+    loop {
+        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(_) => {
+                let retire = {
+                    let mut queues = store
+                        .batcher()
+                        .queues
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    let idle = rx.is_empty();
+                    if idle {
+                        queues.remove(&key);
+                        rx.close();
+                    }
+                    idle
+                };
+                if retire {
+                    // Anything sent between the check and the close is still answered.
+                    while let Ok(p) = rx.try_recv() {
+                        let out = store.reserve_one(&p.0).await;
+                        let _ = p.1.send(out);
+                    }
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let cmds: Vec<ReserveCommand> = batch.iter().map(|p| p.0.clone()).collect();
+        let results = store.reserve_batch(&cmds).await;
+        for ((_, done), r) in batch.into_iter().zip(results) {
+            let _ = done.send(r);
+        }
+    }
+}
+
+fn new_reservation(
+    cmd: &ReserveCommand,
+    a: &netorch_core::connectivity::Allocation,
+) -> Reservation {
+    let req = &cmd.request;
+    Reservation {
+        id: cmd.id.clone(),
+        experiment_id: cmd.experiment_id.clone(),
+        created_by: cmd.created_by.clone(),
+        site1: req.site1.clone(),
+        site2: req.site2.clone(),
+        bandwidth: req.bandwidth,
+        start: req.start,
+        end: req.end,
+        created_at: cmd.now,
+        updated_at: cmd.now,
+        site1_s_tag: a.site1_s_tag,
+        site1_c_tag: a.site1_c_tag,
+        site2_s_tag: a.site2_s_tag,
+        site2_c_tag: a.site2_c_tag,
+        qinq: req.qinq,
+        state: ReservationState::Active,
+    }
+}
+
+impl Store {
+    /// One reservation in its own transaction.
+    async fn reserve_one(&self, cmd: &ReserveCommand) -> Result<Outcome, StoreError> {
+        let req = &cmd.request;
+        let mut tx = self.begin_write().await?;
+        let locked = match self
+            .lock_pair(&mut tx, &req.site1, &req.site2, true)
+            .await?
+        {
+            Ok(l) => l,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        // Checked under the site locks: a replay racing its original waits for it and then finds it.
+        if let Some((key, hash)) = &cmd.idempotency
+            && let Some(out) = Self::replay(&mut tx, &cmd.experiment_id, key, hash).await?
+        {
+            return Ok(out);
+        }
+        let alloc = match Self::plan_locked(&mut tx, &locked, req, &cmd.id, None).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        let r = Reservation {
+            id: cmd.id.clone(),
+            experiment_id: cmd.experiment_id.clone(),
+            created_by: cmd.created_by.clone(),
+            site1: req.site1.clone(),
+            site2: req.site2.clone(),
+            bandwidth: req.bandwidth,
+            start: req.start,
+            end: req.end,
+            created_at: cmd.now,
+            updated_at: cmd.now,
+            site1_s_tag: alloc.site1_s_tag,
+            site1_c_tag: alloc.site1_c_tag,
+            site2_s_tag: alloc.site2_s_tag,
+            site2_c_tag: alloc.site2_c_tag,
+            qinq: req.qinq,
+            state: ReservationState::Active,
+        };
+        let (key, hash) = match &cmd.idempotency {
+            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+            None => (None, None),
+        };
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key, idempotency_key, request_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        )))
+        .bind(&r.id)
+        .bind(&r.experiment_id)
+        .bind(&r.created_by)
+        .bind(&r.site1)
+        .bind(&r.site2)
+        .bind(r.bandwidth)
+        .bind(r.start)
+        .bind(r.end)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(i64::from(r.site1_s_tag))
+        .bind(i64::from(r.site1_c_tag))
+        .bind(i64::from(r.site2_s_tag))
+        .bind(i64::from(r.site2_c_tag))
+        .bind(r.qinq as i64)
+        .bind(r.state.as_str())
+        .bind(&locked.link_key)
+        .bind(key)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err);
+        if let Err(StoreError::Conflict(msg)) = &inserted
+            && let Some((key, hash)) = &cmd.idempotency
+        {
+            // The same key was used concurrently on another site pair (other locks): the first
+            // one won; answer as a replay of it.
+            drop(tx);
+            let mut again = self.begin_write().await?;
+            if let Some(out) = Self::replay(&mut again, &cmd.experiment_id, key, hash).await? {
+                return Ok(out);
+            }
+            return Err(StoreError::Conflict(msg.clone()));
+        }
+        inserted?;
+        Self::book(&mut tx, &r, Some(&locked)).await?;
+        self.commit_with(tx, &[reservation_event("created", &r)])
+            .await?;
+        Ok(Outcome::Done(r))
+    }
+
+    /// Allocates `cmds` (all for one ordered site pair) together; if the batch cannot be written
+    /// as a whole (a concurrent idempotency key, a constraint), each is retried on its own.
+    async fn reserve_batch(&self, cmds: &[ReserveCommand]) -> Vec<Result<Outcome, StoreError>> {
+        if cmds.len() > 1 {
+            match self.try_batch(cmds).await {
+                Ok(out) => return out,
+                Err(e) => {
+                    tracing::debug!(error = %e, n = cmds.len(), "batch allocation fell back to one by one")
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(cmds.len());
+        for c in cmds {
+            out.push(self.reserve_one(c).await);
+        }
+        out
+    }
+
+    async fn try_batch(
+        &self,
+        cmds: &[ReserveCommand],
+    ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        let first = &cmds[0].request;
+        let mut tx = self.begin_write().await?;
+        let locked = match self
+            .lock_pair(&mut tx, &first.site1, &first.site2, true)
+            .await?
+        {
+            Ok(l) => l,
+            Err(r) => {
+                return Ok(cmds
+                    .iter()
+                    .map(|_| Ok(Outcome::Refused(r.clone())))
+                    .collect());
+            }
+        };
+        let mut made: Vec<(Reservation, Option<(String, String)>)> = Vec::new();
+        let mut out = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let req = &cmd.request;
+            if let Some((key, hash)) = &cmd.idempotency {
+                let earlier = made.iter().find(|(r, k)| {
+                    r.experiment_id == cmd.experiment_id && k.as_ref().is_some_and(|k| &k.0 == key)
+                });
+                if let Some((r, k)) = earlier {
+                    let same = k.as_ref().is_some_and(|k| &k.1 == hash);
+                    out.push(Ok(if same {
+                        Outcome::Replayed(r.clone())
+                    } else {
+                        Outcome::Refused(Refusal::IdempotencyMismatch)
+                    }));
+                    continue;
+                }
+                if let Some(o) = Self::replay(&mut tx, &cmd.experiment_id, key, hash).await? {
+                    out.push(Ok(o));
+                    continue;
+                }
+            }
+            // Each request reads its own window (a batch's windows may lie far apart), then adds
+            // what this batch already allocated: not written yet, so not in the read.
+            let (mut load, mut t1, mut t2) =
+                Self::window_bookings(&mut tx, &locked, req, "").await?;
+            for (r, _) in &made {
+                let b = |amount: i64| Booking {
+                    start: r.start,
+                    end: r.end,
+                    amount,
+                };
+                load.push(b(r.bandwidth));
+                t1.push(b(i64::from(r.site1_s_tag)));
+                t2.push(b(i64::from(r.site2_s_tag)));
+            }
+            let snap = Snapshot {
+                link: &locked.link,
+                site1: &locked.site1,
+                site2: &locked.site2,
+                link_load: &load,
+                site1_tags: &t1,
+                site2_tags: &t2,
+            };
+            let duration = req.end - req.start;
+            match plan(req, &snap, None) {
+                Ok(a) => {
+                    let r = new_reservation(cmd, &a);
+                    made.push((r.clone(), cmd.idempotency.clone()));
+                    out.push(Ok(Outcome::Done(r)));
+                }
+                Err(Shortage::Final(r)) => out.push(Ok(Outcome::Refused(r))),
+                Err(Shortage::Bandwidth { capacity, peak }) => {
+                    let mut ahead = Self::ahead(
+                        &mut tx,
+                        Ahead::Link(&locked.link_key),
+                        locked.link_span,
+                        req.start,
+                        "",
+                    )
+                    .await?;
+                    ahead.extend(made.iter().map(|(r, _)| Booking {
+                        start: r.start,
+                        end: r.end,
+                        amount: r.bandwidth,
+                    }));
+                    out.push(Ok(Outcome::Refused(Refusal::Bandwidth {
+                        capacity,
+                        peak,
+                        requested: req.bandwidth,
+                        earliest: earliest_bandwidth_fit(
+                            &ahead,
+                            capacity,
+                            req.bandwidth,
+                            req.start,
+                            duration,
+                        ),
+                    })));
+                }
+                Err(Shortage::Vlan { side }) => {
+                    let (site, span) = if side == 1 {
+                        (&locked.site1, locked.span1)
+                    } else {
+                        (&locked.site2, locked.span2)
+                    };
+                    let mut ahead =
+                        Self::ahead(&mut tx, Ahead::Site(&site.name), span, req.start, "").await?;
+                    ahead.extend(made.iter().map(|(r, _)| Booking {
+                        start: r.start,
+                        end: r.end,
+                        amount: i64::from(if side == 1 {
+                            r.site1_s_tag
+                        } else {
+                            r.site2_s_tag
+                        }),
+                    }));
+                    out.push(Ok(Outcome::Refused(Refusal::NoVlan {
+                        site: site.name.clone(),
+                        pool: netorch_core::connectivity::tag_count(&site.s_tags),
+                        earliest: earliest_tag_fit(&ahead, &site.s_tags, req.start, duration),
+                    })));
+                }
+            }
+        }
+        if made.is_empty() {
+            return Ok(out);
+        }
+        Self::insert_many(&mut tx, &locked, &made).await?;
+        let events: Vec<_> = made
+            .iter()
+            .map(|(r, _)| reservation_event("created", r))
+            .collect();
+        self.commit_with(tx, &events).await?;
+        Ok(out)
+    }
+
+    /// Multi-row inserts of new reservations and their bookings; widens the scan bounds once.
+    async fn insert_many(
+        tx: &mut Tx<'_>,
+        locked: &Locked,
+        made: &[(Reservation, Option<(String, String)>)],
+    ) -> Result<(), StoreError> {
+        const COLS: usize = 19;
+        for chunk in made.chunks(40) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=COLS).map(|c| format!("${}", i * COLS + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key, idempotency_key, request_hash) VALUES {}",
+                rows.join(", ")
+            )));
+            for (r, idem) in chunk {
+                q = q
+                    .bind(&r.id)
+                    .bind(&r.experiment_id)
+                    .bind(&r.created_by)
+                    .bind(&r.site1)
+                    .bind(&r.site2)
+                    .bind(r.bandwidth)
+                    .bind(r.start)
+                    .bind(r.end)
+                    .bind(r.created_at)
+                    .bind(r.updated_at)
+                    .bind(i64::from(r.site1_s_tag))
+                    .bind(i64::from(r.site1_c_tag))
+                    .bind(i64::from(r.site2_s_tag))
+                    .bind(i64::from(r.site2_c_tag))
+                    .bind(r.qinq as i64)
+                    .bind(r.state.as_str())
+                    .bind(&locked.link_key)
+                    .bind(idem.as_ref().map(|k| k.0.clone()))
+                    .bind(idem.as_ref().map(|k| k.1.clone()));
+            }
+            q.execute(&mut **tx).await.map_err(map_err)?;
+            let rows: Vec<String> = (0..chunk.len() * 2)
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO slices_vlan_bookings (reservation_id, site, s_tag, start_us, end_us) VALUES {}",
+                rows.join(", ")
+            )));
+            for (r, _) in chunk {
+                for (site, tag) in [(&r.site1, r.site1_s_tag), (&r.site2, r.site2_s_tag)] {
+                    q = q
+                        .bind(&r.id)
+                        .bind(site)
+                        .bind(i64::from(tag))
+                        .bind(r.start)
+                        .bind(r.end);
+                }
+            }
+            q.execute(&mut **tx).await.map_err(map_booking_err)?;
+        }
+        let span = made.iter().map(|(r, _)| r.end - r.start).max().unwrap_or(0);
+        if span > locked.span1.min(locked.span2).min(locked.link_span) {
+            for site in [&locked.site1.name, &locked.site2.name] {
+                sqlx::query(
+                    "UPDATE slices_sites SET max_span = $1 WHERE name = $2 AND max_span < $1",
+                )
+                .bind(span)
+                .bind(site)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            sqlx::query(
+                "UPDATE slices_links SET max_span = $1 WHERE link_key = $2 AND max_span < $1",
+            )
+            .bind(span)
+            .bind(&locked.link_key)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ConnectivityRepository for Store {
     async fn list_sites(&self) -> Result<Vec<Site>, StoreError> {
@@ -635,90 +1083,19 @@ impl ConnectivityRepository for Store {
     }
 
     async fn reserve(&self, cmd: &ReserveCommand) -> Result<Outcome, StoreError> {
-        let req = &cmd.request;
-        let mut tx = self.begin_write().await?;
-        let locked = match self
-            .lock_pair(&mut tx, &req.site1, &req.site2, true)
-            .await?
-        {
-            Ok(l) => l,
-            Err(r) => return Ok(Outcome::Refused(r)),
-        };
-        // Checked under the site locks: a replay racing its original waits for it and then finds it.
-        if let Some((key, hash)) = &cmd.idempotency
-            && let Some(out) = Self::replay(&mut tx, &cmd.experiment_id, key, hash).await?
-        {
-            return Ok(out);
-        }
-        let alloc = match Self::plan_locked(&mut tx, &locked, req, &cmd.id, None).await? {
-            Ok(a) => a,
-            Err(r) => return Ok(Outcome::Refused(r)),
-        };
-        let r = Reservation {
-            id: cmd.id.clone(),
-            experiment_id: cmd.experiment_id.clone(),
-            created_by: cmd.created_by.clone(),
-            site1: req.site1.clone(),
-            site2: req.site2.clone(),
-            bandwidth: req.bandwidth,
-            start: req.start,
-            end: req.end,
-            created_at: cmd.now,
-            updated_at: cmd.now,
-            site1_s_tag: alloc.site1_s_tag,
-            site1_c_tag: alloc.site1_c_tag,
-            site2_s_tag: alloc.site2_s_tag,
-            site2_c_tag: alloc.site2_c_tag,
-            qinq: req.qinq,
-            state: ReservationState::Active,
-        };
-        let (key, hash) = match &cmd.idempotency {
-            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
-            None => (None, None),
-        };
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key, idempotency_key, request_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        )))
-        .bind(&r.id)
-        .bind(&r.experiment_id)
-        .bind(&r.created_by)
-        .bind(&r.site1)
-        .bind(&r.site2)
-        .bind(r.bandwidth)
-        .bind(r.start)
-        .bind(r.end)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .bind(i64::from(r.site1_s_tag))
-        .bind(i64::from(r.site1_c_tag))
-        .bind(i64::from(r.site2_s_tag))
-        .bind(i64::from(r.site2_c_tag))
-        .bind(r.qinq as i64)
-        .bind(r.state.as_str())
-        .bind(&locked.link_key)
-        .bind(key)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err);
-        if let Err(StoreError::Conflict(msg)) = &inserted
-            && let Some((key, hash)) = &cmd.idempotency
-        {
-            // The same key was used concurrently on another site pair (other locks): the first
-            // one won; answer as a replay of it.
-            drop(tx);
-            let mut again = self.begin_write().await?;
-            if let Some(out) = Self::replay(&mut again, &cmd.experiment_id, key, hash).await? {
-                return Ok(out);
+        let key = (cmd.request.site1.clone(), cmd.request.site2.clone());
+        loop {
+            let queue = self.batcher().queue(self, &key);
+            let (done, result) = oneshot::channel();
+            if queue.send((cmd.clone(), done)).is_err() {
+                // Its worker retired between lookup and send; the next lookup starts a new one.
+                self.batcher().forget(&key, &queue);
+                continue;
             }
-            return Err(StoreError::Conflict(msg.clone()));
+            return result.await.map_err(|_| {
+                StoreError::Internal("the allocation worker of this link stopped".into())
+            })?;
         }
-        inserted?;
-        Self::book(&mut tx, &r, Some(&locked)).await?;
-        self.commit_with(tx, &[reservation_event("created", &r)])
-            .await?;
-        Ok(Outcome::Done(r))
     }
 
     async fn update(&self, cmd: &UpdateCommand) -> Result<Outcome, StoreError> {

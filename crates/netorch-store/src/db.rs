@@ -56,6 +56,7 @@ struct Inner {
     read: AnyPool,
     write: AnyPool,
     outbox_wake: Arc<Notify>,
+    batcher: crate::connectivity::Batcher,
 }
 
 /// Handle to the database; cheap to clone. Implements every repository port of `netorch-core`.
@@ -140,6 +141,7 @@ impl Store {
                 read,
                 write,
                 outbox_wake: Arc::new(Notify::new()),
+                batcher: Default::default(),
             }),
         })
     }
@@ -188,6 +190,10 @@ impl Store {
         &self.inner.write
     }
 
+    pub(crate) fn batcher(&self) -> &crate::connectivity::Batcher {
+        &self.inner.batcher
+    }
+
     pub(crate) fn is_postgres(&self) -> bool {
         self.inner.backend == Backend::Postgres
     }
@@ -199,18 +205,34 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
         let now = netorch_core::Clock::now(&netorch_core::SystemClock);
-        for e in events {
-            sqlx::query(
-                "INSERT INTO outbox (id, topic, key, payload, created_at, available_at) VALUES ($1, $2, $3, $4, $5, 0)",
-            )
-            .bind(&e.id)
-            .bind(&e.topic)
-            .bind(&e.key)
-            .bind(e.payload.to_string())
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        // Multi-row inserts: a batch of reservations writes its events in one statement.
+        for chunk in events.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, 0)",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO outbox (id, topic, key, payload, created_at, available_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(&e.id)
+                    .bind(&e.topic)
+                    .bind(&e.key)
+                    .bind(e.payload.to_string())
+                    .bind(now);
+            }
+            q.execute(&mut **tx).await.map_err(map_err)?;
         }
         Ok(())
     }
