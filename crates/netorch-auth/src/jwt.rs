@@ -359,16 +359,13 @@ pub struct TokenVerifier {
     leeway: u64,
     cache_ttl: Duration,
     min_refresh: Duration,
-    http: reqwest::Client,
+    /// Built on first use: only URL issuers need it (and it needs a TLS provider installed).
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl TokenVerifier {
     /// A verifier for `issuers`, with `leeway` for `exp`/`nbf` and a JWKS cache TTL.
     pub fn new(issuers: Vec<TrustedIssuer>, leeway: Duration, cache_ttl: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
         Self {
             issuers: issuers
                 .into_iter()
@@ -388,8 +385,14 @@ impl TokenVerifier {
             leeway: leeway.as_secs(),
             cache_ttl,
             min_refresh: Duration::from_secs(10),
-            http,
+            http: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the shortest interval between two key refreshes of one issuer (default 10 s).
+    pub fn with_min_refresh(mut self, interval: Duration) -> Self {
+        self.min_refresh = interval;
+        self
     }
 
     /// The configured issuers' names.
@@ -412,6 +415,12 @@ impl TokenVerifier {
             }
             KeySource::Url(u) => self
                 .http
+                .get_or_init(|| {
+                    reqwest::Client::builder()
+                        .timeout(Duration::from_secs(5))
+                        .build()
+                        .unwrap_or_default()
+                })
                 .get(u)
                 .send()
                 .await

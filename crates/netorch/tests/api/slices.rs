@@ -1192,3 +1192,112 @@ pub fn assert_no_double_booking(list: &[Value], capacity: i64) {
     );
     assert!(peak_load(&bookings, lo, hi) <= capacity);
 }
+
+#[tokio::test]
+async fn tokens_of_a_configured_issuer_verify_against_its_jwks_url() {
+    // "The SLICES portal": an ES256 key ring whose JWKS is served over HTTP by a small server.
+    let db = netorch_test_support::TestDb::new().await.expect("db");
+    let portal_store = db.store().await.expect("store");
+    let portal = Arc::new(netorch_auth::jwt::KeyRing::new(
+        Arc::new(portal_store.clone()),
+        netorch_auth::secrets::SecretBox::new(&[3u8; 32]),
+        Arc::new(netorch_core::SystemClock),
+        netorch_auth::jwt::KeyRingConfig {
+            purpose: "portal".into(),
+            rotate_after: Duration::from_secs(86_400),
+            activation_delay: Duration::ZERO,
+            token_ttl: Duration::from_secs(600),
+        },
+    ));
+    let jwks = portal.jwks().await.expect("jwks").to_string();
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let body = jwks.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let app = TestApp::start_with(|c| {
+        c.slices.local_issuer = false;
+        c.slices.issuers = vec![netorch::config::IssuerSection {
+            issuer: "https://account.ilabt.imec.be".into(),
+            jwks_url: Some(jwks_url),
+            jwks_file: None,
+            audiences: vec!["https://cs.example".into()],
+        }];
+    })
+    .await;
+    let now = netorch_core::SystemClock.now() / 1_000_000;
+    let user = portal
+        .sign(&json!({"iss": "https://account.ilabt.imec.be", "aud": "https://cs.example", "sub": "user_account.ilabt.imec.be_0ma4rks06s9kxahxrgjhg6y41b",
+            "iat": now, "exp": now + 3600, "scope": "openid userinfo projects"}))
+        .await
+        .expect("user token");
+    let exp = portal
+        .sign(&json!({"iss": "https://account.ilabt.imec.be", "aud": "https://cs.example", "sub": "exp_portal_1",
+            "iat": now, "exp": now + 900, "expires_at": now + 30 * 86_400, "role": ["VIEWER", "LEAD"]}))
+        .await
+        .expect("experiment token");
+    let t = netorch_core::SystemClock.now();
+    let body = request(
+        "pl-poznan1",
+        "fr-lille",
+        json!(100),
+        t + HOUR,
+        t + 3 * HOUR,
+        &user,
+    );
+    let (s, v) = json_call(
+        &app,
+        Method::POST,
+        "/apis/v1alpha1/connectivity",
+        Some(&exp),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["created_by"],
+        json!("user_account.ilabt.imec.be_0ma4rks06s9kxahxrgjhg6y41b")
+    );
+    assert_eq!(v["experiment_id"], json!("exp_portal_1"));
+    // The development issuer is off: its tokens are refused, naming the issuer.
+    let (_, dev) = netorch::app::mint_dev_tokens(
+        &app.cfg,
+        &app.store,
+        &netorch::app::DevTokenRequest {
+            experiment: "exp_x".into(),
+            role: "lead".into(),
+            user: "u".into(),
+            experiment_expires: Duration::from_secs(86_400),
+            ttl: Duration::from_secs(600),
+        },
+    )
+    .await
+    .expect("dev tokens");
+    let (s, v) = json_call(
+        &app,
+        Method::GET,
+        "/apis/v1alpha1/connectivity",
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert!(
+        assert_detail(
+            s,
+            &v,
+            StatusCode::UNAUTHORIZED,
+            &["header", "Authorization"]
+        )
+        .contains("not trusted")
+    );
+    app.stop().await;
+    portal_store.close().await;
+}
