@@ -1,0 +1,949 @@
+#![doc = include_str!("../README.md")]
+
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
+    time::{Duration, Instant},
+};
+
+use good_lp::{
+    Expression, ProblemVariables, ResolutionError, Solution as _, SolutionStatus, SolverModel,
+    Variable, WithTimeLimit, constraint, microlp, variable,
+};
+
+/// A place a demand can go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Identifier (cloud-region id, service instance id...).
+    pub id: String,
+    /// Objective coefficient of choosing it for this demand (lower is better).
+    pub cost: f64,
+    /// Zone value per category (`region`, `complex`, `country`...).
+    pub zones: BTreeMap<String, String>,
+}
+
+/// Something to place, with the candidates that passed every unary rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// Name (`resourceModuleName`).
+    pub name: String,
+    /// Candidates, in a stable order (ties go to the earlier one).
+    pub candidates: Vec<Candidate>,
+}
+
+/// `same` or `different`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qualifier {
+    /// All demands of the rule in one zone.
+    Same,
+    /// No two demands of the rule in one zone.
+    Different,
+}
+
+/// A zone rule over several demands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneRule {
+    /// Rule name (the policy's identity), used in explanations.
+    pub name: String,
+    /// Zone category compared.
+    pub category: String,
+    /// Same or different.
+    pub qualifier: Qualifier,
+    /// Indexes of the demands.
+    pub demands: Vec<usize>,
+}
+
+/// A rule between two demands: some candidate pairs may not be chosen together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRule {
+    /// Rule name, used in explanations.
+    pub name: String,
+    /// First demand.
+    pub first: usize,
+    /// Second demand.
+    pub second: usize,
+    /// Forbidden `(candidate of first, candidate of second)` index pairs.
+    pub forbidden: Vec<(usize, usize)>,
+}
+
+/// A placement problem.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Problem {
+    /// Demands.
+    pub demands: Vec<Demand>,
+    /// Zone rules.
+    pub zones: Vec<ZoneRule>,
+    /// Pair rules.
+    pub pairs: Vec<PairRule>,
+}
+
+/// How to solve.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Distinct solutions wanted, best first.
+    pub num_solutions: usize,
+    /// Budget for the whole solve; when it runs out the best solutions found so far are returned
+    /// as not proven.
+    pub time_limit: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            num_solutions: 1,
+            time_limit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// Chosen candidate index per demand.
+    pub choice: Vec<usize>,
+    /// Its objective.
+    pub objective: f64,
+}
+
+/// Why no solution exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The demand that ran out of candidates, when one demand explains it.
+    pub demand: Option<String>,
+    /// The rules that cannot be satisfied together (a minimal set).
+    pub rules: Vec<String>,
+    /// A sentence for the caller.
+    pub message: String,
+}
+
+/// The result of a solve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Up to `num_solutions` distinct solutions, best first.
+    pub solutions: Vec<Solution>,
+    /// True when each returned solution is proven to be the next best one; false when the time
+    /// limit stopped the search.
+    pub proven: bool,
+    /// Set when there is no solution at all.
+    pub infeasible: Option<Explanation>,
+}
+
+/// A solver failure (not infeasibility, which is an [`Answer`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    /// A rule names a demand or candidate that does not exist.
+    #[error("invalid problem: {0}")]
+    Invalid(String),
+    /// The MILP backend failed.
+    #[error("solver failure: {0}")]
+    Backend(String),
+}
+
+fn check(p: &Problem) -> Result<(), SolveError> {
+    let n = p.demands.len();
+    for z in &p.zones {
+        if let Some(d) = z.demands.iter().find(|&&d| d >= n) {
+            return Err(SolveError::Invalid(format!(
+                "zone rule {} names demand #{d}",
+                z.name
+            )));
+        }
+    }
+    for r in &p.pairs {
+        if r.first >= n || r.second >= n || r.first == r.second {
+            return Err(SolveError::Invalid(format!(
+                "pair rule {} needs two different existing demands",
+                r.name
+            )));
+        }
+        let (a, b) = (
+            p.demands[r.first].candidates.len(),
+            p.demands[r.second].candidates.len(),
+        );
+        if r.forbidden.iter().any(|&(i, j)| i >= a || j >= b) {
+            return Err(SolveError::Invalid(format!(
+                "pair rule {} names a candidate that does not exist",
+                r.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Objective of a full assignment.
+pub fn objective(p: &Problem, choice: &[usize]) -> f64 {
+    choice
+        .iter()
+        .enumerate()
+        .map(|(d, &c)| p.demands[d].candidates[c].cost)
+        .sum()
+}
+
+/// Whether an assignment satisfies every rule.
+pub fn feasible(p: &Problem, choice: &[usize]) -> bool {
+    let zone = |d: usize, cat: &str| p.demands[d].candidates[choice[d]].zones.get(cat);
+    for z in &p.zones {
+        let values: Vec<Option<&String>> =
+            z.demands.iter().map(|&d| zone(d, &z.category)).collect();
+        let ok = match z.qualifier {
+            Qualifier::Same => {
+                values.iter().all(|v| v.is_some()) && values.windows(2).all(|w| w[0] == w[1])
+            }
+            Qualifier::Different => {
+                let present: Vec<&String> = values.iter().flatten().copied().collect();
+                let unique: BTreeSet<&String> = present.iter().copied().collect();
+                values.iter().all(|v| v.is_some()) && unique.len() == present.len()
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    p.pairs
+        .iter()
+        .all(|r| !r.forbidden.contains(&(choice[r.first], choice[r.second])))
+}
+
+/// Groups of demands linked by rules (independent groups are solved apart).
+fn components(p: &Problem) -> Vec<Vec<usize>> {
+    let n = p.demands.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], x: usize) -> usize {
+        let mut r = x;
+        while parent[r] != r {
+            r = parent[r];
+        }
+        let mut y = x;
+        while parent[y] != r {
+            let next = parent[y];
+            parent[y] = r;
+            y = next;
+        }
+        r
+    }
+    let mut union = |a: usize, b: usize| {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    };
+    for z in &p.zones {
+        for w in z.demands.windows(2) {
+            union(w[0], w[1]);
+        }
+    }
+    for r in &p.pairs {
+        union(r.first, r.second);
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for d in 0..n {
+        let root = find(&mut parent, d);
+        groups.entry(root).or_default().push(d);
+    }
+    groups.into_values().collect()
+}
+
+/// A partial solution over some demands: (objective, [(demand, candidate)]).
+type Part = (f64, Vec<(usize, usize)>);
+
+#[derive(PartialEq)]
+struct HeapItem(f64, usize, usize);
+impl Eq for HeapItem {}
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for HeapItem {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Min-heap on objective, then on indexes for determinism.
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| other.1.cmp(&self.1))
+            .then_with(|| other.2.cmp(&self.2))
+    }
+}
+
+/// The `k` best combinations of two independent lists of parts (each sorted best first).
+fn merge(a: &[Part], b: &[Part], k: usize) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut heap = BinaryHeap::new();
+    let mut seen = std::collections::HashSet::new();
+    if a.is_empty() || b.is_empty() {
+        return out;
+    }
+    heap.push(HeapItem(a[0].0 + b[0].0, 0, 0));
+    seen.insert((0, 0));
+    while let Some(HeapItem(v, i, j)) = heap.pop() {
+        let mut parts = a[i].1.clone();
+        parts.extend_from_slice(&b[j].1);
+        out.push((v, parts));
+        if out.len() == k {
+            break;
+        }
+        for (ni, nj) in [(i + 1, j), (i, j + 1)] {
+            if ni < a.len() && nj < b.len() && seen.insert((ni, nj)) {
+                heap.push(HeapItem(a[ni].0 + b[nj].0, ni, nj));
+            }
+        }
+    }
+    out
+}
+
+/// Candidates worth modelling for a demand: those of a demand that only zone rules touch are
+/// grouped by their zone values in the rules' categories; beyond the `k` cheapest of a group none
+/// can be in the `k` best solutions (swap it for a cheaper one of the group: still feasible).
+fn useful_candidates(p: &Problem, d: usize, k: usize) -> Vec<usize> {
+    let all: Vec<usize> = (0..p.demands[d].candidates.len()).collect();
+    if p.pairs.iter().any(|r| r.first == d || r.second == d) {
+        return all;
+    }
+    let cats: BTreeSet<&str> = p
+        .zones
+        .iter()
+        .filter(|z| z.demands.contains(&d))
+        .map(|z| z.category.as_str())
+        .collect();
+    let cands = &p.demands[d].candidates;
+    let mut groups: BTreeMap<Vec<Option<&String>>, Vec<usize>> = BTreeMap::new();
+    for c in all {
+        let key = cats.iter().map(|cat| cands[c].zones.get(*cat)).collect();
+        groups.entry(key).or_default().push(c);
+    }
+    let mut keep = Vec::new();
+    for (_, mut members) in groups {
+        members.sort_by(|&a, &b| cands[a].cost.total_cmp(&cands[b].cost).then(a.cmp(&b)));
+        members.truncate(k);
+        keep.extend(members);
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// Outcome of solving one component.
+enum ComponentResult {
+    Parts(Vec<Part>, bool),
+    Infeasible,
+}
+
+/// Solves one component exactly for its `k` best solutions (no-good cuts), within `deadline`.
+fn solve_component(
+    p: &Problem,
+    demands: &[usize],
+    k: usize,
+    deadline: Instant,
+    zones: &[&ZoneRule],
+    pairs: &[&PairRule],
+) -> Result<ComponentResult, SolveError> {
+    if demands.len() == 1 && zones.is_empty() && pairs.is_empty() {
+        let d = demands[0];
+        let mut order: Vec<usize> = (0..p.demands[d].candidates.len()).collect();
+        order.sort_by(|&a, &b| {
+            let c = &p.demands[d].candidates;
+            c[a].cost.total_cmp(&c[b].cost).then(a.cmp(&b))
+        });
+        order.truncate(k);
+        if order.is_empty() {
+            return Ok(ComponentResult::Infeasible);
+        }
+        let parts = order
+            .into_iter()
+            .map(|c| (p.demands[d].candidates[c].cost, vec![(d, c)]))
+            .collect();
+        return Ok(ComponentResult::Parts(parts, true));
+    }
+    let useful: HashMap<usize, Vec<usize>> = demands
+        .iter()
+        .map(|&d| (d, useful_candidates(p, d, k)))
+        .collect();
+    let space = demands
+        .iter()
+        .try_fold(1usize, |acc, d| acc.checked_mul(useful[d].len()));
+    if space.is_some_and(|n| n <= ENUMERATE_UP_TO) {
+        let parts = enumerate(p, demands, &useful, zones, pairs, k);
+        if parts.is_empty() {
+            return Ok(ComponentResult::Infeasible);
+        }
+        return Ok(ComponentResult::Parts(parts, true));
+    }
+    let mut cuts: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut parts = Vec::new();
+    let mut proven = true;
+    while parts.len() < k {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            proven = false;
+            break;
+        }
+        match milp(p, demands, &useful, zones, pairs, &cuts, left)? {
+            Milp::Found(part, optimal) => {
+                proven &= optimal;
+                cuts.push(part.1.clone());
+                parts.push(part);
+                if !optimal {
+                    break;
+                }
+            }
+            Milp::Infeasible => break,
+            Milp::OutOfTime => {
+                proven = false;
+                break;
+            }
+        }
+    }
+    if parts.is_empty() && proven {
+        return Ok(ComponentResult::Infeasible);
+    }
+    Ok(ComponentResult::Parts(parts, proven))
+}
+
+/// Forbidden candidate pairs of one rule, for constant-time lookups.
+type Forbidden = std::collections::HashSet<(usize, usize)>;
+
+/// Components whose whole assignment space is at most this large are enumerated: exact, and
+/// faster than building a MILP (a distance rule between two demands is one such component).
+const ENUMERATE_UP_TO: usize = 1_000_000;
+
+/// Every assignment of a small component, keeping the `k` best feasible ones (ties by candidate
+/// order, so the result is deterministic).
+fn enumerate(
+    p: &Problem,
+    demands: &[usize],
+    useful: &HashMap<usize, Vec<usize>>,
+    zones: &[&ZoneRule],
+    pairs: &[&PairRule],
+    k: usize,
+) -> Vec<Part> {
+    let forbidden: Vec<(usize, usize, Forbidden)> = pairs
+        .iter()
+        .map(|r| (r.first, r.second, r.forbidden.iter().copied().collect()))
+        .collect();
+    let lists: Vec<&Vec<usize>> = demands.iter().map(|d| &useful[d]).collect();
+    let mut idx = vec![0usize; demands.len()];
+    let mut choice: HashMap<usize, usize> = HashMap::new();
+    let mut best: Vec<(f64, Vec<usize>)> = Vec::new();
+    'outer: loop {
+        for (i, &d) in demands.iter().enumerate() {
+            choice.insert(d, lists[i][idx[i]]);
+        }
+        let zone = |d: usize, cat: &str| p.demands[d].candidates[choice[&d]].zones.get(cat);
+        let ok_zones = zones.iter().all(|z| {
+            let values: Vec<Option<&String>> =
+                z.demands.iter().map(|&d| zone(d, &z.category)).collect();
+            values.iter().all(Option::is_some)
+                && match z.qualifier {
+                    Qualifier::Same => values.windows(2).all(|w| w[0] == w[1]),
+                    Qualifier::Different => {
+                        values.iter().collect::<BTreeSet<_>>().len() == values.len()
+                    }
+                }
+        });
+        if ok_zones
+            && forbidden
+                .iter()
+                .all(|(a, b, set)| !set.contains(&(choice[a], choice[b])))
+        {
+            let value: f64 = demands
+                .iter()
+                .map(|&d| p.demands[d].candidates[choice[&d]].cost)
+                .sum();
+            let picks: Vec<usize> = demands.iter().map(|d| choice[d]).collect();
+            let worse = |a: &(f64, Vec<usize>), b: &(f64, Vec<usize>)| {
+                a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1))
+            };
+            let item = (value, picks);
+            if best.len() < k || best.last().is_some_and(|w| worse(&item, w).is_lt()) {
+                let at = best
+                    .binary_search_by(|probe| worse(probe, &item))
+                    .unwrap_or_else(|e| e);
+                best.insert(at, item);
+                best.truncate(k);
+            }
+        }
+        // Next assignment (odometer).
+        let mut i = demands.len();
+        loop {
+            if i == 0 {
+                break 'outer;
+            }
+            i -= 1;
+            idx[i] += 1;
+            if idx[i] < lists[i].len() {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+    best.into_iter()
+        .map(|(v, picks)| (v, demands.iter().copied().zip(picks).collect()))
+        .collect()
+}
+
+enum Milp {
+    Found(Part, bool),
+    Infeasible,
+    OutOfTime,
+}
+
+fn milp(
+    p: &Problem,
+    demands: &[usize],
+    useful: &HashMap<usize, Vec<usize>>,
+    zones: &[&ZoneRule],
+    pairs: &[&PairRule],
+    cuts: &[Vec<(usize, usize)>],
+    time: Duration,
+) -> Result<Milp, SolveError> {
+    let mut vars = ProblemVariables::new();
+    let mut x: HashMap<(usize, usize), Variable> = HashMap::new();
+    for &d in demands {
+        for &c in &useful[&d] {
+            x.insert((d, c), vars.add(variable().binary()));
+        }
+    }
+    let mut zone_vars: Vec<(usize, BTreeMap<String, Variable>)> = Vec::new();
+    for (i, z) in zones.iter().enumerate() {
+        if z.qualifier == Qualifier::Same {
+            let mut values = BTreeMap::new();
+            for &d in &z.demands {
+                for &c in &useful[&d] {
+                    if let Some(v) = p.demands[d].candidates[c].zones.get(&z.category) {
+                        values
+                            .entry(v.clone())
+                            .or_insert_with(|| vars.add(variable().binary()));
+                    }
+                }
+            }
+            zone_vars.push((i, values));
+        }
+    }
+    let mut obj = Expression::from(0.0);
+    for (&(d, c), &v) in &x {
+        obj += p.demands[d].candidates[c].cost * v;
+    }
+    let mut model = vars
+        .minimise(obj)
+        .using(microlp)
+        .with_time_limit(time.as_secs_f64());
+    for &d in demands {
+        let s: Expression = useful[&d]
+            .iter()
+            .map(|&c| Expression::from(x[&(d, c)]))
+            .sum();
+        model = model.with(constraint!(s == 1));
+    }
+    for (i, values) in &zone_vars {
+        let z = zones[*i];
+        let sum: Expression = values.values().map(|&v| Expression::from(v)).sum();
+        model = model.with(constraint!(sum == 1));
+        for &d in &z.demands {
+            for &c in &useful[&d] {
+                match p.demands[d].candidates[c].zones.get(&z.category) {
+                    Some(v) => model = model.with(constraint!(x[&(d, c)] <= values[v])),
+                    // Without a value in the category a candidate cannot share a zone.
+                    None => model = model.with(constraint!(x[&(d, c)] == 0)),
+                }
+            }
+        }
+    }
+    for z in zones.iter().filter(|z| z.qualifier == Qualifier::Different) {
+        let mut by_value: BTreeMap<&String, Expression> = BTreeMap::new();
+        for &d in &z.demands {
+            for &c in &useful[&d] {
+                match p.demands[d].candidates[c].zones.get(&z.category) {
+                    Some(v) => *by_value.entry(v).or_default() += x[&(d, c)],
+                    None => model = model.with(constraint!(x[&(d, c)] == 0)),
+                }
+            }
+        }
+        for (_, e) in by_value {
+            model = model.with(constraint!(e <= 1));
+        }
+    }
+    for r in pairs {
+        // One aggregated row per candidate of the first demand: choosing it excludes every
+        // forbidden partner (the second demand chooses exactly one candidate).
+        // A set: a pair listed twice must still count once in the row.
+        let mut partners: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for &(a, b) in &r.forbidden {
+            partners.entry(a).or_default().insert(b);
+        }
+        let seconds = &useful[&r.second];
+        for (a, bs) in partners {
+            let Some(&xa) = x.get(&(r.first, a)) else {
+                continue;
+            };
+            let far: Vec<usize> = seconds.iter().copied().filter(|b| bs.contains(b)).collect();
+            // Since the second demand takes exactly one candidate, "a excludes the far ones" and
+            // "a needs one of the near ones" are the same row: write the shorter one.
+            if far.len() * 2 <= seconds.len() {
+                let mut e = Expression::from(xa);
+                for b in far {
+                    e += x[&(r.second, b)];
+                }
+                model = model.with(constraint!(e <= 1));
+            } else {
+                let near: Expression = seconds
+                    .iter()
+                    .filter(|b| !bs.contains(b))
+                    .map(|&b| Expression::from(x[&(r.second, b)]))
+                    .sum();
+                model = model.with(constraint!(xa <= near));
+            }
+        }
+    }
+    for cut in cuts {
+        let e: Expression = cut.iter().map(|k| Expression::from(x[k])).sum();
+        let n = cut.len() as f64;
+        model = model.with(constraint!(e <= n - 1.0));
+    }
+    let solution = match model.solve() {
+        Ok(s) => s,
+        Err(ResolutionError::Infeasible) => return Ok(Milp::Infeasible),
+        Err(ResolutionError::Other(m)) if m.to_lowercase().contains("time") => {
+            return Ok(Milp::OutOfTime);
+        }
+        Err(e) => return Err(SolveError::Backend(e.to_string())),
+    };
+    let optimal = matches!(solution.status(), SolutionStatus::Optimal);
+    let mut chosen = Vec::new();
+    for &d in demands {
+        let pick = useful[&d]
+            .iter()
+            .copied()
+            .find(|&c| solution.value(x[&(d, c)]) > 0.5);
+        match pick {
+            Some(c) => chosen.push((d, c)),
+            None => return Ok(Milp::OutOfTime),
+        }
+    }
+    let value = chosen
+        .iter()
+        .map(|&(d, c)| p.demands[d].candidates[c].cost)
+        .sum();
+    Ok(Milp::Found((value, chosen), optimal))
+}
+
+/// Solves `p` for its `num_solutions` best distinct assignments.
+pub fn solve(p: &Problem, o: &Options) -> Result<Answer, SolveError> {
+    check(p)?;
+    let deadline = Instant::now() + o.time_limit;
+    let k = o.num_solutions.max(1);
+    if let Some(d) = p.demands.iter().find(|d| d.candidates.is_empty()) {
+        return Ok(infeasible(Explanation {
+            demand: Some(d.name.clone()),
+            rules: Vec::new(),
+            message: format!("no candidate is left for demand {}", d.name),
+        }));
+    }
+    let mut combined: Vec<Part> = vec![(0.0, Vec::new())];
+    let mut proven = true;
+    for comp in components(p) {
+        let zones: Vec<&ZoneRule> = p
+            .zones
+            .iter()
+            .filter(|z| z.demands.first().is_some_and(|d| comp.contains(d)))
+            .collect();
+        let pairs: Vec<&PairRule> = p.pairs.iter().filter(|r| comp.contains(&r.first)).collect();
+        match solve_component(p, &comp, k, deadline, &zones, &pairs)? {
+            ComponentResult::Parts(parts, ok) => {
+                proven &= ok;
+                if parts.is_empty() {
+                    return Ok(Answer {
+                        solutions: Vec::new(),
+                        proven: false,
+                        infeasible: None,
+                    });
+                }
+                combined = merge(&combined, &parts, k);
+            }
+            ComponentResult::Infeasible => {
+                return Ok(infeasible(explain(p, &comp, &zones, &pairs, deadline)?));
+            }
+        }
+    }
+    let n = p.demands.len();
+    let solutions = combined
+        .into_iter()
+        .map(|(objective, parts)| {
+            let mut choice = vec![0; n];
+            for (d, c) in parts {
+                choice[d] = c;
+            }
+            Solution { choice, objective }
+        })
+        .collect();
+    Ok(Answer {
+        solutions,
+        proven,
+        infeasible: None,
+    })
+}
+
+fn infeasible(e: Explanation) -> Answer {
+    Answer {
+        solutions: Vec::new(),
+        proven: true,
+        infeasible: Some(e),
+    }
+}
+
+/// A minimal set of rules of an infeasible component that cannot hold together (deletion
+/// filter: drop each rule in turn, keep it only if the rest becomes feasible without it).
+fn explain(
+    p: &Problem,
+    comp: &[usize],
+    zones: &[&ZoneRule],
+    pairs: &[&PairRule],
+    deadline: Instant,
+) -> Result<Explanation, SolveError> {
+    let mut z: Vec<&ZoneRule> = zones.to_vec();
+    let mut r: Vec<&PairRule> = pairs.to_vec();
+    let feasible_with = |z: &[&ZoneRule], r: &[&PairRule]| -> Result<bool, SolveError> {
+        Ok(matches!(
+            solve_component(p, comp, 1, deadline.max(Instant::now() + Duration::from_secs(1)), z, r)?,
+            ComponentResult::Parts(parts, _) if !parts.is_empty()
+        ))
+    };
+    let mut i = 0;
+    while i < z.len() {
+        let mut without = z.clone();
+        without.remove(i);
+        if !feasible_with(&without, &r)? {
+            z = without;
+        } else {
+            i += 1;
+        }
+    }
+    let mut i = 0;
+    while i < r.len() {
+        let mut without = r.clone();
+        without.remove(i);
+        if !feasible_with(&z, &without)? {
+            r = without;
+        } else {
+            i += 1;
+        }
+    }
+    let mut rules: Vec<String> = z.iter().map(|z| z.name.clone()).collect();
+    rules.extend(r.iter().map(|r| r.name.clone()));
+    let names = |ds: &[usize]| {
+        ds.iter()
+            .map(|&d| p.demands[d].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let message = match (z.as_slice(), r.as_slice()) {
+        ([one], []) => format!(
+            "zone rule {} ({} {}) cannot hold: the candidates of {} share no {} that satisfies it",
+            one.name,
+            one.category,
+            if one.qualifier == Qualifier::Same {
+                "same"
+            } else {
+                "different"
+            },
+            names(&one.demands),
+            one.category
+        ),
+        ([], [one]) => format!(
+            "rule {} leaves no allowed pair of candidates for {} and {}",
+            one.name, p.demands[one.first].name, p.demands[one.second].name
+        ),
+        _ => format!(
+            "rules {} cannot all hold for demands {}",
+            rules.join(", "),
+            names(comp)
+        ),
+    };
+    Ok(Explanation {
+        demand: None,
+        rules,
+        message,
+    })
+}
+
+/// HAS's FitFirst, the baseline: demands in order, each tries its candidates cheapest first
+/// against the choices made so far, backtracking chronologically when a later demand has none;
+/// the first complete assignment is returned (not proven optimal). `None` when nothing fits or
+/// after `node_limit` steps.
+pub fn greedy(p: &Problem, node_limit: usize) -> Option<Solution> {
+    let n = p.demands.len();
+    let orders: Vec<Vec<usize>> = p
+        .demands
+        .iter()
+        .map(|d| {
+            let mut o: Vec<usize> = (0..d.candidates.len()).collect();
+            o.sort_by(|&a, &b| {
+                d.candidates[a]
+                    .cost
+                    .total_cmp(&d.candidates[b].cost)
+                    .then(a.cmp(&b))
+            });
+            o
+        })
+        .collect();
+    let forbidden: Vec<Forbidden> = p
+        .pairs
+        .iter()
+        .map(|r| r.forbidden.iter().copied().collect())
+        .collect();
+    let fits = |d: usize, c: usize, choice: &[Option<usize>]| {
+        let zone =
+            |d: usize, c: usize, cat: &str| p.demands[d].candidates[c].zones.get(cat).cloned();
+        p.zones.iter().filter(|z| z.demands.contains(&d)).all(|z| {
+            let mine = zone(d, c, &z.category);
+            mine.is_some()
+                && z.demands
+                    .iter()
+                    .filter(|&&o| o != d)
+                    .all(|&o| match choice[o] {
+                        None => true,
+                        Some(oc) => {
+                            let theirs = zone(o, oc, &z.category);
+                            match z.qualifier {
+                                Qualifier::Same => theirs == mine,
+                                Qualifier::Different => theirs != mine,
+                            }
+                        }
+                    })
+        }) && p.pairs.iter().zip(&forbidden).all(|(r, f)| {
+            if r.first == d {
+                choice[r.second].is_none_or(|o| !f.contains(&(c, o)))
+            } else if r.second == d {
+                choice[r.first].is_none_or(|o| !f.contains(&(o, c)))
+            } else {
+                true
+            }
+        })
+    };
+    let mut choice: Vec<Option<usize>> = vec![None; n];
+    let mut next = vec![0usize; n];
+    let (mut d, mut steps) = (0usize, 0usize);
+    while d < n {
+        steps += 1;
+        if steps > node_limit {
+            return None;
+        }
+        let found = (next[d]..orders[d].len()).find(|&i| fits(d, orders[d][i], &choice));
+        match found {
+            Some(i) => {
+                choice[d] = Some(orders[d][i]);
+                next[d] = i + 1;
+                d += 1;
+            }
+            None => {
+                next[d] = 0;
+                choice[d] = None;
+                if d == 0 {
+                    return None;
+                }
+                d -= 1;
+                choice[d] = None;
+            }
+        }
+    }
+    let choice: Vec<usize> = choice.into_iter().map(|c| c.unwrap_or(0)).collect();
+    Some(Solution {
+        objective: objective(p, &choice),
+        choice,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: &str, cost: f64, zone: &str) -> Candidate {
+        Candidate {
+            id: id.into(),
+            cost,
+            zones: [("complex".to_string(), zone.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn a_zone_same_rule_is_decided_for_all_demands_together_not_by_the_first() {
+        // Greedy puts vG in its cheapest complex (A), then vGMuxInfra must follow into A at a
+        // high price; the optimum puts both in B.
+        let p = Problem {
+            demands: vec![
+                Demand {
+                    name: "vG".into(),
+                    candidates: vec![cand("a1", 1.0, "A"), cand("b1", 2.0, "B")],
+                },
+                Demand {
+                    name: "vGMuxInfra".into(),
+                    candidates: vec![cand("a2", 100.0, "A"), cand("b2", 1.0, "B")],
+                },
+            ],
+            zones: vec![ZoneRule {
+                name: "affinity_vCPE".into(),
+                category: "complex".into(),
+                qualifier: Qualifier::Same,
+                demands: vec![0, 1],
+            }],
+            pairs: vec![],
+        };
+        let a = solve(&p, &Options::default()).expect("solve");
+        assert!(a.proven);
+        assert_eq!(a.solutions[0].choice, vec![1, 1]);
+        assert_eq!(a.solutions[0].objective, 3.0);
+        assert_eq!(greedy(&p, 1000).expect("greedy").objective, 101.0);
+    }
+
+    #[test]
+    fn distinct_solutions_come_best_first() {
+        let p = Problem {
+            demands: vec![
+                Demand {
+                    name: "a".into(),
+                    candidates: vec![cand("x", 1.0, "A"), cand("y", 2.0, "B")],
+                },
+                Demand {
+                    name: "b".into(),
+                    candidates: vec![cand("x", 5.0, "A"), cand("y", 3.0, "B")],
+                },
+            ],
+            ..Default::default()
+        };
+        let a = solve(
+            &p,
+            &Options {
+                num_solutions: 10,
+                ..Default::default()
+            },
+        )
+        .expect("solve");
+        let objs: Vec<f64> = a.solutions.iter().map(|s| s.objective).collect();
+        assert_eq!(objs, vec![4.0, 5.0, 6.0, 7.0]);
+    }
+
+    #[test]
+    fn infeasibility_names_the_rule() {
+        let p = Problem {
+            demands: vec![
+                Demand {
+                    name: "a".into(),
+                    candidates: vec![cand("x", 1.0, "A")],
+                },
+                Demand {
+                    name: "b".into(),
+                    candidates: vec![cand("y", 1.0, "A")],
+                },
+            ],
+            zones: vec![ZoneRule {
+                name: "anti".into(),
+                category: "complex".into(),
+                qualifier: Qualifier::Different,
+                demands: vec![0, 1],
+            }],
+            pairs: vec![],
+        };
+        let a = solve(&p, &Options::default()).expect("solve");
+        let e = a.infeasible.expect("infeasible");
+        assert_eq!(e.rules, vec!["anti".to_string()]);
+        assert!(e.message.contains("anti"), "{}", e.message);
+    }
+}
