@@ -121,7 +121,11 @@ async fn open_store_with(
 
 /// The permission catalog of every mounted family.
 pub fn catalog() -> PermissionCatalog {
-    PermissionCatalog::new(netorch_api_admin::permissions::OSM_PERMISSIONS)
+    PermissionCatalog::new(
+        netorch_api_admin::permissions::OSM_PERMISSIONS
+            .iter()
+            .chain(netorch_api_oof::PERMISSIONS),
+    )
 }
 
 /// Identity settings from the configuration.
@@ -424,6 +428,21 @@ impl App {
         let slices_deps =
             slices_deps(cfg, &store, &secrets, identity.clone(), clock.clone()).await?;
         let job_waker = Arc::new(tokio::sync::Notify::new());
+        let oof_deps = netorch_api_oof::Deps {
+            identity: identity.clone(),
+            records: Arc::new(store.clone()),
+            jobs: Arc::new(store.clone()),
+            job_waker: job_waker.clone(),
+            clock: clock.clone(),
+            callback_auth: cfg
+                .oof
+                .callback_username
+                .clone()
+                .zip(cfg.oof.callback_password.clone()),
+            callback_attempts: cfg.oof.callback_attempts,
+            body_limit: 1024 * 1024,
+        };
+        load_oof_files(cfg, &oof_deps).await?;
         let osm_deps = netorch_api_osm::Deps {
             identity: identity.clone(),
             records: Arc::new(store.clone()),
@@ -482,6 +501,9 @@ impl App {
                 schedule: Schedule::Every(cfg.osm.housekeeping_interval),
                 payload: json!({}),
             });
+            for (kind, handler) in netorch_api_oof::job_handlers(&oof_deps) {
+                s.register(kind, handler);
+            }
             for (kind, handler) in netorch_api_slices::job_handlers(&slices_deps) {
                 s.register(kind, handler);
             }
@@ -513,6 +535,7 @@ impl App {
         });
         let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
+        let oof = netorch_api_oof::router(oof_deps);
         let mut doc = openapi(admin_doc, osm_doc);
         doc.merge(slices_doc);
         let doc = Arc::new(doc);
@@ -532,6 +555,7 @@ impl App {
             .merge(admin)
             .merge(osm)
             .merge(slices)
+            .merge(oof)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
             .layer(middleware::from_fn_with_state(
                 metrics.clone(),
@@ -633,6 +657,45 @@ impl App {
         tracing::info!("netorch stopped");
         Ok(())
     }
+}
+
+/// Loads the OOF policy directory and inventory file into the store.
+async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::Result<()> {
+    if let Some(dir) = &cfg.oof.policy_dir {
+        let mut n = 0;
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading oof.policy_dir {}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f)?;
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("policy file {}", f.display()))?;
+            for p in netorch_api_oof::model::parse_policies(&v)
+                .map_err(|e| anyhow::anyhow!("policy file {}: {e}", f.display()))?
+            {
+                netorch_api_oof::store_policy(deps, &p)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("storing policy {}: {e}", p.id))?;
+                n += 1;
+            }
+        }
+        tracing::info!(policies = n, dir = %dir.display(), "loaded OOF policies");
+    }
+    if let Some(f) = &cfg.oof.inventory_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading oof.inventory_file {}", f.display()))?;
+        let inv: netorch_api_oof::model::Inventory = serde_json::from_str(&text)
+            .with_context(|| format!("oof.inventory_file {}", f.display()))?;
+        netorch_api_oof::store_inventory(deps, &inv)
+            .await
+            .map_err(|e| anyhow::anyhow!("storing the OOF inventory: {e}"))?;
+        tracing::info!(regions = inv.cloud_region.len(), "loaded the OOF inventory");
+    }
+    Ok(())
 }
 
 /// The SLICES family's dependencies: key rings, trusted issuers, seeded topology.

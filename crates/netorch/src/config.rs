@@ -31,6 +31,37 @@ pub struct Config {
     pub osm: OsmSection,
     /// SLICES connectivity family.
     pub slices: SlicesSection,
+    /// ONAP OOF placement family.
+    pub oof: OofSection,
+}
+
+/// `[oof]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OofSection {
+    /// Directory of OSDF local policy files (`*.json`), loaded (upserted) at start-up.
+    pub policy_dir: Option<PathBuf>,
+    /// Inventory file in A&AI's shape (`{"cloud-region": [...], "license-pool": [...]}`), stored at
+    /// start-up (it replaces the stored inventory).
+    pub inventory_file: Option<PathBuf>,
+    /// Basic credentials netorch presents to callback URLs (OSDF's `soUsername`).
+    pub callback_username: Option<String>,
+    /// Password for `callback_username`.
+    pub callback_password: Option<String>,
+    /// Delivery attempts per callback (backoff doubles from 1 s, at most 5 min).
+    pub callback_attempts: i64,
+}
+
+impl Default for OofSection {
+    fn default() -> Self {
+        Self {
+            policy_dir: None,
+            inventory_file: None,
+            callback_username: None,
+            callback_password: None,
+            callback_attempts: 8,
+        }
+    }
 }
 
 /// `[slices]`.
@@ -342,6 +373,7 @@ impl Default for Config {
             log: LogSection::default(),
             osm: OsmSection::default(),
             slices: SlicesSection::default(),
+            oof: OofSection::default(),
         }
     }
 }
@@ -521,6 +553,14 @@ impl Config {
                 i.issuer
             );
         }
+        anyhow::ensure!(
+            (1..=50).contains(&self.oof.callback_attempts),
+            "oof.callback_attempts must be between 1 and 50"
+        );
+        anyhow::ensure!(
+            self.oof.callback_username.is_some() == self.oof.callback_password.is_some(),
+            "oof.callback_username and oof.callback_password must be given together"
+        );
         if let Some(f) = &self.slices.topology_file {
             let text = std::fs::read_to_string(f)
                 .with_context(|| format!("reading slices.topology_file {}", f.display()))?;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod oof;
 mod osm;
 mod packages;
 mod slices;

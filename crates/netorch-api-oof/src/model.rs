@@ -1,0 +1,721 @@
+//! From a request, the inventory and the policies to a solver problem, and from the solver's
+//! answer to the callback body ONAP SO and VF-C parse.
+
+use std::collections::BTreeMap;
+
+use netorch_solver::{Answer, Candidate, Demand, Options, Problem, Qualifier, ZoneRule};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::request::{CandidateRef, IdentifierType, PlacementRequest};
+
+/// A complex (site) as A&AI describes it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Complex {
+    /// CLLI / site id.
+    #[serde(default)]
+    pub physical_location_id: String,
+    /// Name (the `complex` zone).
+    #[serde(default)]
+    pub complex_name: String,
+    /// Latitude (A&AI sends strings).
+    #[serde(default, deserialize_with = "number_like")]
+    pub latitude: Option<f64>,
+    /// Longitude.
+    #[serde(default, deserialize_with = "number_like")]
+    pub longitude: Option<f64>,
+    /// City.
+    #[serde(default)]
+    pub city: String,
+    /// State.
+    #[serde(default)]
+    pub state: String,
+    /// Country (the `country` zone).
+    #[serde(default)]
+    pub country: String,
+    /// Region.
+    #[serde(default)]
+    pub region: String,
+}
+
+fn number_like<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("'{s}' is not a number"))),
+        Some(other) => Err(serde::de::Error::custom(format!("{other} is not a number"))),
+    }
+}
+
+/// A cloud region: a placement candidate.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CloudRegion {
+    /// Owner.
+    pub cloud_owner: String,
+    /// Region id.
+    pub cloud_region_id: String,
+    /// `openstack`...
+    #[serde(default)]
+    pub cloud_type: String,
+    /// Version (HAS `aic_version`).
+    #[serde(default)]
+    pub cloud_region_version: String,
+    /// Its site.
+    #[serde(default)]
+    pub complex: Complex,
+    /// Anything else (hypervisor, dataplane, numeric capacities for threshold policies...).
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+impl CloudRegion {
+    /// `<cloud-owner>_<cloud-region-id>`, ONAP's VIM id.
+    pub fn vim_id(&self) -> String {
+        format!("{}_{}", self.cloud_owner, self.cloud_region_id)
+    }
+
+    fn location(&self) -> Option<(f64, f64)> {
+        Some((self.complex.latitude?, self.complex.longitude?))
+    }
+
+    fn zone(&self, category: &str) -> Option<String> {
+        let v = match category {
+            "complex" => &self.complex.complex_name,
+            "region" => &self.cloud_region_id,
+            "country" => &self.complex.country,
+            "state" => &self.complex.state,
+            _ => return None,
+        };
+        (!v.is_empty()).then(|| v.clone())
+    }
+
+    fn matches(&self, r: &CandidateRef) -> bool {
+        let id = match IdentifierType::parse(&r.identifier_type) {
+            Some(IdentifierType::CloudRegionId) => {
+                if r.cloud_owner
+                    .as_ref()
+                    .is_some_and(|o| *o != self.cloud_owner)
+                {
+                    return false;
+                }
+                self.cloud_region_id.clone()
+            }
+            Some(IdentifierType::VimId) => self.vim_id(),
+            _ => return false,
+        };
+        r.identifiers.contains(&id)
+    }
+}
+
+/// An entitlement pool / license key group a license demand can use.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LicensePool {
+    /// The resource model it licenses.
+    pub model_invariant_id: String,
+    /// Entitlement pool.
+    pub entitlement_pool_uuid: String,
+    /// Its invariant id.
+    #[serde(default)]
+    pub entitlement_pool_invariant_uuid: String,
+    /// License key group.
+    pub license_key_group_uuid: String,
+    /// Its invariant id.
+    #[serde(default)]
+    pub license_key_group_invariant_uuid: String,
+    /// Preference (lower first).
+    #[serde(default)]
+    pub cost: f64,
+}
+
+/// The inventory, in A&AI's shape.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Inventory {
+    /// Cloud regions.
+    #[serde(default)]
+    pub cloud_region: Vec<CloudRegion>,
+    /// License pools.
+    #[serde(default)]
+    pub license_pool: Vec<LicensePool>,
+}
+
+/// A policy in OSDF's local-file format.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Policy {
+    /// Policy id.
+    #[serde(default)]
+    pub id: String,
+    /// TOSCA type, e.g. `onap.policies.optimization.resource.DistancePolicy`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Properties.
+    #[serde(default)]
+    pub properties: Value,
+}
+
+impl Policy {
+    /// The short type name (`DistancePolicy`).
+    pub fn short_type(&self) -> &str {
+        self.kind.rsplit('.').next().unwrap_or(&self.kind)
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.properties[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the policy applies to a service (no `services` list: to all).
+    pub fn applies_to_service(&self, service: &str) -> bool {
+        let s = self.list("services");
+        s.is_empty() || s.iter().any(|x| x.eq_ignore_ascii_case(service))
+    }
+
+    /// The demands it names (empty: every demand).
+    pub fn resources(&self) -> Vec<String> {
+        self.list("resources")
+    }
+}
+
+/// Reads policies from a file's JSON: `{id: policy}`, `{"policies": {...}}` or a list.
+pub fn parse_policies(v: &Value) -> Result<Vec<Policy>, String> {
+    let map = match v.get("policies") {
+        Some(inner) => inner,
+        None => v,
+    };
+    let mut out = Vec::new();
+    match map {
+        Value::Object(m) => {
+            for (id, p) in m {
+                let mut p: Policy =
+                    serde_json::from_value(p.clone()).map_err(|e| format!("policy {id}: {e}"))?;
+                p.id = id.clone();
+                out.push(p);
+            }
+        }
+        Value::Array(a) => {
+            for p in a {
+                let p: Policy = serde_json::from_value(p.clone()).map_err(|e| e.to_string())?;
+                if p.id.is_empty() {
+                    return Err("a policy in a list needs an \"id\"".into());
+                }
+                out.push(p);
+            }
+        }
+        _ => return Err("policies must be an object keyed by policy id, or a list".into()),
+    }
+    Ok(out)
+}
+
+/// Follows a dotted path into request parameters, as OSDF does (lists apply the rest of the path
+/// to every element).
+pub fn dotted(root: &Value, path: &str) -> Option<Value> {
+    fn walk(v: &Value, parts: &[&str]) -> Option<Value> {
+        match parts.split_first() {
+            None => Some(v.clone()),
+            Some((head, rest)) => match v {
+                Value::Object(m) => walk(m.get(*head)?, rest),
+                Value::Array(a) => Some(Value::Array(
+                    a.iter().filter_map(|x| walk(x, parts)).collect(),
+                )),
+                _ => None,
+            },
+        }
+    }
+    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    walk(root, &parts).filter(|v| !v.is_null())
+}
+
+fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn compare(op: &str, left: f64, right: f64) -> bool {
+    match op {
+        "<" | "lt" => left < right,
+        "<=" | "lte" => left <= right,
+        ">" | "gt" => left > right,
+        ">=" | "gte" => left >= right,
+        "=" | "==" | "eq" => (left - right).abs() < 1e-9,
+        _ => false,
+    }
+}
+
+/// A request translated for the solver, with what is needed to answer.
+pub struct Plan {
+    /// The problem.
+    pub problem: Problem,
+    /// The regions behind each demand's candidates (same order).
+    pub regions: Vec<Vec<CloudRegion>>,
+    /// Solver options.
+    pub options: Options,
+    /// Why a demand has no candidate, if one has none.
+    pub emptied: Option<String>,
+}
+
+/// Why a request cannot be planned (answered as `failed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// The policies that apply to a request; an error names what is missing.
+pub fn select<'a>(req: &PlacementRequest, all: &'a [Policy]) -> Result<Vec<&'a Policy>, PlanError> {
+    let service = &req.service_info.service_name;
+    let demands: Vec<String> = req
+        .placement_info
+        .placement_demands
+        .iter()
+        .map(|d| d.resource_module_name.to_lowercase())
+        .collect();
+    let picked: Vec<&Policy> = all
+        .iter()
+        .filter(|p| p.applies_to_service(service))
+        .filter(|p| {
+            let r = p.resources();
+            r.is_empty()
+                || r.iter().any(|x| demands.contains(&x.to_lowercase()))
+                || p.short_type() == "QueryPolicy"
+        })
+        .collect();
+    if picked.is_empty() && !demands.is_empty() {
+        return Err(PlanError(format!(
+            "no placement policy applies to service '{service}' (demands: {}); load policies for it (oof.policy_dir or PUT /api/oof/v1/policies/{{id}})",
+            demands.join(", ")
+        )));
+    }
+    Ok(picked)
+}
+
+fn applies(p: &Policy, demand: &str) -> bool {
+    let r = p.resources();
+    r.is_empty() || r.iter().any(|x| x.eq_ignore_ascii_case(demand))
+}
+
+/// Builds the solver problem.
+pub fn plan(
+    req: &PlacementRequest,
+    inv: &Inventory,
+    policies: &[&Policy],
+) -> Result<Plan, PlanError> {
+    let params = Value::Object(
+        req.placement_info
+            .request_parameters
+            .clone()
+            .unwrap_or_default(),
+    );
+    // Query policies: named values from requestParameters (later policies overwrite earlier).
+    let mut query: BTreeMap<String, Value> = BTreeMap::new();
+    for p in policies.iter().filter(|p| p.short_type() == "QueryPolicy") {
+        for q in p.properties["queryProperties"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(attr) = q["attribute"].as_str() else {
+                continue;
+            };
+            let value = match &q["value"] {
+                Value::Null => None,
+                Value::String(s) if s.is_empty() => None,
+                v => Some(v.clone()),
+            }
+            .or_else(|| {
+                q["attribute_location"]
+                    .as_str()
+                    .and_then(|path| dotted(&params, path))
+            });
+            if let Some(v) = value {
+                query.insert(attr.to_string(), v);
+            }
+        }
+    }
+    let customer = match (
+        query.get("customerLatitude").and_then(num),
+        query.get("customerLongitude").and_then(num),
+    ) {
+        (Some(la), Some(lo)) => Some((la, lo)),
+        _ => None,
+    };
+    let needs_location = |what: &str| {
+        PlanError(format!(
+            "{what} needs the customer location, but no query policy gives customerLatitude and customerLongitude for service '{}'",
+            req.service_info.service_name
+        ))
+    };
+    let mut demands = Vec::new();
+    let mut regions_out = Vec::new();
+    let mut emptied = None;
+    for d in &req.placement_info.placement_demands {
+        let name = &d.resource_module_name;
+        let mut regions: Vec<CloudRegion> = inv.cloud_region.clone();
+        if regions.is_empty() && emptied.is_none() {
+            emptied = Some(format!(
+                "the inventory has no cloud region for demand {name}"
+            ));
+        }
+        let mut stage =
+            |label: String, regions: &mut Vec<CloudRegion>, keep: &dyn Fn(&CloudRegion) -> bool| {
+                let before = regions.len();
+                regions.retain(|r| keep(r));
+                if before > 0 && regions.is_empty() && emptied.is_none() {
+                    emptied = Some(format!("{label} left no candidate for demand {name}"));
+                }
+            };
+        if !d.required_candidates.is_empty() {
+            stage("requiredCandidates".into(), &mut regions, &|r| {
+                d.required_candidates.iter().any(|c| r.matches(c))
+            });
+        }
+        if !d.excluded_candidates.is_empty() {
+            stage("excludedCandidates".into(), &mut regions, &|r| {
+                !d.excluded_candidates.iter().any(|c| r.matches(c))
+            });
+        }
+        for p in policies.iter().filter(|p| applies(p, name)) {
+            match p.short_type() {
+                "DistancePolicy" => {
+                    let dist = &p.properties["distanceProperties"]["distance"];
+                    let limit = num(&dist["value"]).ok_or_else(|| {
+                        PlanError(format!("policy {}: distance value is not a number", p.id))
+                    })?;
+                    let km = if dist["unit"].as_str() == Some("mi") {
+                        limit * 1.609344
+                    } else {
+                        limit
+                    };
+                    let op = dist["operator"].as_str().unwrap_or("<").to_string();
+                    let at = customer.ok_or_else(|| needs_location(&format!("policy {}", p.id)))?;
+                    stage(
+                        format!(
+                            "policy {} (distance {op} {limit} {})",
+                            p.id,
+                            dist["unit"].as_str().unwrap_or("km")
+                        ),
+                        &mut regions,
+                        &|r| {
+                            r.location()
+                                .is_some_and(|l| compare(&op, haversine(at, l), km))
+                        },
+                    );
+                }
+                "AttributePolicy" => {
+                    let props = p.properties["attributeProperties"].clone();
+                    stage(
+                        format!("policy {} (attributes)", p.id),
+                        &mut regions,
+                        &|r| attributes_match(r, &props),
+                    );
+                }
+                "ThresholdPolicy" => {
+                    let rules = p.properties["thresholdProperties"].clone();
+                    stage(
+                        format!("policy {} (thresholds)", p.id),
+                        &mut regions,
+                        &|r| {
+                            rules.as_array().into_iter().flatten().all(|t| {
+                                let (Some(attr), Some(op), Some(limit)) = (
+                                    t["attribute"].as_str(),
+                                    t["operator"].as_str(),
+                                    num(&t["threshold"]),
+                                ) else {
+                                    return false;
+                                };
+                                r.attributes
+                                    .get(attr)
+                                    .and_then(num)
+                                    .is_some_and(|v| compare(op, v, limit))
+                            })
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Objective: HAS's linear form, weight × (distance + candidate cost) − weight × hpa_score.
+        let mut terms: Vec<(String, f64)> = Vec::new();
+        for p in policies
+            .iter()
+            .filter(|p| p.short_type() == "OptimizationPolicy")
+        {
+            for a in p.properties["objectiveParameter"]["parameterAttributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let names: Vec<String> = a["resources"]
+                    .as_array()
+                    .map(|x| {
+                        x.iter()
+                            .filter_map(|v| v.as_str().map(str::to_lowercase))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !names.is_empty() && !names.contains(&name.to_lowercase()) {
+                    continue;
+                }
+                let weight = num(&a["weight"]).unwrap_or(1.0);
+                if let Some(param) = a["parameter"].as_str() {
+                    terms.push((param.to_string(), weight));
+                }
+            }
+        }
+        if terms.iter().any(|(t, _)| t == "distance") && customer.is_none() {
+            return Err(needs_location("the distance objective"));
+        }
+        let existing = |r: &CloudRegion| d.existing_candidates.iter().any(|c| r.matches(c));
+        let candidates = regions
+            .iter()
+            .map(|r| {
+                // HAS: cloud candidates cost 2, an existing placement −8000.
+                let base = if existing(r) { -8000.0 } else { 2.0 };
+                let mut cost = 0.0;
+                for (t, w) in &terms {
+                    match t.as_str() {
+                        "distance" => {
+                            let km = match (customer, r.location()) {
+                                (Some(a), Some(b)) => haversine(a, b),
+                                _ => 20_000.0,
+                            };
+                            cost += w * (km + base);
+                        }
+                        "hpa_score" => {
+                            cost -= w * r.attributes.get("hpa_score").and_then(num).unwrap_or(0.0)
+                        }
+                        _ => {}
+                    }
+                }
+                if terms.is_empty() {
+                    cost = base;
+                }
+                Candidate {
+                    id: r.cloud_region_id.clone(),
+                    cost: (cost * 1000.0).round() / 1000.0,
+                    zones: ["complex", "region", "country", "state"]
+                        .iter()
+                        .filter_map(|c| r.zone(c).map(|v| (c.to_string(), v)))
+                        .collect(),
+                }
+            })
+            .collect();
+        demands.push(Demand {
+            name: name.clone(),
+            candidates,
+        });
+        regions_out.push(regions);
+    }
+    let index: BTreeMap<String, usize> = demands
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name.to_lowercase(), i))
+        .collect();
+    let mut zones = Vec::new();
+    for p in policies
+        .iter()
+        .filter(|p| p.short_type() == "AffinityPolicy")
+    {
+        let a = &p.properties["affinityProperties"];
+        let qualifier = match a["qualifier"].as_str() {
+            Some("same") => Qualifier::Same,
+            Some("different") => Qualifier::Different,
+            other => {
+                return Err(PlanError(format!(
+                    "policy {}: qualifier {other:?} is not same or different",
+                    p.id
+                )));
+            }
+        };
+        let category = a["category"].as_str().unwrap_or("complex").to_string();
+        if !matches!(
+            category.as_str(),
+            "complex" | "region" | "country" | "state"
+        ) {
+            return Err(PlanError(format!(
+                "policy {}: zone category '{category}' is not supported (complex, region, country, state)",
+                p.id
+            )));
+        }
+        let members: Vec<usize> = p
+            .resources()
+            .iter()
+            .filter_map(|r| index.get(&r.to_lowercase()).copied())
+            .collect();
+        if members.len() >= 2 {
+            zones.push(ZoneRule {
+                name: p.id.clone(),
+                category,
+                qualifier,
+                demands: members,
+            });
+        }
+    }
+    let timeout = req.request_info.timeout.unwrap_or(600).clamp(1, 3600) as u64;
+    Ok(Plan {
+        problem: Problem {
+            demands,
+            zones,
+            pairs: Vec::new(),
+        },
+        regions: regions_out,
+        options: Options {
+            num_solutions: req.request_info.num_solutions.unwrap_or(1).max(1) as usize,
+            time_limit: std::time::Duration::from_secs(timeout),
+        },
+        emptied,
+    })
+}
+
+fn attributes_match(r: &CloudRegion, props: &Value) -> bool {
+    let Some(map) = props.as_object() else {
+        return true;
+    };
+    map.iter().all(|(k, want)| {
+        if want.is_null() {
+            return true;
+        }
+        let have: Option<String> = match k.as_str() {
+            "cloudVersion" => Some(r.cloud_region_version.clone()),
+            "cloudType" => Some(r.cloud_type.clone()),
+            "complex" => Some(r.complex.complex_name.clone()),
+            "country" => Some(r.complex.country.clone()),
+            "state" => Some(r.complex.state.clone()),
+            "region" => Some(r.complex.region.clone()),
+            "cloudOwner" => Some(r.cloud_owner.clone()),
+            other => r.attributes.get(other).map(|v| match v {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            }),
+        };
+        let Some(have) = have else { return false };
+        let list = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            x.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| x.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match want {
+            Value::Object(o) if o.contains_key("any") => list(&o["any"]).contains(&have),
+            Value::Object(o) if o.contains_key("all") => list(&o["all"]).iter().all(|x| *x == have),
+            Value::Array(_) => list(want).contains(&have),
+            Value::String(s) => *s == have,
+            Value::Number(n) => have.parse::<f64>().ok() == n.as_f64(),
+            Value::Bool(b) => have.parse::<bool>().ok() == Some(*b),
+            _ => false,
+        }
+    })
+}
+
+/// The license solutions: per license demand, an existing license still in the inventory, else
+/// the cheapest pool for its model.
+pub fn licenses(req: &PlacementRequest, inv: &Inventory) -> Result<Vec<Value>, PlanError> {
+    let mut out = Vec::new();
+    for d in req.license_info.iter().flat_map(|l| &l.license_demands) {
+        let model = &d.resource_model_info.model_invariant_id;
+        let mut pools: Vec<&LicensePool> = inv
+            .license_pool
+            .iter()
+            .filter(|p| &p.model_invariant_id == model)
+            .collect();
+        pools.sort_by(|a, b| {
+            a.cost
+                .total_cmp(&b.cost)
+                .then(a.entitlement_pool_uuid.cmp(&b.entitlement_pool_uuid))
+        });
+        let existing = d.existing_licenses.as_ref().and_then(|e| {
+            pools
+                .iter()
+                .find(|p| e.entitlement_pool_uuid.contains(&p.entitlement_pool_uuid))
+                .copied()
+        });
+        let Some(pool) = existing.or_else(|| pools.first().copied()) else {
+            return Err(PlanError(format!(
+                "no license pool for license demand {} (model {model})",
+                d.resource_module_name
+            )));
+        };
+        out.push(json!({
+            "resourceModuleName": d.resource_module_name,
+            "serviceResourceId": d.service_resource_id,
+            "entitlementPoolUUID": [pool.entitlement_pool_uuid],
+            "licenseKeyGroupUUID": [pool.license_key_group_uuid],
+            "entitlementPoolInvariantUUID": [pool.entitlement_pool_invariant_uuid],
+            "licenseKeyGroupInvariantUUID": [pool.license_key_group_invariant_uuid],
+        }));
+    }
+    Ok(out)
+}
+
+/// The placement solutions in the callback shape: one inner list per solution (never flattened).
+pub fn placement_solutions(req: &PlacementRequest, plan: &Plan, answer: &Answer) -> Vec<Value> {
+    answer
+        .solutions
+        .iter()
+        .map(|s| {
+            Value::Array(
+                req.placement_info
+                    .placement_demands
+                    .iter()
+                    .enumerate()
+                    .map(|(d, demand)| {
+                        let r = &plan.regions[d][s.choice[d]];
+                        let kv = |k: &str, v: Value| json!({"key": k, "value": v});
+                        json!({
+                            "resourceModuleName": demand.resource_module_name,
+                            "serviceResourceId": demand.service_resource_id,
+                            "solution": {
+                                "identifierType": "cloudRegionId",
+                                "identifiers": [r.cloud_region_id],
+                                "cloudOwner": r.cloud_owner,
+                            },
+                            "assignmentInfo": [
+                                kv("locationType", json!(r.cloud_type)),
+                                kv("locationId", json!(r.cloud_region_id)),
+                                kv("isRehome", json!("false")),
+                                kv("cloudOwner", json!(r.cloud_owner)),
+                                kv("cloudClli", json!(r.complex.physical_location_id)),
+                                kv("aicClli", json!(r.complex.physical_location_id)),
+                                kv("aicVersion", json!(r.cloud_region_version)),
+                                kv("cloudRegionId", json!(r.cloud_region_id)),
+                                kv("vimId", json!(r.vim_id())),
+                            ],
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,496 @@
+//! OOF placement over real HTTP with a real callback receiver: vCPE-style demands, policies from a
+//! directory, an inventory file, async and sync modes, bad input, failing callbacks.
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::TestApp;
+
+fn policies() -> Value {
+    json!({
+        "OSDF_vCPE_query": {"type": "onap.policies.optimization.service.QueryPolicy", "version": "1.0.0",
+            "properties": {"services": ["vCPE"], "queryProperties": [
+                {"attribute": "customerLatitude", "attribute_location": "customerLatitude"},
+                {"attribute": "customerLongitude", "attribute_location": "customerLongitude"}]}},
+        "distance-vG": {"type": "onap.policies.optimization.resource.DistancePolicy", "version": "1.0.0",
+            "properties": {"services": ["vCPE"], "resources": ["vG", "vGMuxInfra"], "identity": "distance-vG",
+                "distanceProperties": {"locationInfo": "customer_loc", "distance": {"value": "1500", "operator": "<", "unit": "km"}}}},
+        "affinity_vCPE": {"type": "onap.policies.optimization.resource.AffinityPolicy", "version": "1.0.0",
+            "properties": {"services": ["vCPE"], "resources": ["vG", "vGMuxInfra"], "identity": "affinity_vCPE",
+                "affinityProperties": {"qualifier": "same", "category": "complex"}}},
+        "optimization_vCPE": {"type": "onap.policies.optimization.resource.OptimizationPolicy", "version": "1.0.0",
+            "properties": {"services": ["vCPE"], "resources": ["vG", "vGMuxInfra"], "objective": "minimize",
+                "objectiveParameter": {"operator": "sum", "parameterAttributes": [
+                    {"resources": ["vGMuxInfra"], "parameter": "distance", "weight": "1", "operator": "product", "customerLocationInfo": "customer_loc"},
+                    {"resources": ["vG"], "parameter": "distance", "weight": "1", "operator": "product", "customerLocationInfo": "customer_loc"},
+                    {"resources": ["vG"], "parameter": "hpa_score", "weight": "200", "operator": "product"}]}}}
+    })
+}
+
+fn region(id: &str, complex: &str, lat: f64, lon: f64, hpa: f64) -> Value {
+    json!({"cloud-owner": "CloudOwner", "cloud-region-id": id, "cloud-type": "openstack", "cloud-region-version": "titanium_cloud",
+        "complex": {"physical-location-id": format!("{}CLLI", complex.to_uppercase()), "complex-name": complex,
+            "latitude": lat.to_string(), "longitude": lon.to_string(), "country": "USA"},
+        "attributes": {"hpa_score": hpa}})
+}
+
+fn inventory() -> Value {
+    json!({
+        "cloud-region": [
+            region("dfw-1", "dallas", 32.90, -97.04, 0.0),
+            region("dfw-2", "dallas", 32.95, -97.10, 5.0),
+            region("chi-1", "chicago", 41.88, -87.63, 9.0),
+            region("nyc-1", "newyork", 40.71, -74.00, 50.0),
+            region("sfo-1", "sanfrancisco", 37.77, -122.42, 50.0)
+        ],
+        "license-pool": [
+            {"model-invariant-id": "vg-model", "entitlement-pool-uuid": "ep-b", "license-key-group-uuid": "lkg-b", "cost": 2.0},
+            {"model-invariant-id": "vg-model", "entitlement-pool-uuid": "ep-a", "license-key-group-uuid": "lkg-a", "cost": 1.0}
+        ]
+    })
+}
+
+/// A callback receiver: every POST is recorded (headers, body) and answered with `status`.
+struct Receiver {
+    url: String,
+    rx: Mutex<mpsc::UnboundedReceiver<(axum::http::HeaderMap, Value)>>,
+}
+
+async fn receiver() -> Receiver {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send((headers, body));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/cb", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver {
+        url,
+        rx: Mutex::new(rx),
+    }
+}
+
+impl Receiver {
+    async fn next(&self) -> (axum::http::HeaderMap, Value) {
+        tokio::time::timeout(Duration::from_secs(30), self.rx.lock().await.recv())
+            .await
+            .expect("callback arrives")
+            .expect("receiver open")
+    }
+}
+
+async fn start() -> TestApp {
+    let dir = tempfile::tempdir().expect("dir").keep();
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    std::fs::write(dir.join("policies/vcpe.json"), policies().to_string()).expect("write");
+    std::fs::write(dir.join("inventory.json"), inventory().to_string()).expect("write");
+    TestApp::start_with(|c| {
+        c.oof.policy_dir = Some(dir.join("policies"));
+        c.oof.inventory_file = Some(dir.join("inventory.json"));
+        c.oof.callback_username = Some("so".into());
+        c.oof.callback_password = Some("so_secret".into());
+    })
+    .await
+}
+
+fn request(id: &str, callback: &str) -> Value {
+    json!({
+        "requestInfo": {
+            "transactionId": format!("tx-{id}"), "requestId": id, "callbackUrl": callback,
+            "callbackHeader": {"X-Callback-Token": "abc123"},
+            "sourceId": "so", "requestType": "create", "numSolutions": 1, "optimizers": ["placement"], "timeout": 60
+        },
+        "placementInfo": {
+            "requestParameters": {"customerLatitude": 32.7, "customerLongitude": -96.8, "customerName": "xyz"},
+            "subscriberInfo": {"globalSubscriberId": "SDN-ETHERNET-INTERNET", "subscriberName": "ABC"},
+            "placementDemands": [
+                {"resourceModuleName": "vGMuxInfra", "serviceResourceId": "vGMuxInfra-xx",
+                 "resourceModelInfo": {"modelInvariantId": "mux-model", "modelVersionId": "mux-v1", "modelName": "vGMuxInfra"},
+                 "excludedCandidates": [{"identifierType": "cloudRegionId", "identifiers": ["dfw-1"], "cloudOwner": "CloudOwner"}]},
+                {"resourceModuleName": "vG", "serviceResourceId": "71d563e8-e714-4393-8f99-cc480144a05e",
+                 "resourceModelInfo": {"modelInvariantId": "vg-model", "modelVersionId": "vg-v1", "modelName": "vG"},
+                 "existingCandidates": [{"identifierType": "serviceInstanceId", "identifiers": ["gjhd-098-fhd-987"]}]}
+            ]
+        },
+        "licenseInfo": {"licenseDemands": [
+            {"resourceModuleName": "vG", "serviceResourceId": "vG-lic", "resourceModelInfo": {"modelInvariantId": "vg-model", "modelVersionId": "vg-v1"}}
+        ]},
+        "serviceInfo": {"serviceInstanceId": "4838454a-ad5f-4f59-a9aa-7d97dd5e66c1", "serviceName": "vCPE",
+            "modelInfo": {"modelInvariantId": "vcpe-model", "modelVersionId": "vcpe-v1"}}
+    })
+}
+
+async fn place(
+    app: &TestApp,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .basic_auth("admin", Some("admin"))
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    let (s, h) = (r.status(), r.headers().clone());
+    let text = r.text().await.expect("text");
+    (
+        s,
+        h,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn solution_of<'a>(list: &'a Value, demand: &str) -> &'a Value {
+    list.as_array()
+        .expect("inner list")
+        .iter()
+        .find(|s| s["resourceModuleName"] == demand)
+        .expect("demand in solution")
+}
+
+fn info(s: &Value, key: &str) -> Value {
+    s["assignmentInfo"]
+        .as_array()
+        .expect("assignmentInfo")
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .map(|kv| kv["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_vcpe_request_is_accepted_solved_optimally_and_posted_to_the_callback() {
+    let app = start().await;
+    let rx = receiver().await;
+    let mut events = app.bus.subscribe();
+    let (s, headers, v) = place(&app, "/api/oof/v1/placement", &request("req-1", &rx.url)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(
+        v,
+        json!({"requestId": "req-1", "transactionId": "tx-req-1", "requestStatus": "accepted", "statusMessage": ""})
+    );
+    assert_eq!(headers["x-latestversion"], "1.0.0");
+    let (cb_headers, body) = rx.next().await;
+    // Configured callback credentials and the client's callbackHeader entries.
+    assert_eq!(cb_headers["authorization"], "Basic c286c29fc2VjcmV0");
+    assert_eq!(cb_headers["x-callback-token"], "abc123");
+    assert_eq!(body["requestStatus"], "completed", "{body}");
+    assert_eq!(body["transactionId"], "tx-req-1");
+    let sols = body["solutions"]["placementSolutions"]
+        .as_array()
+        .expect("list");
+    assert_eq!(sols.len(), 1, "one inner list per solution");
+    let (vg, mux) = (
+        solution_of(&sols[0], "vG"),
+        solution_of(&sols[0], "vGMuxInfra"),
+    );
+    // Same complex (affinity), within 1500 km, dfw-1 excluded for vGMuxInfra, and vG on the
+    // region with the better HPA score: the optimum.
+    assert_eq!(vg["solution"]["identifiers"], json!(["dfw-2"]));
+    assert_eq!(mux["solution"]["identifiers"], json!(["dfw-2"]));
+    assert_eq!(vg["solution"]["identifierType"], "cloudRegionId");
+    assert_eq!(vg["solution"]["cloudOwner"], "CloudOwner");
+    assert_eq!(
+        vg["serviceResourceId"],
+        "71d563e8-e714-4393-8f99-cc480144a05e"
+    );
+    assert_eq!(info(vg, "locationId"), json!("dfw-2"));
+    assert_eq!(info(vg, "isRehome"), json!("false"));
+    assert_eq!(info(vg, "cloudClli"), json!("DALLASCLLI"));
+    assert_eq!(info(vg, "vimId"), json!("CloudOwner_dfw-2"));
+    // License selection: the cheapest pool of the model.
+    let lic = &body["solutions"]["licenseSolutions"];
+    assert_eq!(lic[0]["entitlementPoolUUID"], json!(["ep-a"]), "{lic}");
+    // The status resource shows the result and the delivery.
+    let (s, v) = poll_status(&app, "req-1", |v| v["status"] == "completed").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["callbackAttempts"][0]["ok"], json!(true), "{v}");
+    assert_eq!(v["result"], body);
+    // Events: accepted, solved, callback delivered.
+    let mut keys = Vec::new();
+    while keys.len() < 3 {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("event")
+            .expect("bus");
+        if e.topic == "oof.placement" {
+            keys.push(e.key.clone());
+        }
+    }
+    assert_eq!(keys, vec!["accepted", "solved", "callback_delivered"]);
+    app.stop().await;
+}
+
+async fn poll_status(
+    app: &TestApp,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (StatusCode, Value) {
+    for _ in 0..300 {
+        let r = app
+            .client
+            .get(format!("{}/api/oof/v1/placement/{id}", app.base))
+            .basic_auth("admin", Some("admin"))
+            .send()
+            .await
+            .expect("send");
+        let s = r.status();
+        let v: Value = r.json().await.expect("json");
+        if done(&v) {
+            return (s, v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("status of {id} never reached the expected state");
+}
+
+#[tokio::test]
+async fn several_solutions_come_as_separate_lists_and_sync_mode_answers_201_or_520() {
+    let app = start().await;
+    let rx = receiver().await;
+    let mut req = request("req-2", &rx.url);
+    req["requestInfo"]["numSolutions"] = json!(3);
+    let (s, _, v) = place(&app, "/api/oof/placement/v1", &req).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, body) = rx.next().await;
+    let sols = body["solutions"]["placementSolutions"]
+        .as_array()
+        .expect("list");
+    assert_eq!(sols.len(), 3, "{body}");
+    let picks: Vec<String> = sols
+        .iter()
+        .map(|l| {
+            format!(
+                "{}/{}",
+                solution_of(l, "vG")["solution"]["identifiers"][0],
+                solution_of(l, "vGMuxInfra")["solution"]["identifiers"][0]
+            )
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = picks.iter().collect();
+    assert_eq!(distinct.len(), 3, "{picks:?}");
+
+    req["requestInfo"]["requestId"] = json!("req-3");
+    req["requestInfo"]["numSolutions"] = json!(1);
+    let (s, _, v) = place(&app, "/api/oof/v1/placement?sync=true", &req).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["requestStatus"], "completed");
+    // Only 2 × 2 + 1 feasible pairs exist (same complex, dfw-1 excluded for the mux): 50 cannot be found.
+    req["requestInfo"]["numSolutions"] = json!(50);
+    let (s, _, v) = place(&app, "/api/oof/v1/placement?sync=true", &req).await;
+    assert_eq!(s.as_u16(), 520, "{v}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_solution_is_completed_with_empty_lists_and_says_which_rule_emptied_which_demand() {
+    let app = start().await;
+    let rx = receiver().await;
+    let mut req = request("req-4", &rx.url);
+    req["placementInfo"]["placementDemands"][1]["requiredCandidates"] =
+        json!([{"identifierType": "cloudRegionId", "identifiers": ["nyc-1"]}]);
+    let (s, _, _) = place(&app, "/api/oof/v1/placement", &req).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, body) = rx.next().await;
+    assert_eq!(body["requestStatus"], "completed", "{body}");
+    assert_eq!(body["solutions"]["placementSolutions"], json!([]));
+    let msg = body["statusMessage"].as_str().expect("message");
+    assert!(msg.contains("distance-vG") && msg.contains("vG"), "{msg}");
+    // A malformed policy input leads to "failed" with a plain (not double-encoded) message.
+    let mut req = request("req-5", &rx.url);
+    req["placementInfo"]["requestParameters"] = json!({});
+    let (s, _, _) = place(&app, "/api/oof/v1/placement", &req).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, body) = rx.next().await;
+    assert_eq!(body["requestStatus"], "failed", "{body}");
+    assert!(
+        body["statusMessage"]
+            .as_str()
+            .expect("plain string")
+            .contains("customer location")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_in_osdf_shape() {
+    let app = start().await;
+    let url = format!("{}/api/oof/v1/placement", app.base);
+    let good = request("req-6", "http://127.0.0.1:9/cb");
+    let r = app
+        .client
+        .post(&url)
+        .json(&good)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.json::<Value>().await.expect("json")["serviceException"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("Authorization")
+    );
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth("admin", Some("nope"))
+        .json(&good)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"serviceException": {"text": "Unauthorized, check username and password"}})
+    );
+    let bad = |mutate: &dyn Fn(&mut Value)| {
+        let mut b = good.clone();
+        mutate(&mut b);
+        b
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (bad(&|b| b["requestInfo"]["bogus"] = json!(1)), "bogus"),
+        (
+            bad(&|b| {
+                b["placementInfo"]["placementDemands"][0]["excludedCandidates"] =
+                    json!({"identifierType": "cloudRegionId", "identifiers": ["x"]})
+            }),
+            "excludedCandidates",
+        ),
+        (
+            bad(&|b| {
+                b["placementInfo"]["placementDemands"][1]["requiredCandidates"] =
+                    json!({"identifierType": "cloudRegionId", "identifiers": ["x"]})
+            }),
+            "requiredCandidates",
+        ),
+        (
+            bad(&|b| b["requestInfo"]["callbackUrl"] = json!("not a url")),
+            "callbackUrl",
+        ),
+        (
+            bad(&|b| {
+                b["serviceInfo"]
+                    .as_object_mut()
+                    .map(|o| o.remove("serviceName"));
+            }),
+            "serviceName",
+        ),
+        (
+            bad(&|b| {
+                b["placementInfo"]["placementDemands"][0]["excludedCandidates"][0]["identifierType"] =
+                    json!("planet")
+            }),
+            "identifierType",
+        ),
+    ];
+    for (body, field) in cases {
+        let (s, _, v) = place(&app, "/api/oof/v1/placement", &body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{field}: {v}");
+        assert_eq!(
+            v["serviceException"]["errorType"], "InvalidClientRequest",
+            "{v}"
+        );
+        assert!(
+            v["serviceException"]["exceptionMessage"]
+                .as_str()
+                .expect("message")
+                .contains(field),
+            "{field}: {v}"
+        );
+    }
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth("admin", Some("admin"))
+        .header("content-type", "application/json")
+        .body("{\"requestInfo\": ")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let big = "x".repeat(1024 * 1024 + 10);
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth("admin", Some("admin"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A service without policies: a clear 400 at once.
+    let (s, _, v) = place(
+        &app,
+        "/api/oof/v1/placement",
+        &bad(&|b| b["serviceInfo"]["serviceName"] = json!("vFW")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["serviceException"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("vFW")
+    );
+    // Nothing was accepted.
+    let r = app
+        .client
+        .get(format!("{url}/req-6"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_to_a_closed_port_is_retried_and_every_attempt_recorded() {
+    let app = start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let (s, _, v) = place(
+        &app,
+        "/api/oof/v1/placement",
+        &request("req-7", &format!("http://127.0.0.1:{port}/cb")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, v) = poll_status(&app, "req-7", |v| {
+        v["callbackAttempts"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 2)
+    })
+    .await;
+    let attempts = v["callbackAttempts"].as_array().expect("attempts");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["ok"] == json!(false) && a["error"].is_string()),
+        "{v}"
+    );
+    assert_eq!(v["status"], "solved");
+    assert_eq!(v["result"]["requestStatus"], "completed");
+    let _ = Arc::new(());
+    app.stop().await;
+}
