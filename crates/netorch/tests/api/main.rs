@@ -54,8 +54,16 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
         clock: std::sync::Arc<dyn netorch_core::Clock>,
     ) -> Self {
+        Self::start_on(TestDb::new().await.expect("db"), tweak, clock).await
+    }
+
+    /// A server on an existing database and data dir (a restart: stop one, start another on its `db`).
+    pub async fn start_on(
+        db: TestDb,
+        tweak: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn netorch_core::Clock>,
+    ) -> Self {
         netorch::install_crypto();
-        let db = TestDb::new().await.expect("db");
         let mut cfg = Config {
             data_dir: db.dir.path().join("data"),
             ..Default::default()
@@ -92,11 +100,18 @@ impl TestApp {
     }
 
     /// Graceful shutdown; fails the test if serving failed.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_db().await;
+    }
+
+    /// Graceful shutdown, handing back the database for a restart.
+    pub async fn stop_keeping_db(mut self) -> TestDb {
         self.stop.cancel();
         if let Some(h) = self.handle.take() {
             h.await.expect("join").expect("serve");
         }
+        self.store.close().await;
+        self.db
     }
 
     /// Sends a JSON request (Accept: application/json) and returns status, headers and body.

@@ -94,17 +94,26 @@ impl Receiver {
 }
 
 async fn start() -> TestApp {
+    start_on(None, true).await
+}
+
+async fn start_on(db: Option<netorch_test_support::TestDb>, scheduler: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("dir").keep();
     std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
     std::fs::write(dir.join("policies/vcpe.json"), policies().to_string()).expect("write");
     std::fs::write(dir.join("inventory.json"), inventory().to_string()).expect("write");
-    TestApp::start_with(|c| {
+    let tweak = move |c: &mut netorch::Config| {
         c.oof.policy_dir = Some(dir.join("policies"));
         c.oof.inventory_file = Some(dir.join("inventory.json"));
         c.oof.callback_username = Some("so".into());
         c.oof.callback_password = Some("so_secret".into());
-    })
-    .await
+        c.scheduler.enabled = scheduler;
+    };
+    let db = match db {
+        Some(db) => db,
+        None => netorch_test_support::TestDb::new().await.expect("db"),
+    };
+    TestApp::start_on(db, tweak, Arc::new(netorch_core::SystemClock)).await
 }
 
 fn request(id: &str, callback: &str) -> Value {
@@ -491,6 +500,35 @@ async fn a_callback_to_a_closed_port_is_retried_and_every_attempt_recorded() {
     );
     assert_eq!(v["status"], "solved");
     assert_eq!(v["result"]["requestStatus"], "completed");
-    let _ = Arc::new(());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_accepted_before_a_restart_is_solved_after_it_and_called_back_once() {
+    // First process: accepts, but runs no jobs (as if it died before solving).
+    let app = start_on(None, false).await;
+    let rx = receiver().await;
+    let (s, _, v) = place(&app, "/api/oof/v1/placement", &request("req-8", &rx.url)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let db = app.stop_keeping_db().await;
+    // Second process on the same database: the durable job runs, the callback goes out once.
+    let app = start_on(Some(db), true).await;
+    let (_, body) = rx.next().await;
+    assert_eq!(body["requestId"], "req-8");
+    assert_eq!(body["requestStatus"], "completed");
+    let (_, v) = poll_status(&app, "req-8", |v| v["status"] == "completed").await;
+    assert_eq!(
+        v["callbackAttempts"].as_array().map(Vec::len),
+        Some(1),
+        "{v}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), async {
+            rx.rx.lock().await.recv().await
+        })
+        .await
+        .is_err(),
+        "a second callback was delivered"
+    );
     app.stop().await;
 }
