@@ -68,6 +68,8 @@ pub struct Deps {
     pub callback_attempts: i64,
     /// Largest request body (OSDF documents 1 MB).
     pub body_limit: usize,
+    /// Cloud regions from other families (the OSM family's enabled VIM accounts).
+    pub clouds: Option<Arc<dyn netorch_core::placement::CloudInventory>>,
 }
 
 #[derive(Clone)]
@@ -246,15 +248,37 @@ pub async fn store_policy(deps: &Deps, p: &Policy) -> Result<(), StoreError> {
     upsert(deps, POLICIES, &p.id, body, &[]).await
 }
 
+/// The stored inventory plus the regions of other families; a stored region wins over a VIM
+/// account with the same owner and region id.
 async fn load_inventory(deps: &Deps) -> Result<Inventory, StoreError> {
-    match deps
+    let stored = deps
         .records
         .get_record(INVENTORY, INVENTORY_ID, &ProjectScope::All, false)
-        .await?
-    {
-        Some(r) => serde_json::from_value(r.body).map_err(|e| StoreError::Internal(e.to_string())),
-        None => Ok(Inventory::default()),
+        .await?;
+    let mut inv: Inventory = match stored {
+        Some(r) => {
+            serde_json::from_value(r.body).map_err(|e| StoreError::Internal(e.to_string()))?
+        }
+        None => Inventory::default(),
+    };
+    if let Some(src) = &deps.clouds {
+        for v in src.cloud_regions().await? {
+            match serde_json::from_value::<model::CloudRegion>(v) {
+                Ok(r) => {
+                    let dup = inv.cloud_region.iter().any(|x| {
+                        x.cloud_owner == r.cloud_owner && x.cloud_region_id == r.cloud_region_id
+                    });
+                    if !dup {
+                        inv.cloud_region.push(r);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a cloud region the placement inventory cannot read")
+                }
+            }
+        }
     }
+    Ok(inv)
 }
 
 async fn load_policies(deps: &Deps) -> Result<Vec<Policy>, StoreError> {

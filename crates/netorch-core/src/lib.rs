@@ -8,6 +8,7 @@ pub mod events;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
+pub mod placement;
 pub mod tenancy;
 pub mod uploads;
 

@@ -441,6 +441,9 @@ impl App {
                 .zip(cfg.oof.callback_password.clone()),
             callback_attempts: cfg.oof.callback_attempts,
             body_limit: 1024 * 1024,
+            clouds: Some(Arc::new(VimInventory {
+                records: Arc::new(store.clone()),
+            })),
         };
         load_oof_files(cfg, &oof_deps).await?;
         let osm_deps = netorch_api_osm::Deps {
@@ -656,6 +659,50 @@ impl App {
         self.store.close().await;
         tracing::info!("netorch stopped");
         Ok(())
+    }
+}
+
+/// The OSM family's enabled VIM accounts as placement candidates (the OOF family sees only the
+/// `CloudInventory` port). From the account: `cloud-region-id` = its name, `cloud-owner` =
+/// `config.cloud_owner` (default `netorch`), `cloud-type` = `vim_type`, the site from
+/// `config.location` (`site`, `latitude`, `longitude`, `country`), `attributes` = `config.capacity`
+/// plus `vim_account_id`.
+struct VimInventory {
+    records: Arc<dyn netorch_core::tenancy::RecordRepository>,
+}
+
+#[async_trait]
+impl netorch_core::placement::CloudInventory for VimInventory {
+    async fn cloud_regions(&self) -> Result<Vec<Value>, netorch_core::StoreError> {
+        let all = self
+            .records
+            .list_records("vim_accounts", &netorch_core::tenancy::ProjectScope::All)
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.body["_admin"]["operationalState"] == "ENABLED")
+            .map(|r| {
+                let b = &r.body;
+                let loc = &b["config"]["location"];
+                let site = loc["site"].as_str().or(b["name"].as_str()).unwrap_or_default();
+                let mut attributes = b["config"]["capacity"].as_object().cloned().unwrap_or_default();
+                attributes.insert("vim_account_id".into(), json!(r.id));
+                json!({
+                    "cloud-owner": b["config"]["cloud_owner"].as_str().unwrap_or("netorch"),
+                    "cloud-region-id": b["name"],
+                    "cloud-type": b["vim_type"],
+                    "cloud-region-version": b["config"]["version"].as_str().or(b["vim_type"].as_str()).unwrap_or_default(),
+                    "complex": {
+                        "physical-location-id": site,
+                        "complex-name": site,
+                        "latitude": loc["latitude"],
+                        "longitude": loc["longitude"],
+                        "country": loc["country"].as_str().unwrap_or_default(),
+                    },
+                    "attributes": attributes,
+                })
+            })
+            .collect())
     }
 }
 

@@ -532,3 +532,39 @@ async fn a_request_accepted_before_a_restart_is_solved_after_it_and_called_back_
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn enabled_osm_vim_accounts_are_placement_candidates() {
+    let app = start().await;
+    let rx = receiver().await;
+    let admin = app.admin_token().await;
+    let (s, v) = app
+        .post(
+            "/osm/admin/v1/vim_accounts",
+            &admin,
+            json!({"name": "lab-dallas", "vim_type": "dummy", "vim_url": "http://lab", "vim_tenant_name": "t",
+                   "vim_user": "u", "vim_password": "p",
+                   "config": {"location": {"site": "dallas", "latitude": 32.71, "longitude": -96.81, "country": "USA"},
+                              "capacity": {"vcpus": 64}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    for _ in 0..300 {
+        let (_, v) = app.get(&format!("/osm/admin/v1/vim_accounts/{id}"), &admin).await;
+        if v["_admin"]["operationalState"] == "ENABLED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, _, v) = place(&app, "/api/oof/v1/placement", &request("req-9", &rx.url)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, body) = rx.next().await;
+    let sols = &body["solutions"]["placementSolutions"][0];
+    // vGMuxInfra only needs distance: the VIM 1 km from the customer, in the vG's complex, wins.
+    let mux = solution_of(sols, "vGMuxInfra");
+    assert_eq!(mux["solution"]["identifiers"], json!(["lab-dallas"]), "{body}");
+    assert_eq!(mux["solution"]["cloudOwner"], "netorch");
+    assert_eq!(info(mux, "vimId"), json!("netorch_lab-dallas"));
+    app.stop().await;
+}
