@@ -72,6 +72,152 @@ pub struct CloudRegion {
     /// Anything else (hypervisor, dataplane, numeric capacities for threshold policies...).
     #[serde(default)]
     pub attributes: serde_json::Map<String, Value>,
+    /// Flavours with their HPA capabilities (A&AI `flavors.flavor[]`).
+    #[serde(default)]
+    pub flavors: Vec<Flavor>,
+}
+
+/// A flavour of a cloud region.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Flavor {
+    /// Name.
+    pub flavor_name: String,
+    /// HPA capabilities.
+    #[serde(default)]
+    pub hpa_capabilities: Vec<HpaCapability>,
+}
+
+/// One HPA capability of a flavour.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HpaCapability {
+    /// Feature (`basicCapabilities`, `numa`, `sriovNICNetwork`...).
+    pub hpa_feature: String,
+    /// Architecture (`generic`, `intel64`...).
+    #[serde(default)]
+    pub architecture: String,
+    /// Attributes; values are A&AI's JSON strings like `{"value":"4"}` or plain values.
+    #[serde(default)]
+    pub hpa_feature_attributes: Vec<HpaAttribute>,
+}
+
+/// An HPA attribute.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HpaAttribute {
+    /// Key (`numVirtualCpu`, `virtualMemSize`...).
+    pub hpa_attribute_key: String,
+    /// Value.
+    #[serde(default)]
+    pub hpa_attribute_value: Value,
+}
+
+/// The plain value of an A&AI HPA attribute (`"{\"value\":\"4\"}"` → `4`).
+fn hpa_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(o)) => o.get("value").cloned().unwrap_or(Value::Null),
+            _ => v.clone(),
+        },
+        Value::Object(o) => o.get("value").cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
+fn mandatory(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => true,
+    }
+}
+
+/// The best flavour of `region` for one VNFC's HPA requirements: every mandatory feature matched,
+/// the highest summed score of matched optional ones. `None` if no flavour fits.
+fn best_flavor<'a>(region: &'a CloudRegion, feature: &Value) -> Option<(&'a Flavor, f64)> {
+    let props = feature["flavorProperties"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut best: Option<(&Flavor, f64)> = None;
+    for fl in &region.flavors {
+        let mut score = 0.0;
+        let mut ok = true;
+        for p in &props {
+            let want_feature = p["hpa-feature"].as_str().unwrap_or_default();
+            let arch = p["architecture"].as_str().unwrap_or("generic");
+            let matched = fl.hpa_capabilities.iter().any(|c| {
+                c.hpa_feature == want_feature
+                    && (arch == "generic" || c.architecture.is_empty() || c.architecture == arch)
+                    && p["hpa-feature-attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .all(|a| {
+                            let key = a["hpa-attribute-key"].as_str().unwrap_or_default();
+                            let op = a["operator"].as_str().unwrap_or("=");
+                            let want = &a["hpa-attribute-value"];
+                            c.hpa_feature_attributes.iter().any(|h| {
+                                h.hpa_attribute_key == key && {
+                                    let have = hpa_value(&h.hpa_attribute_value);
+                                    match (num(&have), num(want)) {
+                                        (Some(x), Some(y)) => compare(op, x, y),
+                                        _ => op == "=" && have.as_str() == want.as_str(),
+                                    }
+                                }
+                            })
+                        })
+            });
+            if matched {
+                if !mandatory(&p["mandatory"]) {
+                    score += num(&p["score"]).unwrap_or(0.0);
+                }
+            } else if mandatory(&p["mandatory"]) {
+                ok = false;
+                break;
+            }
+        }
+        if ok && best.is_none_or(|(_, s)| score > s) {
+            best = Some((fl, score));
+        }
+    }
+    best
+}
+
+/// A VIM capacity request value: a number, or `{"get_param": "REQUIRED_MEM"}` resolved from the
+/// query policies (`requiredMemory`, `requiredDisk`), in GB.
+fn quantity(v: &Value, query: &BTreeMap<String, Value>) -> Option<f64> {
+    let q = &v["quantity"];
+    let raw = match q.get("get_param").and_then(Value::as_str) {
+        Some("REQUIRED_MEM") => query.get("requiredMemory").and_then(num),
+        Some("REQUIRED_DISK") => query.get("requiredDisk").and_then(num),
+        Some(other) => query.get(other).and_then(num),
+        None => num(q),
+    }?;
+    Some(match v["unit"].as_str() {
+        Some("MB") => raw / 1024.0,
+        Some("TB") => raw * 1024.0,
+        _ => raw,
+    })
+}
+
+fn capacity_fits(r: &CloudRegion, request: &Value, query: &BTreeMap<String, Value>) -> bool {
+    let have = |keys: &[&str]| keys.iter().find_map(|k| r.attributes.get(*k).and_then(num));
+    let need_cpu = request.get("vCPU").and_then(num);
+    let need_mem = request.get("Memory").and_then(|m| quantity(m, query));
+    let need_disk = request.get("Storage").and_then(|m| quantity(m, query));
+    [
+        (need_cpu, have(&["vcpus", "vCPU", "free_vcpus"])),
+        (need_mem, have(&["memory_gb", "ram_gb", "free_memory_gb"])),
+        (need_disk, have(&["disk_gb", "storage_gb", "free_disk_gb"])),
+    ]
+    .iter()
+    .all(|(need, have)| match (need, have) {
+        (None, _) => true,
+        (Some(n), Some(h)) => h >= n,
+        (Some(_), None) => false,
+    })
 }
 
 impl CloudRegion {
@@ -275,6 +421,8 @@ pub struct Plan {
     pub problem: Problem,
     /// The regions behind each demand's candidates (same order).
     pub regions: Vec<Vec<CloudRegion>>,
+    /// HPA flavour directives per demand and region (empty without an HPA policy).
+    pub directives: Vec<Vec<Vec<Value>>>,
     /// Solver options.
     pub options: Options,
     /// Why a demand has no candidate, if one has none.
@@ -372,10 +520,12 @@ pub fn plan(
     };
     let mut demands = Vec::new();
     let mut regions_out = Vec::new();
+    let mut directives_out: Vec<Vec<Vec<Value>>> = Vec::new();
     let mut emptied = None;
     for d in &req.placement_info.placement_demands {
         let name = &d.resource_module_name;
         let mut regions: Vec<CloudRegion> = inv.cloud_region.clone();
+        let mut hpa: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
         if regions.is_empty() && emptied.is_none() {
             emptied = Some(format!(
                 "the inventory has no cloud region for demand {name}"
@@ -456,7 +606,76 @@ pub fn plan(
                         },
                     );
                 }
-                _ => {}
+                "HpaPolicy" => {
+                    let features = p.properties["flavorFeatures"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut found: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
+                    for r in &regions {
+                        let mut total = 0.0;
+                        let mut directives = Vec::new();
+                        let fits = features.iter().all(|f| match best_flavor(r, f) {
+                            Some((fl, score)) => {
+                                total += score;
+                                let mut attrs: Vec<Value> = f["directives"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .flat_map(|d| d["attributes"].as_array().cloned().unwrap_or_default())
+                                    .map(|a| json!({"attribute_name": a["attribute_name"], "attribute_value": fl.flavor_name}))
+                                    .collect();
+                                if attrs.is_empty() {
+                                    attrs.push(json!({"attribute_name": "flavorName", "attribute_value": fl.flavor_name}));
+                                }
+                                directives.push(json!({"id": f["id"], "type": f["type"],
+                                    "directives": [{"type": "flavor_directives", "attributes": attrs}]}));
+                                true
+                            }
+                            None => false,
+                        });
+                        if fits {
+                            found.insert(r.cloud_region_id.clone(), (total, directives));
+                        }
+                    }
+                    stage(
+                        format!("policy {} (HPA flavours)", p.id),
+                        &mut regions,
+                        &|r| found.contains_key(&r.cloud_region_id),
+                    );
+                    for (id, v) in found {
+                        hpa.insert(id, v);
+                    }
+                }
+                "Vim_fit" | "VimFitPolicy" => {
+                    let prop = if p.properties["capacityProperty"].is_null() {
+                        &p.properties["capacityProperties"]
+                    } else {
+                        &p.properties["capacityProperty"]
+                    };
+                    let request = match &prop["request"] {
+                        Value::String(s) => serde_json::from_str(s).map_err(|e| {
+                            PlanError(format!(
+                                "policy {}: capacity request is not JSON: {e}",
+                                p.id
+                            ))
+                        })?,
+                        v => v.clone(),
+                    };
+                    stage(
+                        format!("policy {} (VIM capacity)", p.id),
+                        &mut regions,
+                        &|r| capacity_fits(r, &request, &query),
+                    );
+                }
+                "SubscriberPolicy" | "QueryPolicy" | "OptimizationPolicy" | "AffinityPolicy"
+                | "VnfPolicy" => {}
+                other => {
+                    return Err(PlanError(format!(
+                        "policy {}: type {other} is not supported by netorch (supported: Query, Distance, Attribute, Threshold, Hpa, Vim_fit, Affinity, Optimization, Vnf, Subscriber)",
+                        p.id
+                    )));
+                }
             }
         }
         // Objective: HAS's linear form, weight × (distance + candidate cost) − weight × hpa_score.
@@ -507,7 +726,12 @@ pub fn plan(
                             cost += w * (km + base);
                         }
                         "hpa_score" => {
-                            cost -= w * r.attributes.get("hpa_score").and_then(num).unwrap_or(0.0)
+                            let score = hpa
+                                .get(&r.cloud_region_id)
+                                .map(|h| h.0)
+                                .or_else(|| r.attributes.get("hpa_score").and_then(num))
+                                .unwrap_or(0.0);
+                            cost -= w * score
                         }
                         _ => {}
                     }
@@ -529,6 +753,16 @@ pub fn plan(
             name: name.clone(),
             candidates,
         });
+        directives_out.push(
+            regions
+                .iter()
+                .map(|r| {
+                    hpa.get(&r.cloud_region_id)
+                        .map(|h| h.1.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        );
         regions_out.push(regions);
     }
     let index: BTreeMap<String, usize> = demands
@@ -584,6 +818,7 @@ pub fn plan(
             pairs: Vec::new(),
         },
         regions: regions_out,
+        directives: directives_out,
         options: Options {
             num_solutions: req.request_info.num_solutions.unwrap_or(1).max(1) as usize,
             time_limit: std::time::Duration::from_secs(timeout),
@@ -711,6 +946,7 @@ pub fn placement_solutions(req: &PlacementRequest, plan: &Plan, answer: &Answer)
                                 kv("aicVersion", json!(r.cloud_region_version)),
                                 kv("cloudRegionId", json!(r.cloud_region_id)),
                                 kv("vimId", json!(r.vim_id())),
+                                kv("oof_directives", json!({"directives": plan.directives[d][s.choice[d]]})),
                             ],
                         })
                     })

@@ -551,7 +551,9 @@ async fn enabled_osm_vim_accounts_are_placement_candidates() {
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
     for _ in 0..300 {
-        let (_, v) = app.get(&format!("/osm/admin/v1/vim_accounts/{id}"), &admin).await;
+        let (_, v) = app
+            .get(&format!("/osm/admin/v1/vim_accounts/{id}"), &admin)
+            .await;
         if v["_admin"]["operationalState"] == "ENABLED" {
             break;
         }
@@ -563,8 +565,86 @@ async fn enabled_osm_vim_accounts_are_placement_candidates() {
     let sols = &body["solutions"]["placementSolutions"][0];
     // vGMuxInfra only needs distance: the VIM 1 km from the customer, in the vG's complex, wins.
     let mux = solution_of(sols, "vGMuxInfra");
-    assert_eq!(mux["solution"]["identifiers"], json!(["lab-dallas"]), "{body}");
+    assert_eq!(
+        mux["solution"]["identifiers"],
+        json!(["lab-dallas"]),
+        "{body}"
+    );
     assert_eq!(mux["solution"]["cloudOwner"], "netorch");
     assert_eq!(info(mux, "vimId"), json!("netorch_lab-dallas"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hpa_and_vim_capacity_policies_choose_flavours_and_regions_with_room() {
+    let app = start().await;
+    let rx = receiver().await;
+    let admin = |rb: reqwest::RequestBuilder| rb.basic_auth("admin", Some("admin"));
+    let flavor = |name: &str, vcpus: u32, sriov: bool| {
+        let mut caps = vec![
+            json!({"hpa-feature": "basicCapabilities", "architecture": "generic",
+            "hpa-feature-attributes": [{"hpa-attribute-key": "numVirtualCpu", "hpa-attribute-value": format!("{{\"value\":\"{vcpus}\"}}")}]}),
+        ];
+        if sriov {
+            caps.push(json!({"hpa-feature": "sriovNICNetwork", "architecture": "intel64",
+                "hpa-feature-attributes": [{"hpa-attribute-key": "pciVendorId", "hpa-attribute-value": "{\"value\":\"8086\"}"}]}));
+        }
+        json!({"flavor-name": name, "hpa-capabilities": caps})
+    };
+    let mut inv = inventory();
+    let regions = inv["cloud-region"].as_array_mut().expect("regions");
+    regions[0]["flavors"] = json!([flavor("small", 4, false)]);
+    regions[0]["attributes"]["vcpus"] = json!(32);
+    regions[1]["flavors"] = json!([flavor("big", 8, false)]);
+    regions[1]["attributes"]["vcpus"] = json!(8);
+    regions[2]["flavors"] = json!([flavor("big", 8, false), flavor("big-sriov", 8, true)]);
+    regions[2]["attributes"]["vcpus"] = json!(64);
+    let r = admin(app.client.put(format!("{}/api/oof/v1/inventory", app.base)))
+        .json(&inv)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let hpa = json!({"type": "onap.policies.optimization.resource.HpaPolicy", "properties": {"services": ["vCPE"], "resources": ["vG"],
+        "flavorFeatures": [{"id": "vg_vnfc", "type": "vnfc",
+            "directives": [{"type": "flavor_directives", "attributes": [{"attribute_name": "vg_flavor", "attribute_value": ""}]}],
+            "flavorProperties": [
+                {"hpa-feature": "basicCapabilities", "mandatory": "True", "architecture": "generic",
+                 "hpa-feature-attributes": [{"hpa-attribute-key": "numVirtualCpu", "hpa-attribute-value": "8", "operator": ">="}]},
+                {"hpa-feature": "sriovNICNetwork", "mandatory": "False", "score": "100", "architecture": "intel64",
+                 "hpa-feature-attributes": [{"hpa-attribute-key": "pciVendorId", "hpa-attribute-value": "8086", "operator": "="}]}]}]}});
+    let fit = json!({"type": "onap.policies.optimization.resource.Vim_fit", "properties": {"services": ["vCPE"], "resources": ["vGMuxInfra"],
+        "capacityProperty": {"controller": "multicloud", "request": "{\"vCPU\": 16}"}}});
+    for (id, p) in [("hpa-vG", hpa), ("capacity-mux", fit)] {
+        let r = admin(
+            app.client
+                .put(format!("{}/api/oof/v1/policies/{id}", app.base)),
+        )
+        .json(&p)
+        .send()
+        .await
+        .expect("send");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let (s, _, v) = place(&app, "/api/oof/v1/placement", &request("req-10", &rx.url)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, body) = rx.next().await;
+    let sols = &body["solutions"]["placementSolutions"][0];
+    let (vg, mux) = (solution_of(sols, "vG"), solution_of(sols, "vGMuxInfra"));
+    // vG: only regions with an 8-vCPU flavour; SR-IOV (score 100 × weight 200) outweighs distance.
+    assert_eq!(vg["solution"]["identifiers"], json!(["chi-1"]), "{body}");
+    let directives = info(vg, "oof_directives");
+    assert_eq!(
+        directives["directives"][0]["directives"][0]["attributes"][0],
+        json!({"attribute_name": "vg_flavor", "attribute_value": "big-sriov"}),
+        "{directives}"
+    );
+    // vGMuxInfra follows into Chicago (affinity) where 64 vCPUs leave room for 16.
+    assert_eq!(mux["solution"]["identifiers"], json!(["chi-1"]));
     app.stop().await;
 }
