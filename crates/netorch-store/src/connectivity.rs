@@ -591,54 +591,10 @@ impl Store {
             Ok(a) => a,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
-        let r = Reservation {
-            id: cmd.id.clone(),
-            experiment_id: cmd.experiment_id.clone(),
-            created_by: cmd.created_by.clone(),
-            site1: req.site1.clone(),
-            site2: req.site2.clone(),
-            bandwidth: req.bandwidth,
-            start: req.start,
-            end: req.end,
-            created_at: cmd.now,
-            updated_at: cmd.now,
-            site1_s_tag: alloc.site1_s_tag,
-            site1_c_tag: alloc.site1_c_tag,
-            site2_s_tag: alloc.site2_s_tag,
-            site2_c_tag: alloc.site2_c_tag,
-            qinq: req.qinq,
-            state: ReservationState::Active,
-        };
-        let (key, hash) = match &cmd.idempotency {
-            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
-            None => (None, None),
-        };
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key, idempotency_key, request_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        )))
-        .bind(&r.id)
-        .bind(&r.experiment_id)
-        .bind(&r.created_by)
-        .bind(&r.site1)
-        .bind(&r.site2)
-        .bind(r.bandwidth)
-        .bind(r.start)
-        .bind(r.end)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .bind(i64::from(r.site1_s_tag))
-        .bind(i64::from(r.site1_c_tag))
-        .bind(i64::from(r.site2_s_tag))
-        .bind(i64::from(r.site2_c_tag))
-        .bind(r.qinq as i64)
-        .bind(r.state.as_str())
-        .bind(&locked.link_key)
-        .bind(key)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err);
+        let r = new_reservation(cmd, &alloc);
+        // The same writer as a batch of one: reservation, bookings, scan bounds.
+        let inserted =
+            Self::insert_many(&mut tx, &locked, &[(r.clone(), cmd.idempotency.clone())]).await;
         if let Err(StoreError::Conflict(msg)) = &inserted
             && let Some((key, hash)) = &cmd.idempotency
         {
@@ -652,7 +608,6 @@ impl Store {
             return Err(StoreError::Conflict(msg.clone()));
         }
         inserted?;
-        Self::book(&mut tx, &r, Some(&locked)).await?;
         self.commit_with(tx, &[reservation_event("created", &r)])
             .await?;
         Ok(Outcome::Done(r))
