@@ -764,3 +764,79 @@ impl JobHandler for CallbackJob {
         }
     }
 }
+
+/// OpenAPI description of the family's routes (documentation only: the handlers above serve them).
+mod openapi {
+    #![expect(
+        dead_code,
+        reason = "these functions only carry the OpenAPI path documentation"
+    )]
+
+    /// Request a placement (HTTP Basic). 202 and a callback, or `?sync=true` for 201 with the result.
+    #[utoipa::path(post, path = "/api/oof/v1/placement", tag = "oof",
+        params(("sync" = Option<bool>, Query, description = "Answer with the result (201; 520 when fewer solutions than asked exist)")),
+        request_body(content = Object, description = "OSDF placement request: requestInfo, placementInfo, licenseInfo, serviceInfo"),
+        responses(
+            (status = 202, description = "Accepted: {requestId, transactionId, requestStatus: accepted, statusMessage}"),
+            (status = 201, description = "Sync mode: the callback body"),
+            (status = 400, description = "Invalid request or missing Authorization: {serviceException: {...}}"),
+            (status = 401, description = "Unauthorized, check username and password"),
+            (status = 413, description = "Body over 1 MB"),
+            (status = 520, description = "Sync mode: the requested number of solutions cannot be found")))]
+    fn place() {}
+
+    /// Same as `/api/oof/v1/placement` (OSDF's alias).
+    #[utoipa::path(post, path = "/api/oof/placement/v1", tag = "oof",
+        request_body(content = Object, description = "OSDF placement request"),
+        responses((status = 202, description = "Accepted")))]
+    fn place_alias() {}
+
+    /// Status, result and callback attempts of a request (netorch extension).
+    #[utoipa::path(get, path = "/api/oof/v1/placement/{requestId}", tag = "oof",
+        params(("requestId" = String, Path, description = "requestInfo.requestId")),
+        responses((status = 200, description = "{requestId, status, result, callbackAttempts}"), (status = 404, description = "Unknown request")))]
+    fn status() {}
+
+    /// Liveness of the placement API (plain `OK`).
+    #[utoipa::path(get, path = "/api/oof/v1/healthcheck", tag = "oof", responses((status = 200, description = "OK")))]
+    fn healthcheck() {}
+
+    /// The placement inventory (stored regions and license pools plus enabled OSM VIM accounts).
+    #[utoipa::path(get, path = "/api/oof/v1/inventory", tag = "oof", responses((status = 200, description = "{cloud-region: [...], license-pool: [...]}")))]
+    fn get_inventory() {}
+
+    /// Replace the stored inventory (administrators).
+    #[utoipa::path(put, path = "/api/oof/v1/inventory", tag = "oof",
+        request_body(content = Object, description = "A&AI-shaped inventory"),
+        responses((status = 200, description = "Stored"), (status = 403, description = "Not an administrator")))]
+    fn put_inventory() {}
+
+    /// Placement policies.
+    #[utoipa::path(get, path = "/api/oof/v1/policies", tag = "oof", responses((status = 200, description = "Policies in OSDF's format")))]
+    fn list_policies() {}
+
+    /// Create or replace a policy (administrators).
+    #[utoipa::path(put, path = "/api/oof/v1/policies/{id}", tag = "oof",
+        params(("id" = String, Path, description = "Policy id")),
+        request_body(content = Object, description = "{type, properties}"),
+        responses((status = 200, description = "Stored")))]
+    fn put_policy() {}
+
+    /// Delete a policy (administrators).
+    #[utoipa::path(delete, path = "/api/oof/v1/policies/{id}", tag = "oof",
+        params(("id" = String, Path, description = "Policy id")),
+        responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown policy")))]
+    fn delete_policy() {}
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(place, place_alias, status, healthcheck, get_inventory, put_inventory, list_policies, put_policy, delete_policy),
+        tags((name = "oof", description = "ONAP OOF/HAS placement: exact optimiser, asynchronous callbacks"))
+    )]
+    pub(super) struct OofApi;
+}
+
+/// The family's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <openapi::OofApi as utoipa::OpenApi>::openapi()
+}

@@ -541,6 +541,7 @@ impl App {
         let oof = netorch_api_oof::router(oof_deps);
         let mut doc = openapi(admin_doc, osm_doc);
         doc.merge(slices_doc);
+        doc.merge(netorch_api_oof::openapi());
         let doc = Arc::new(doc);
         let system = Router::new()
             .route("/healthz", get(healthz))

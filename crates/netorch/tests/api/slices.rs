@@ -968,6 +968,8 @@ async fn the_topology_is_editable_by_administrators_only() {
         "/apis/v1alpha1/connectivity/{id}",
         "/.well-known/jwks.json",
         "/apis/v1alpha1/sites",
+        "/api/oof/v1/placement",
+        "/api/oof/v1/placement/{requestId}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
