@@ -674,8 +674,13 @@ async fn oof(
     let bare = summarize(b, bw);
     let wall: Duration = lat.iter().sum();
     let s = summarize(lat, wall);
+    let backend = if args.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
-        "netorch bench (oof): {n} sequential vCPE requests (2 demands, 3 regions, 4 policies), SQLite, loopback"
+        "netorch bench (oof): {n} sequential vCPE requests (2 demands, 3 regions, 4 policies), {backend}, loopback"
     );
     print("bare axum handler (GET)", &bare);
     print("POST placement → callback", &s);
