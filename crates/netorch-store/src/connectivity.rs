@@ -253,6 +253,72 @@ impl Store {
             .collect()
     }
 
+    /// Turns a shortage into a refusal that says when the same request would fit, reading the
+    /// bookings ahead of it; `pending` are allocations of the current batch, not written yet.
+    async fn explain_shortage(
+        tx: &mut Tx<'_>,
+        locked: &Locked,
+        req: &ReservationRequest,
+        exclude: &str,
+        shortage: Shortage,
+        pending: &[Reservation],
+    ) -> Result<Refusal, StoreError> {
+        let duration = req.end - req.start;
+        let booking = |r: &Reservation, amount: i64| Booking {
+            start: r.start,
+            end: r.end,
+            amount,
+        };
+        Ok(match shortage {
+            Shortage::Final(r) => r,
+            Shortage::Bandwidth { capacity, peak } => {
+                let mut ahead = Self::ahead(
+                    tx,
+                    Ahead::Link(&locked.link_key),
+                    locked.link_span,
+                    req.start,
+                    exclude,
+                )
+                .await?;
+                ahead.extend(pending.iter().map(|r| booking(r, r.bandwidth)));
+                Refusal::Bandwidth {
+                    capacity,
+                    peak,
+                    requested: req.bandwidth,
+                    earliest: earliest_bandwidth_fit(
+                        &ahead,
+                        capacity,
+                        req.bandwidth,
+                        req.start,
+                        duration,
+                    ),
+                }
+            }
+            Shortage::Vlan { side } => {
+                let (site, span) = if side == 1 {
+                    (&locked.site1, locked.span1)
+                } else {
+                    (&locked.site2, locked.span2)
+                };
+                let mut ahead =
+                    Self::ahead(tx, Ahead::Site(&site.name), span, req.start, exclude).await?;
+                ahead.extend(pending.iter().map(|r| {
+                    let tag = if side == 1 {
+                        r.site1_s_tag
+                    } else {
+                        r.site2_s_tag
+                    };
+                    booking(r, i64::from(tag))
+                }));
+                Refusal::NoVlan {
+                    site: site.name.clone(),
+                    pool: netorch_core::connectivity::tag_count(&site.s_tags),
+                    earliest: earliest_tag_fit(&ahead, &site.s_tags, req.start, duration),
+                }
+            }
+        })
+    }
+
     /// Everything overlapping the window in one round trip: the link's load and the S-tags booked
     /// at each site.
     async fn window_bookings(
@@ -321,45 +387,10 @@ impl Store {
             site1_tags: &t1,
             site2_tags: &t2,
         };
-        let duration = req.end - req.start;
         Ok(match plan(req, &snap, keep) {
             Ok(a) => Ok(a),
-            Err(Shortage::Final(r)) => Err(r),
-            Err(Shortage::Bandwidth { capacity, peak }) => {
-                let ahead = Self::ahead(
-                    tx,
-                    Ahead::Link(&locked.link_key),
-                    locked.link_span,
-                    req.start,
-                    exclude,
-                )
-                .await?;
-                Err(Refusal::Bandwidth {
-                    capacity,
-                    peak,
-                    requested: req.bandwidth,
-                    earliest: earliest_bandwidth_fit(
-                        &ahead,
-                        capacity,
-                        req.bandwidth,
-                        req.start,
-                        duration,
-                    ),
-                })
-            }
-            Err(Shortage::Vlan { side }) => {
-                let (site, span) = if side == 1 {
-                    (&locked.site1, locked.span1)
-                } else {
-                    (&locked.site2, locked.span2)
-                };
-                let ahead =
-                    Self::ahead(tx, Ahead::Site(&site.name), span, req.start, exclude).await?;
-                Err(Refusal::NoVlan {
-                    site: site.name.clone(),
-                    pool: netorch_core::connectivity::tag_count(&site.s_tags),
-                    earliest: earliest_tag_fit(&ahead, &site.s_tags, req.start, duration),
-                })
+            Err(shortage) => {
+                Err(Self::explain_shortage(tx, locked, req, exclude, shortage, &[]).await?)
             }
         })
     }
@@ -693,63 +724,18 @@ impl Store {
                 site1_tags: &t1,
                 site2_tags: &t2,
             };
-            let duration = req.end - req.start;
             match plan(req, &snap, None) {
                 Ok(a) => {
                     let r = new_reservation(cmd, &a);
                     made.push((r.clone(), cmd.idempotency.clone()));
                     out.push(Ok(Outcome::Done(r)));
                 }
-                Err(Shortage::Final(r)) => out.push(Ok(Outcome::Refused(r))),
-                Err(Shortage::Bandwidth { capacity, peak }) => {
-                    let mut ahead = Self::ahead(
-                        &mut tx,
-                        Ahead::Link(&locked.link_key),
-                        locked.link_span,
-                        req.start,
-                        "",
-                    )
-                    .await?;
-                    ahead.extend(made.iter().map(|(r, _)| Booking {
-                        start: r.start,
-                        end: r.end,
-                        amount: r.bandwidth,
-                    }));
-                    out.push(Ok(Outcome::Refused(Refusal::Bandwidth {
-                        capacity,
-                        peak,
-                        requested: req.bandwidth,
-                        earliest: earliest_bandwidth_fit(
-                            &ahead,
-                            capacity,
-                            req.bandwidth,
-                            req.start,
-                            duration,
-                        ),
-                    })));
-                }
-                Err(Shortage::Vlan { side }) => {
-                    let (site, span) = if side == 1 {
-                        (&locked.site1, locked.span1)
-                    } else {
-                        (&locked.site2, locked.span2)
-                    };
-                    let mut ahead =
-                        Self::ahead(&mut tx, Ahead::Site(&site.name), span, req.start, "").await?;
-                    ahead.extend(made.iter().map(|(r, _)| Booking {
-                        start: r.start,
-                        end: r.end,
-                        amount: i64::from(if side == 1 {
-                            r.site1_s_tag
-                        } else {
-                            r.site2_s_tag
-                        }),
-                    }));
-                    out.push(Ok(Outcome::Refused(Refusal::NoVlan {
-                        site: site.name.clone(),
-                        pool: netorch_core::connectivity::tag_count(&site.s_tags),
-                        earliest: earliest_tag_fit(&ahead, &site.s_tags, req.start, duration),
-                    })));
+                Err(shortage) => {
+                    let pending: Vec<Reservation> = made.iter().map(|(r, _)| r.clone()).collect();
+                    let refusal =
+                        Self::explain_shortage(&mut tx, &locked, req, "", shortage, &pending)
+                            .await?;
+                    out.push(Ok(Outcome::Refused(refusal)));
                 }
             }
         }
