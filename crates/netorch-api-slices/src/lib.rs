@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, Query, State, rejection::BytesRejection},
+    extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, put},
@@ -212,6 +212,45 @@ impl JobHandler for RotateJob {
     }
 }
 
+/// Query parameters whose errors (a missing or ill-typed parameter) come out in the family's shape
+/// at `["query", ...]`, not as axum's plain-text 400.
+pub struct SlicesQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for SlicesQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = SlicesError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(SlicesQuery)
+            .map_err(|e| {
+                let inner = e.inner().to_string();
+                // serde names a missing field in its message; the path holds an ill-typed one.
+                let field = match e.path().to_string() {
+                    p if p != "." => p,
+                    _ => inner.split('`').nth(1).unwrap_or_default().to_string(),
+                };
+                let mut loc = vec![Value::from("query")];
+                if !field.is_empty() {
+                    loc.push(Value::from(field));
+                }
+                SlicesError::Validation(vec![Detail {
+                    loc,
+                    msg: inner,
+                    kind: "query_error".into(),
+                }])
+            })
+    }
+}
+
 fn wants_jwt(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -339,7 +378,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
         (status = 422, description = "Invalid sites, dates or bandwidth", body = ErrorBody)))]
 async fn create_connectivity(
     State(state): State<SlicesState>,
-    Query(q): Query<ConnectivityQuery>,
+    SlicesQuery(q): SlicesQuery<ConnectivityQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SlicesError> {
@@ -412,7 +451,7 @@ async fn get_connectivity(
 async fn update_connectivity(
     State(state): State<SlicesState>,
     Path(id): Path<String>,
-    Query(q): Query<ConnectivityQuery>,
+    SlicesQuery(q): SlicesQuery<ConnectivityQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SlicesError> {
@@ -460,7 +499,7 @@ pub struct ListQuery {
     responses((status = 200, description = "Reservations by start time", body = Vec<ReservationBody>)))]
 async fn list_connectivity(
     State(state): State<SlicesState>,
-    Query(q): Query<ListQuery>,
+    SlicesQuery(q): SlicesQuery<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, SlicesError> {
     let exp = state.experiment(&headers).await?;
@@ -533,7 +572,7 @@ pub struct AvailabilityQuery {
     responses((status = 200, description = "Free bandwidth and VLANs"), (status = 422, description = "Unknown sites or bad dates", body = ErrorBody)))]
 async fn availability(
     State(state): State<SlicesState>,
-    Query(q): Query<AvailabilityQuery>,
+    SlicesQuery(q): SlicesQuery<AvailabilityQuery>,
     headers: HeaderMap,
 ) -> Result<Response, SlicesError> {
     state.experiment(&headers).await?;

@@ -648,3 +648,84 @@ async fn hpa_and_vim_capacity_policies_choose_flavours_and_regions_with_room() {
     assert_eq!(mux["solution"]["identifiers"], json!(["chi-1"]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_inventory_and_policy_endpoints_refuse_bad_input_and_non_administrators() {
+    let app = start().await;
+    let base = &app.base;
+    let put = |path: &str, body: &'static str, user: Option<(&str, &str)>| {
+        let mut rb = app
+            .client
+            .put(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some((u, p)) = user {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        rb.send()
+    };
+    let admin = Some(("admin", "admin"));
+    for (path, body) in [
+        ("/api/oof/v1/inventory", "{\"cloud-region\": 5}"),
+        ("/api/oof/v1/inventory", "{\"bogus\": []}"),
+        ("/api/oof/v1/inventory", "{not json"),
+        ("/api/oof/v1/policies/p1", "{\"properties\": {}}"),
+        ("/api/oof/v1/policies/p1", "[]"),
+    ] {
+        let r = put(path, body, admin).await.expect("send");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(
+            v["serviceException"]["errorType"], "InvalidClientRequest",
+            "{v}"
+        );
+    }
+    let r = put("/api/oof/v1/inventory", "{}", None)
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A user who may place but is not an administrator cannot change them.
+    let token = app.admin_token().await;
+    let p = app.project(&token, "placers").await;
+    app.user(&token, "so-client", &p, "project_admin").await;
+    let r = put(
+        "/api/oof/v1/inventory",
+        "{}",
+        Some(("so-client", crate::PW)),
+    )
+    .await
+    .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nothing changed: the inventory file's five regions and the four policies are still there.
+    let inv: Value = app
+        .client
+        .get(format!("{base}/api/oof/v1/inventory"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inv["cloud-region"].as_array().map(Vec::len), Some(5));
+    let pol: Value = app
+        .client
+        .get(format!("{base}/api/oof/v1/policies"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pol.as_array().map(Vec::len), Some(4));
+    let r = app
+        .client
+        .delete(format!("{base}/api/oof/v1/policies/nope"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

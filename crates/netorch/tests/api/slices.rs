@@ -654,6 +654,41 @@ async fn put_keeps_free_tags_and_a_refused_update_leaves_the_old_reservation_int
         (json!(10000), json!(9000), json!(1000))
     );
     assert_eq!(v["site1_free_tags"], json!(98), "{v}");
+    for (q, loc) in [
+        (
+            "site1=fr-sophia&site2=fr-slices&start_date=soon&end_date=later",
+            json!(["query", "start_date"]),
+        ),
+        (
+            "site1=fr-sophia&site2=xx-none&start_date=2030-01-01T00:00:00Z&end_date=2030-01-02T00:00:00Z",
+            json!(["Site"]),
+        ),
+        (
+            "site1=fr-sophia&site2=fr-slices&start_date=2030-01-02T00:00:00Z&end_date=2030-01-01T00:00:00Z",
+            json!(["Date"]),
+        ),
+    ] {
+        let (s, v) = json_call(
+            &app,
+            Method::GET,
+            &format!("/apis/v1alpha1/availability?{q}"),
+            Some(&lead),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {v}");
+        assert_eq!(v["detail"][0]["loc"], loc, "{v}");
+    }
+    for (q, field) in [
+        ("/apis/v1alpha1/availability?site1=a", "site2"),
+        ("/apis/v1alpha1/connectivity?limit=many", "limit"),
+    ] {
+        let (s, v) = json_call(&app, Method::GET, q, Some(&lead), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["query", field]), "{v}");
+    }
+    let (s, v) = json_call(&app, Method::GET, &q, None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 
     // Extending a in time keeps its tags; raising it past the link's capacity is refused with
     // what is left and when it would fit, and a stays as it was.
