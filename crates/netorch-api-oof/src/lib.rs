@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod request;
+pub mod sdnc;
 
 use std::{sync::Arc, time::Duration};
 
@@ -70,6 +71,10 @@ pub struct Deps {
     pub body_limit: usize,
     /// Cloud regions from other families (the OSM family's enabled VIM accounts).
     pub clouds: Option<Arc<dyn netorch_core::placement::CloudInventory>>,
+    /// The controller `instance_fit` / `region_fit` policies ask (`controller: SDN-C`).
+    pub sdnc: Option<sdnc::Controller>,
+    /// The MILP engine.
+    pub solver: netorch_solver::Backend,
 }
 
 #[derive(Clone)]
@@ -277,6 +282,22 @@ async fn load_inventory(deps: &Deps) -> Result<Inventory, StoreError> {
                 }
             }
         }
+        for v in src.service_instances().await? {
+            match serde_json::from_value::<model::ServiceInstance>(v) {
+                Ok(i) => {
+                    let dup = inv
+                        .service_instance
+                        .iter()
+                        .any(|x| x.service_instance_id == i.service_instance_id);
+                    if !dup {
+                        inv.service_instance.push(i);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a service instance the placement inventory cannot read")
+                }
+            }
+        }
     }
     Ok(inv)
 }
@@ -313,29 +334,55 @@ fn version_headers(resp: &mut Response) {
     }
 }
 
-/// Computes the callback body of a request (success, no solution, or failure).
-async fn compute(deps: &Deps, req: &PlacementRequest) -> (Value, usize) {
+/// Computes the callback body of a request (success, no solution, or failure), the number of
+/// solutions, and the status a synchronous caller gets: 201, 520 (fewer solutions than asked),
+/// 400 (the request cannot be planned), 502 (a controller failed), 503 (the store failed).
+async fn compute(deps: &Deps, req: &PlacementRequest) -> (Value, usize, StatusCode) {
     let base = json!({
         "transactionId": req.request_info.transaction_id,
         "requestId": req.request_info.request_id,
     });
-    let failed = |msg: String| {
+    let failed_with = |status: StatusCode, msg: String| {
         let mut b = base.clone();
         b["requestStatus"] = json!("failed");
         b["statusMessage"] = json!(msg);
-        (b, 0)
+        (b, 0, status)
     };
+    let failed = |msg: String| failed_with(StatusCode::BAD_REQUEST, msg);
     let (inv, policies) = match (load_inventory(deps).await, load_policies(deps).await) {
         (Ok(i), Ok(p)) => (i, p),
-        (Err(e), _) | (_, Err(e)) => return failed(format!("store unavailable: {e}")),
+        (Err(e), _) | (_, Err(e)) => {
+            return failed_with(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unavailable: {e}"),
+            );
+        }
     };
     let selected = match model::select(req, &policies) {
         Ok(s) => s,
         Err(e) => return failed(e.0),
     };
-    let plan = match model::plan(req, &inv, &selected) {
-        Ok(p) => p,
-        Err(e) => return failed(e.0),
+    // Capacity checks depend on which candidates survive the other rules: plan, ask the
+    // controller about the survivors, plan again with the answers.
+    let mut fits = model::FitAnswers::new();
+    let plan = loop {
+        let plan = match model::plan(req, &inv, &selected, &fits) {
+            Ok(p) => p,
+            Err(e) => return failed(e.0),
+        };
+        if plan.fit_checks.is_empty() {
+            break plan;
+        }
+        let Some(controller) = &deps.sdnc else {
+            return failed(format!(
+                "policy {} needs an SDN-C controller, and none is configured (oof.sdnc_url)",
+                plan.fit_checks[0].policy
+            ));
+        };
+        match controller.check_all(req, &plan.fit_checks).await {
+            Ok(answers) => fits.extend(answers),
+            Err(e) => return failed_with(StatusCode::BAD_GATEWAY, e),
+        }
     };
     let licenses = match model::licenses(req, &inv) {
         Ok(l) => l,
@@ -346,10 +393,13 @@ async fn compute(deps: &Deps, req: &PlacementRequest) -> (Value, usize) {
     if let Some(why) = &plan.emptied {
         body["statusMessage"] = json!(format!("no solution: {why}"));
         body["solutions"] = json!({"placementSolutions": [], "licenseSolutions": licenses});
-        return (body, 0);
+        return (body, 0, too_few());
     }
     let problem = plan.problem.clone();
-    let options = plan.options.clone();
+    let options = netorch_solver::Options {
+        backend: deps.solver,
+        ..plan.options.clone()
+    };
     // The solver is CPU-bound: a blocking thread, never the async runtime.
     let answer =
         tokio::task::spawn_blocking(move || netorch_solver::solve(&problem, &options)).await;
@@ -369,7 +419,21 @@ async fn compute(deps: &Deps, req: &PlacementRequest) -> (Value, usize) {
         "placementSolutions": model::placement_solutions(req, &plan, &answer),
         "licenseSolutions": licenses,
     });
-    (body, n)
+    let wanted = req.request_info.num_solutions.unwrap_or(1).max(1) as usize;
+    (
+        body,
+        n,
+        if n < wanted {
+            too_few()
+        } else {
+            StatusCode::CREATED
+        },
+    )
+}
+
+/// The wiki's 520: the requested number of solutions cannot be found.
+fn too_few() -> StatusCode {
+    StatusCode::from_u16(520).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn place(
@@ -416,16 +480,7 @@ async fn place(
     let sync = q.sync.as_deref().is_some_and(|v| v == "true" || v == "1")
         || headers.get("x-oof-sync").is_some_and(|v| v == "true");
     if sync {
-        let (body, n) = compute(&state.deps, &req).await;
-        let wanted = req.request_info.num_solutions.unwrap_or(1).max(1) as usize;
-        let status = if body["requestStatus"] == "failed" {
-            StatusCode::BAD_REQUEST
-        } else if n < wanted {
-            // The wiki's 520: the requested number of solutions cannot be found.
-            StatusCode::from_u16(520).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        } else {
-            StatusCode::CREATED
-        };
+        let (body, _, status) = compute(&state.deps, &req).await;
         let mut resp = (status, Json(body)).into_response();
         version_headers(&mut resp);
         return resp;
@@ -635,7 +690,7 @@ impl JobHandler for SolveJob {
             let req: PlacementRequest = serde_json::from_value(rec.body["request"].clone())
                 .map_err(|e| JobError::Fatal(e.to_string()))?;
             ctx.progress("solving").await;
-            let (result, n) = compute(deps, &req).await;
+            let (result, n, _) = compute(deps, &req).await;
             let status = if result["requestStatus"] == "failed" {
                 "failed"
             } else {

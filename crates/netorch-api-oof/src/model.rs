@@ -280,6 +280,120 @@ pub struct LicensePool {
     pub cost: f64,
 }
 
+/// An existing service instance and its VNF (A&AI's `service-instance` and `generic-vnf` fields,
+/// flattened): a candidate for demands whose VNF policy has `inventoryType: service`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServiceInstance {
+    /// Service instance id (the candidate id; identifierType `serviceInstanceId`).
+    pub service_instance_id: String,
+    /// Its name.
+    #[serde(default)]
+    pub service_instance_name: String,
+    /// The customer owning it.
+    #[serde(default)]
+    pub global_customer_id: String,
+    /// Service type of its subscription.
+    #[serde(default)]
+    pub service_type: String,
+    /// VNF id (SO reads `vnfId`).
+    #[serde(default)]
+    pub vnf_id: String,
+    /// VNF name (HAS `host_id`, SO reads `vnfHostName`; identifierType `vnfName`).
+    #[serde(default)]
+    pub vnf_name: String,
+    /// VNF type.
+    #[serde(default)]
+    pub vnf_type: String,
+    /// Model of the VNF.
+    #[serde(default)]
+    pub model_invariant_id: String,
+    /// Model version of the VNF.
+    #[serde(default)]
+    pub model_version_id: String,
+    /// Equipment role.
+    #[serde(default)]
+    pub equipment_role: String,
+    /// Provisioning status (`PROV`, `PREPROV`...).
+    #[serde(default)]
+    pub prov_status: String,
+    /// Orchestration status (`Active`, `Created`...).
+    #[serde(default)]
+    pub orchestration_status: String,
+    /// Owner of the cloud region it runs in.
+    pub cloud_owner: String,
+    /// The cloud region it runs in (must be in the inventory).
+    pub cloud_region_id: String,
+    /// Anything else, matched by VNF policy attributes.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+impl ServiceInstance {
+    /// A field by the VNF-policy attribute names OSDF uses (camelCase or A&AI kebab-case).
+    fn field(&self, name: &str) -> Option<String> {
+        let v = match name {
+            "orchestrationStatus" | "orchestration-status" => &self.orchestration_status,
+            "provStatus" | "prov-status" => &self.prov_status,
+            "equipmentRole" | "equipment-role" => &self.equipment_role,
+            "globalCustomerId" | "global-customer-id" | "customerId" => &self.global_customer_id,
+            "serviceType" | "service-type" => &self.service_type,
+            "vnfType" | "vnf-type" => &self.vnf_type,
+            "modelInvariantId" | "model-invariant-id" => &self.model_invariant_id,
+            "modelVersionId" | "model-version-id" => &self.model_version_id,
+            "cloudRegionId" | "cloud-region-id" => &self.cloud_region_id,
+            other => {
+                return self.attributes.get(other).map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                });
+            }
+        };
+        Some(v.clone())
+    }
+}
+
+/// A placement candidate: a cloud region, or an existing service instance in a cloud region.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The region (of the instance, for service candidates).
+    pub region: CloudRegion,
+    /// The service instance, for `service` candidates.
+    pub instance: Option<ServiceInstance>,
+}
+
+/// Every location rule (distance, zone, attribute, HPA, capacity) reads the region a candidate is
+/// in, for new VNFs and existing instances alike.
+impl std::ops::Deref for Site {
+    type Target = CloudRegion;
+    fn deref(&self) -> &CloudRegion {
+        &self.region
+    }
+}
+
+impl Site {
+    /// The candidate id: the service instance id, else the cloud region id.
+    pub fn id(&self) -> &str {
+        match &self.instance {
+            Some(i) => &i.service_instance_id,
+            None => &self.region.cloud_region_id,
+        }
+    }
+
+    /// Whether a client's candidate reference names this candidate (region identifiers also
+    /// name the instances in that region).
+    fn matches(&self, r: &CandidateRef) -> bool {
+        match (IdentifierType::parse(&r.identifier_type), &self.instance) {
+            (Some(IdentifierType::ServiceInstanceId), Some(i)) => {
+                r.identifiers.contains(&i.service_instance_id)
+            }
+            (Some(IdentifierType::VnfName), Some(i)) => r.identifiers.contains(&i.vnf_name),
+            (Some(IdentifierType::ServiceInstanceId | IdentifierType::VnfName), None) => false,
+            _ => self.region.matches(r),
+        }
+    }
+}
+
 /// The inventory, in A&AI's shape.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -287,6 +401,9 @@ pub struct Inventory {
     /// Cloud regions.
     #[serde(default)]
     pub cloud_region: Vec<CloudRegion>,
+    /// Existing service instances (candidates of `service` demands).
+    #[serde(default)]
+    pub service_instance: Vec<ServiceInstance>,
     /// License pools.
     #[serde(default)]
     pub license_pool: Vec<LicensePool>,
@@ -419,15 +536,53 @@ fn compare(op: &str, left: f64, right: f64) -> bool {
 pub struct Plan {
     /// The problem.
     pub problem: Problem,
-    /// The regions behind each demand's candidates (same order).
-    pub regions: Vec<Vec<CloudRegion>>,
+    /// The candidates behind each demand's solver candidates (same order).
+    pub sites: Vec<Vec<Site>>,
     /// HPA flavour directives per demand and region (empty without an HPA policy).
     pub directives: Vec<Vec<Vec<Value>>>,
     /// Solver options.
     pub options: Options,
     /// Why a demand has no candidate, if one has none.
     pub emptied: Option<String>,
+    /// Controller capacity checks still to be asked before the plan is final (instance_fit /
+    /// region_fit candidates without an answer in the `fits` given to [`plan`]).
+    pub fit_checks: Vec<FitCheck>,
 }
+
+/// One capacity question for a controller: can this candidate take this demand?
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitCheck {
+    /// The policy asking.
+    pub policy: String,
+    /// `instance_fit` (an existing instance) or `region_fit` (a new VNF in a region).
+    pub kind: &'static str,
+    /// The policy's request, `get_param`s resolved (`service_type`, `e2evpnkey`, `bw_up`...).
+    pub request: serde_json::Map<String, Value>,
+    /// The demand.
+    pub demand: String,
+    /// The demand's `serviceResourceId`.
+    pub service_resource_id: String,
+    /// The candidate id (service instance or cloud region id).
+    pub candidate_id: String,
+    /// The candidate's cloud region id.
+    pub cloud_region_id: String,
+    /// The VNF name, for instance candidates.
+    pub host_id: Option<String>,
+}
+
+impl FitCheck {
+    /// The key of its answer in [`FitAnswers`].
+    pub fn key(&self) -> (String, String, String) {
+        (
+            self.policy.clone(),
+            self.demand.clone(),
+            self.candidate_id.clone(),
+        )
+    }
+}
+
+/// Controller answers: (policy, demand, candidate id) → fits.
+pub type FitAnswers = BTreeMap<(String, String, String), bool>;
 
 /// Why a request cannot be planned (answered as `failed`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -443,9 +598,25 @@ pub fn select<'a>(req: &PlacementRequest, all: &'a [Policy]) -> Result<Vec<&'a P
         .iter()
         .map(|d| d.resource_module_name.to_lowercase())
         .collect();
-    let picked: Vec<&Policy> = all
+    let for_service: Vec<&Policy> = all
         .iter()
         .filter(|p| p.applies_to_service(service))
+        .collect();
+    // The subscriber's roles, from the subscriber policies that name it; a policy with a
+    // `subscriberRoles` list applies only to subscribers holding one of them.
+    let roles: Vec<String> = subscriber_policies(req, &for_service)
+        .into_iter()
+        .flat_map(|(p, _)| p.list("subscriberRole"))
+        .collect();
+    let picked: Vec<&Policy> = for_service
+        .into_iter()
+        .filter(|p| {
+            let need = p.list("subscriberRoles");
+            need.is_empty()
+                || need
+                    .iter()
+                    .any(|n| roles.iter().any(|r| r.eq_ignore_ascii_case(n)))
+        })
         .filter(|p| {
             let r = p.resources();
             r.is_empty()
@@ -467,11 +638,189 @@ fn applies(p: &Policy, demand: &str) -> bool {
     r.is_empty() || r.iter().any(|x| x.eq_ignore_ascii_case(demand))
 }
 
+/// The subscriber policies of the request's service that name its subscriber, with the name.
+fn subscriber_policies<'a>(
+    req: &PlacementRequest,
+    policies: &[&'a Policy],
+) -> Vec<(&'a Policy, String)> {
+    let Some(who) = req
+        .placement_info
+        .subscriber_info
+        .as_ref()
+        .and_then(|s| s.subscriber_name.clone())
+    else {
+        return Vec::new();
+    };
+    policies
+        .iter()
+        .filter(|p| p.short_type() == "SubscriberPolicy")
+        .filter(|p| {
+            p.list("subscriberName")
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&who))
+        })
+        .map(|p| (*p, who.clone()))
+        .collect()
+}
+
+/// A policy value with HAS's `{"get_param": name}` resolved from the query parameters.
+fn resolve(v: &Value, query: &BTreeMap<String, Value>) -> Value {
+    match v.get("get_param").and_then(Value::as_str) {
+        Some(name) => query.get(name).cloned().unwrap_or(Value::Null),
+        None => v.clone(),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether an instance passes one VNF-policy filtering attribute: a value, a list (any of), or
+/// `{"not": [...]}` (passes when the field is absent or none of them).
+fn attribute_passes(i: &ServiceInstance, key: &str, want: &Value) -> bool {
+    let have = i.field(key).filter(|h| !h.is_empty());
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(text)
+            .collect()
+    };
+    match want {
+        Value::Null => true,
+        Value::String(s) if s.is_empty() => true,
+        Value::Object(o) if o.contains_key("not") => {
+            have.is_none_or(|h| !list(&o["not"]).iter().any(|x| x.eq_ignore_ascii_case(&h)))
+        }
+        Value::Array(_) => {
+            have.is_some_and(|h| list(want).iter().any(|x| x.eq_ignore_ascii_case(&h)))
+        }
+        other => have.is_some_and(|h| text(other).is_some_and(|x| x.eq_ignore_ascii_case(&h))),
+    }
+}
+
+/// A demand's candidates, from the inventory types its VNF policies name (several entries:
+/// the union, as HAS treats several requirements of one demand); without a VNF policy, every
+/// cloud region. When there are none, also why.
+fn sources(
+    d: &crate::request::PlacementDemand,
+    policies: &[&Policy],
+    inv: &Inventory,
+    query: &BTreeMap<String, Value>,
+) -> Result<(Vec<Site>, String), PlanError> {
+    let name = &d.resource_module_name;
+    let entries: Vec<(&Policy, &Value)> = policies
+        .iter()
+        .filter(|p| p.short_type() == "VnfPolicy" && applies(p, name))
+        .flat_map(|p| {
+            p.properties["vnfProperties"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |e| (*p, e))
+        })
+        .collect();
+    let cloud = || {
+        inv.cloud_region
+            .iter()
+            .map(|r| Site {
+                region: r.clone(),
+                instance: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    if entries.is_empty() {
+        return Ok((
+            cloud(),
+            format!("the inventory has no cloud region for demand {name}"),
+        ));
+    }
+    let mut out: Vec<Site> = Vec::new();
+    let mut why = Vec::new();
+    let add = |out: &mut Vec<Site>, s: Site| {
+        if !out.iter().any(|x| x.id() == s.id()) {
+            out.push(s);
+        }
+    };
+    for (p, e) in entries {
+        let kind = e["inventoryType"]
+            .as_str()
+            .unwrap_or("cloud")
+            .to_lowercase();
+        match kind.as_str() {
+            "cloud" => {
+                for s in cloud() {
+                    add(&mut out, s);
+                }
+                why.push(format!(
+                    "the inventory has no cloud region for demand {name}"
+                ));
+            }
+            "service" => {
+                let model = &d.resource_model_info;
+                let role = text(&resolve(&e["equipmentRole"], query));
+                let customer = text(&resolve(&e["customerId"], query));
+                let attrs: Vec<(String, Value)> = e["attributes"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), resolve(v, query)))
+                    .collect();
+                for i in &inv.service_instance {
+                    let fits = (model.model_invariant_id.is_empty()
+                        || i.model_invariant_id == model.model_invariant_id)
+                        && (model.model_version_id.is_empty()
+                            || i.model_version_id == model.model_version_id)
+                        && role
+                            .as_ref()
+                            .is_none_or(|r| i.equipment_role.eq_ignore_ascii_case(r))
+                        && customer.as_ref().is_none_or(|c| &i.global_customer_id == c)
+                        && attrs.iter().all(|(k, v)| attribute_passes(i, k, v));
+                    // An instance is placed where its region is: one outside the inventory
+                    // cannot be located, so it is no candidate (as in HAS).
+                    let region = inv.cloud_region.iter().find(|r| {
+                        r.cloud_owner == i.cloud_owner && r.cloud_region_id == i.cloud_region_id
+                    });
+                    if let (true, Some(r)) = (fits, region) {
+                        add(
+                            &mut out,
+                            Site {
+                                region: r.clone(),
+                                instance: Some(i.clone()),
+                            },
+                        );
+                    }
+                }
+                why.push(format!(
+                    "no service instance in the inventory matches policy {} for demand {name} (model {}{}{}, in a known cloud region)",
+                    p.id,
+                    model.model_invariant_id,
+                    customer.map(|c| format!(", customer {c}")).unwrap_or_default(),
+                    role.map(|r| format!(", equipment role {r}")).unwrap_or_default(),
+                ));
+            }
+            other => {
+                return Err(PlanError(format!(
+                    "policy {}: inventoryType '{other}' is not supported by netorch (cloud, service)",
+                    p.id
+                )));
+            }
+        }
+    }
+    Ok((out, why.join("; ")))
+}
+
 /// Builds the solver problem.
 pub fn plan(
     req: &PlacementRequest,
     inv: &Inventory,
     policies: &[&Policy],
+    fits: &FitAnswers,
 ) -> Result<Plan, PlanError> {
     let params = Value::Object(
         req.placement_info
@@ -518,27 +867,34 @@ pub fn plan(
             req.service_info.service_name
         ))
     };
+    // Subscriber policies naming the request's subscriber restrict existing instances to the
+    // provisioning states that subscriber may be served from.
+    let subscribed: Vec<(String, String, Vec<String>)> = subscriber_policies(req, policies)
+        .into_iter()
+        .filter_map(|(p, who)| {
+            let statuses = p.list("provStatus");
+            (!statuses.is_empty()).then(|| (p.id.clone(), who, statuses))
+        })
+        .collect();
     let mut demands = Vec::new();
+    let mut fit_checks = Vec::new();
     let mut regions_out = Vec::new();
     let mut directives_out: Vec<Vec<Vec<Value>>> = Vec::new();
     let mut emptied = None;
     for d in &req.placement_info.placement_demands {
         let name = &d.resource_module_name;
-        let mut regions: Vec<CloudRegion> = inv.cloud_region.clone();
+        let (mut regions, why_none) = sources(d, policies, inv, &query)?;
         let mut hpa: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
         if regions.is_empty() && emptied.is_none() {
-            emptied = Some(format!(
-                "the inventory has no cloud region for demand {name}"
-            ));
+            emptied = Some(why_none);
         }
-        let mut stage =
-            |label: String, regions: &mut Vec<CloudRegion>, keep: &dyn Fn(&CloudRegion) -> bool| {
-                let before = regions.len();
-                regions.retain(|r| keep(r));
-                if before > 0 && regions.is_empty() && emptied.is_none() {
-                    emptied = Some(format!("{label} left no candidate for demand {name}"));
-                }
-            };
+        let mut stage = |label: String, regions: &mut Vec<Site>, keep: &dyn Fn(&Site) -> bool| {
+            let before = regions.len();
+            regions.retain(|r| keep(r));
+            if before > 0 && regions.is_empty() && emptied.is_none() {
+                emptied = Some(format!("{label} left no candidate for demand {name}"));
+            }
+        };
         if !d.required_candidates.is_empty() {
             stage("requiredCandidates".into(), &mut regions, &|r| {
                 d.required_candidates.iter().any(|c| r.matches(c))
@@ -548,6 +904,19 @@ pub fn plan(
             stage("excludedCandidates".into(), &mut regions, &|r| {
                 !d.excluded_candidates.iter().any(|c| r.matches(c))
             });
+        }
+        for (id, subscriber, statuses) in &subscribed {
+            stage(
+                format!("policy {id} (prov-status of subscriber {subscriber})"),
+                &mut regions,
+                &|s| {
+                    s.instance.as_ref().is_none_or(|i| {
+                        statuses
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(&i.prov_status))
+                    })
+                },
+            );
         }
         for p in policies.iter().filter(|p| applies(p, name)) {
             match p.short_type() {
@@ -668,11 +1037,62 @@ pub fn plan(
                         &|r| capacity_fits(r, &request, &query),
                     );
                 }
+                kind @ ("ResourceInstancePolicy" | "ResourceRegionPolicy") => {
+                    let (fit, prop) = if kind == "ResourceInstancePolicy" {
+                        ("instance_fit", &p.properties["resourceInstanceProperty"])
+                    } else {
+                        ("region_fit", &p.properties["resourceRegionProperty"])
+                    };
+                    let controller = prop["controller"].as_str().unwrap_or_default();
+                    if !controller.eq_ignore_ascii_case("SDN-C") {
+                        return Err(PlanError(format!(
+                            "policy {}: controller '{controller}' is not supported (SDN-C)",
+                            p.id
+                        )));
+                    }
+                    let request = match &prop["request"] {
+                        Value::String(s) => serde_json::from_str(s).map_err(|e| {
+                            PlanError(format!("policy {}: request is not JSON: {e}", p.id))
+                        })?,
+                        v => v.clone(),
+                    };
+                    let Value::Object(request) = request else {
+                        return Err(PlanError(format!(
+                            "policy {}: request must be a JSON object",
+                            p.id
+                        )));
+                    };
+                    let request: serde_json::Map<String, Value> = request
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let v = resolve(&v, &query);
+                            (k, v)
+                        })
+                        .collect();
+                    let key = |s: &Site| (p.id.clone(), name.clone(), s.id().to_string());
+                    stage(
+                        format!("policy {} (SDN-C {fit}: no capacity)", p.id),
+                        &mut regions,
+                        &|s| fits.get(&key(s)).copied().unwrap_or(true),
+                    );
+                    for s in regions.iter().filter(|s| !fits.contains_key(&key(s))) {
+                        fit_checks.push(FitCheck {
+                            policy: p.id.clone(),
+                            kind: fit,
+                            request: request.clone(),
+                            demand: name.clone(),
+                            service_resource_id: d.service_resource_id.clone(),
+                            candidate_id: s.id().to_string(),
+                            cloud_region_id: s.cloud_region_id.clone(),
+                            host_id: s.instance.as_ref().map(|i| i.vnf_name.clone()),
+                        });
+                    }
+                }
                 "SubscriberPolicy" | "QueryPolicy" | "OptimizationPolicy" | "AffinityPolicy"
                 | "VnfPolicy" => {}
                 other => {
                     return Err(PlanError(format!(
-                        "policy {}: type {other} is not supported by netorch (supported: Query, Distance, Attribute, Threshold, Hpa, Vim_fit, Affinity, Optimization, Vnf, Subscriber)",
+                        "policy {}: type {other} is not supported by netorch (supported: Query, Distance, Attribute, Threshold, Hpa, Vim_fit, Affinity, Optimization, Vnf, Subscriber, ResourceInstance, ResourceRegion)",
                         p.id
                     )));
                 }
@@ -709,12 +1129,16 @@ pub fn plan(
         if terms.iter().any(|(t, _)| t == "distance") && customer.is_none() {
             return Err(needs_location("the distance objective"));
         }
-        let existing = |r: &CloudRegion| d.existing_candidates.iter().any(|c| r.matches(c));
+        let existing = |r: &Site| d.existing_candidates.iter().any(|c| r.matches(c));
         let candidates = regions
             .iter()
             .map(|r| {
-                // HAS: cloud candidates cost 2, an existing placement −8000.
-                let base = if existing(r) { -8000.0 } else { 2.0 };
+                // HAS: cloud candidates cost 2, service candidates 1, an existing placement −8000.
+                let base = match (existing(r), &r.instance) {
+                    (true, _) => -8000.0,
+                    (false, Some(_)) => 1.0,
+                    (false, None) => 2.0,
+                };
                 let mut cost = 0.0;
                 for (t, w) in &terms {
                     match t.as_str() {
@@ -740,7 +1164,7 @@ pub fn plan(
                     cost = base;
                 }
                 Candidate {
-                    id: r.cloud_region_id.clone(),
+                    id: r.id().to_string(),
                     cost: (cost * 1000.0).round() / 1000.0,
                     zones: ["complex", "region", "country", "state"]
                         .iter()
@@ -817,11 +1241,13 @@ pub fn plan(
             zones,
             pairs: Vec::new(),
         },
-        regions: regions_out,
+        sites: regions_out,
+        fit_checks,
         directives: directives_out,
         options: Options {
             num_solutions: req.request_info.num_solutions.unwrap_or(1).max(1) as usize,
             time_limit: std::time::Duration::from_secs(timeout),
+            ..Options::default()
         },
         emptied,
     })
@@ -926,28 +1352,37 @@ pub fn placement_solutions(req: &PlacementRequest, plan: &Plan, answer: &Answer)
                     .iter()
                     .enumerate()
                     .map(|(d, demand)| {
-                        let r = &plan.regions[d][s.choice[d]];
+                        let site = &plan.sites[d][s.choice[d]];
+                        let r = &site.region;
                         let kv = |k: &str, v: Value| json!({"key": k, "value": v});
+                        let mut info = vec![
+                            kv("locationType", json!(r.cloud_type)),
+                            kv("locationId", json!(r.cloud_region_id)),
+                            kv("isRehome", json!("false")),
+                        ];
+                        if let Some(i) = &site.instance {
+                            info.push(kv("vnfHostName", json!(i.vnf_name)));
+                            info.push(kv("vnfId", json!(i.vnf_id)));
+                            info.push(kv("serviceInstanceId", json!(i.service_instance_id)));
+                        }
+                        info.extend([
+                            kv("cloudOwner", json!(r.cloud_owner)),
+                            kv("cloudClli", json!(r.complex.physical_location_id)),
+                            kv("aicClli", json!(r.complex.physical_location_id)),
+                            kv("aicVersion", json!(r.cloud_region_version)),
+                            kv("cloudRegionId", json!(r.cloud_region_id)),
+                            kv("vimId", json!(r.vim_id())),
+                            kv("oof_directives", json!({"directives": plan.directives[d][s.choice[d]]})),
+                        ]);
                         json!({
                             "resourceModuleName": demand.resource_module_name,
                             "serviceResourceId": demand.service_resource_id,
                             "solution": {
-                                "identifierType": "cloudRegionId",
-                                "identifiers": [r.cloud_region_id],
+                                "identifierType": if site.instance.is_some() { "serviceInstanceId" } else { "cloudRegionId" },
+                                "identifiers": [site.id()],
                                 "cloudOwner": r.cloud_owner,
                             },
-                            "assignmentInfo": [
-                                kv("locationType", json!(r.cloud_type)),
-                                kv("locationId", json!(r.cloud_region_id)),
-                                kv("isRehome", json!("false")),
-                                kv("cloudOwner", json!(r.cloud_owner)),
-                                kv("cloudClli", json!(r.complex.physical_location_id)),
-                                kv("aicClli", json!(r.complex.physical_location_id)),
-                                kv("aicVersion", json!(r.cloud_region_version)),
-                                kv("cloudRegionId", json!(r.cloud_region_id)),
-                                kv("vimId", json!(r.vim_id())),
-                                kv("oof_directives", json!({"directives": plan.directives[d][s.choice[d]]})),
-                            ],
+                            "assignmentInfo": info,
                         })
                     })
                     .collect(),

@@ -11,4 +11,13 @@ use crate::StoreError;
 pub trait CloudInventory: Send + Sync + 'static {
     /// Every usable cloud region.
     async fn cloud_regions(&self) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Existing service instances a demand of inventory type `service` may reuse, with A&AI's
+    /// field names flattened (`service-instance-id`, `global-customer-id`, `vnf-id`, `vnf-name`,
+    /// `model-invariant-id`, `model-version-id`, `equipment-role`, `prov-status`,
+    /// `orchestration-status`, `cloud-owner`, `cloud-region-id`, `attributes`). A source without
+    /// instance records has none.
+    async fn service_instances(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(Vec::new())
+    }
 }

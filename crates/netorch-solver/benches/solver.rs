@@ -7,7 +7,7 @@ use std::{
 };
 
 use netorch_solver::{
-    Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, greedy, solve,
+    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, greedy, solve,
 };
 
 /// A deterministic xorshift generator, so every run measures the same instances.
@@ -146,29 +146,13 @@ fn main() {
         &[(10, 100)]
     };
     println!(
-        "| demands × candidates | candidates after distance_to_location | exact: median solve | proven optimal | fit-first: median | fit-first objective gap |"
+        "| demands × candidates | candidates after distance_to_location | backend | exact: median solve | proven optimal | fit-first: median | fit-first objective gap |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for &(d, c) in sizes {
         let p = instance(d, c, 0x5EED + d as u64);
         let vars: usize = p.demands.iter().map(|x| x.candidates.len()).sum::<usize>();
         let runs = if d >= 200 { 3 } else { 7 };
-        let mut exact = Vec::new();
-        let mut answer = None;
-        for _ in 0..runs {
-            let t = Instant::now();
-            let a = solve(
-                &p,
-                &Options {
-                    num_solutions: 1,
-                    time_limit: Duration::from_secs(60),
-                },
-            )
-            .expect("solve");
-            exact.push(t.elapsed());
-            answer = Some(a);
-        }
-        let answer = answer.expect("answer");
         let mut fit = Vec::new();
         let mut g = None;
         for _ in 0..runs {
@@ -176,25 +160,47 @@ fn main() {
             g = greedy(&p, 200_000);
             fit.push(t.elapsed());
         }
-        let best = answer
-            .solutions
-            .first()
-            .map(|s| s.objective)
-            .unwrap_or(f64::NAN);
-        let gap = match g {
-            Some(g) => format!(
-                "+{:.1} % ({} vs {})",
-                (g.objective - best) / best * 100.0,
-                g.objective,
-                best
-            ),
-            None => "no solution found".into(),
-        };
-        println!(
-            "| {d} × {c} | {vars} | {:.1} ms | {} | {:.2} ms | {gap} |",
-            median(exact).as_secs_f64() * 1e3,
-            answer.proven,
-            median(fit).as_secs_f64() * 1e3,
-        );
+        let fit = median(fit);
+        for name in Backend::available() {
+            let backend = Backend::parse(name).expect("an available backend");
+            let mut exact = Vec::new();
+            let mut answer = None;
+            for _ in 0..runs {
+                let t = Instant::now();
+                let a = solve(
+                    &p,
+                    &Options {
+                        num_solutions: 1,
+                        time_limit: Duration::from_secs(60),
+                        backend,
+                        ..Options::default()
+                    },
+                )
+                .expect("solve");
+                exact.push(t.elapsed());
+                answer = Some(a);
+            }
+            let answer = answer.expect("answer");
+            let best = answer
+                .solutions
+                .first()
+                .map(|s| s.objective)
+                .unwrap_or(f64::NAN);
+            let gap = match &g {
+                Some(g) => format!(
+                    "+{:.1} % ({} vs {})",
+                    (g.objective - best) / best * 100.0,
+                    g.objective,
+                    best
+                ),
+                None => "no solution found".into(),
+            };
+            println!(
+                "| {d} × {c} | {vars} | {name} | {:.1} ms | {} | {:.2} ms | {gap} |",
+                median(exact).as_secs_f64() * 1e3,
+                answer.proven,
+                fit.as_secs_f64() * 1e3,
+            );
+        }
     }
 }

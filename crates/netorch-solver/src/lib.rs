@@ -85,6 +85,11 @@ pub struct Options {
     /// Budget for the whole solve; when it runs out the best solutions found so far are returned
     /// as not proven.
     pub time_limit: Duration,
+    /// The MILP engine.
+    pub backend: Backend,
+    /// Components whose whole assignment space is at most this large are enumerated instead of
+    /// solved as a MILP (exact, and faster for small components); 0 always uses the MILP.
+    pub enumerate_up_to: usize,
 }
 
 impl Default for Options {
@@ -92,6 +97,48 @@ impl Default for Options {
         Self {
             num_solutions: 1,
             time_limit: Duration::from_secs(10),
+            backend: Backend::default(),
+            enumerate_up_to: ENUMERATE_UP_TO,
+        }
+    }
+}
+
+/// The MILP engine behind [`solve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// `microlp`: pure Rust, no native dependency (the default).
+    #[default]
+    Microlp,
+    /// COIN-OR Cbc through the system's `libCbc` (feature `cbc`): faster on large instances.
+    #[cfg(feature = "cbc")]
+    Cbc,
+}
+
+impl Backend {
+    /// The backend named `name` (`microlp`, `cbc`), if this build has it.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "microlp" => Ok(Self::Microlp),
+            #[cfg(feature = "cbc")]
+            "cbc" => Ok(Self::Cbc),
+            #[cfg(not(feature = "cbc"))]
+            "cbc" => Err(
+                "solver backend 'cbc' needs a build with the feature netorch-solver/cbc (and libCbc installed)"
+                    .into(),
+            ),
+            other => Err(format!(
+                "unknown solver backend '{other}' (known: {})",
+                Self::available().join(", ")
+            )),
+        }
+    }
+
+    /// The backends this build has.
+    pub fn available() -> &'static [&'static str] {
+        if cfg!(feature = "cbc") {
+            &["microlp", "cbc"]
+        } else {
+            &["microlp"]
         }
     }
 }
@@ -330,6 +377,7 @@ enum ComponentResult {
 /// Solves one component exactly for its `k` best solutions (no-good cuts), within `deadline`.
 fn solve_component(
     p: &Problem,
+    o: &Options,
     demands: &[usize],
     k: usize,
     deadline: Instant,
@@ -360,7 +408,7 @@ fn solve_component(
     let space = demands
         .iter()
         .try_fold(1usize, |acc, d| acc.checked_mul(useful[d].len()));
-    if space.is_some_and(|n| n <= ENUMERATE_UP_TO) {
+    if space.is_some_and(|n| n <= o.enumerate_up_to) {
         let parts = enumerate(p, demands, &useful, zones, pairs, k);
         if parts.is_empty() {
             return Ok(ComponentResult::Infeasible);
@@ -376,7 +424,15 @@ fn solve_component(
             proven = false;
             break;
         }
-        match milp(p, demands, &useful, zones, pairs, &cuts, left)? {
+        let rules = Rules {
+            p,
+            demands,
+            useful: &useful,
+            zones,
+            pairs,
+            cuts: &cuts,
+        };
+        match milp(&rules, o.backend, left)? {
             Milp::Found(part, optimal) => {
                 proven &= optimal;
                 cuts.push(part.1.clone());
@@ -486,29 +542,31 @@ enum Milp {
     OutOfTime,
 }
 
-fn milp(
-    p: &Problem,
-    demands: &[usize],
-    useful: &HashMap<usize, Vec<usize>>,
-    zones: &[&ZoneRule],
-    pairs: &[&PairRule],
-    cuts: &[Vec<(usize, usize)>],
-    time: Duration,
-) -> Result<Milp, SolveError> {
+/// What one MILP solve of a component is made of.
+struct Rules<'a> {
+    p: &'a Problem,
+    demands: &'a [usize],
+    useful: &'a HashMap<usize, Vec<usize>>,
+    zones: &'a [&'a ZoneRule],
+    pairs: &'a [&'a PairRule],
+    cuts: &'a [Vec<(usize, usize)>],
+}
+
+fn milp(r: &Rules<'_>, backend: Backend, time: Duration) -> Result<Milp, SolveError> {
     let mut vars = ProblemVariables::new();
     let mut x: HashMap<(usize, usize), Variable> = HashMap::new();
-    for &d in demands {
-        for &c in &useful[&d] {
+    for &d in r.demands {
+        for &c in &r.useful[&d] {
             x.insert((d, c), vars.add(variable().binary()));
         }
     }
     let mut zone_vars: Vec<(usize, BTreeMap<String, Variable>)> = Vec::new();
-    for (i, z) in zones.iter().enumerate() {
+    for (i, z) in r.zones.iter().enumerate() {
         if z.qualifier == Qualifier::Same {
             let mut values = BTreeMap::new();
             for &d in &z.demands {
-                for &c in &useful[&d] {
-                    if let Some(v) = p.demands[d].candidates[c].zones.get(&z.category) {
+                for &c in &r.useful[&d] {
+                    if let Some(v) = r.p.demands[d].candidates[c].zones.get(&z.category) {
                         values
                             .entry(v.clone())
                             .or_insert_with(|| vars.add(variable().binary()));
@@ -520,21 +578,44 @@ fn milp(
     }
     let mut obj = Expression::from(0.0);
     for (&(d, c), &v) in &x {
-        obj += p.demands[d].candidates[c].cost * v;
+        obj += r.p.demands[d].candidates[c].cost * v;
     }
-    let mut model = vars
-        .minimise(obj)
-        .using(microlp)
-        .with_time_limit(time.as_secs_f64());
-    for &d in demands {
+    let secs = time.as_secs_f64();
+    match backend {
+        Backend::Microlp => finish(
+            vars.minimise(obj).using(microlp).with_time_limit(secs),
+            r,
+            &x,
+            &zone_vars,
+        ),
+        #[cfg(feature = "cbc")]
+        Backend::Cbc => {
+            let mut model = vars.minimise(obj).using(good_lp::coin_cbc);
+            // Cbc prints its log on stdout by default; a server's stdout is for its own logs.
+            model.set_parameter("log", "0");
+            model.set_parameter("slogLevel", "0");
+            finish(model.with_time_limit(secs), r, &x, &zone_vars)
+        }
+    }
+}
+
+/// Adds the rules to a model of any backend, solves it and reads the assignment back.
+fn finish<M: SolverModel<Error = ResolutionError>>(
+    mut model: M,
+    r: &Rules<'_>,
+    x: &HashMap<(usize, usize), Variable>,
+    zone_vars: &[(usize, BTreeMap<String, Variable>)],
+) -> Result<Milp, SolveError> {
+    let (p, useful) = (r.p, r.useful);
+    for &d in r.demands {
         let s: Expression = useful[&d]
             .iter()
             .map(|&c| Expression::from(x[&(d, c)]))
             .sum();
         model = model.with(constraint!(s == 1));
     }
-    for (i, values) in &zone_vars {
-        let z = zones[*i];
+    for (i, values) in zone_vars {
+        let z = r.zones[*i];
         let sum: Expression = values.values().map(|&v| Expression::from(v)).sum();
         model = model.with(constraint!(sum == 1));
         for &d in &z.demands {
@@ -547,7 +628,11 @@ fn milp(
             }
         }
     }
-    for z in zones.iter().filter(|z| z.qualifier == Qualifier::Different) {
+    for z in r
+        .zones
+        .iter()
+        .filter(|z| z.qualifier == Qualifier::Different)
+    {
         let mut by_value: BTreeMap<&String, Expression> = BTreeMap::new();
         for &d in &z.demands {
             for &c in &useful[&d] {
@@ -561,17 +646,17 @@ fn milp(
             model = model.with(constraint!(e <= 1));
         }
     }
-    for r in pairs {
+    for rule in r.pairs {
         // One aggregated row per candidate of the first demand: choosing it excludes every
         // forbidden partner (the second demand chooses exactly one candidate).
         // A set: a pair listed twice must still count once in the row.
         let mut partners: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        for &(a, b) in &r.forbidden {
+        for &(a, b) in &rule.forbidden {
             partners.entry(a).or_default().insert(b);
         }
-        let seconds = &useful[&r.second];
+        let seconds = &useful[&rule.second];
         for (a, bs) in partners {
-            let Some(&xa) = x.get(&(r.first, a)) else {
+            let Some(&xa) = x.get(&(rule.first, a)) else {
                 continue;
             };
             let far: Vec<usize> = seconds.iter().copied().filter(|b| bs.contains(b)).collect();
@@ -580,20 +665,20 @@ fn milp(
             if far.len() * 2 <= seconds.len() {
                 let mut e = Expression::from(xa);
                 for b in far {
-                    e += x[&(r.second, b)];
+                    e += x[&(rule.second, b)];
                 }
                 model = model.with(constraint!(e <= 1));
             } else {
                 let near: Expression = seconds
                     .iter()
                     .filter(|b| !bs.contains(b))
-                    .map(|&b| Expression::from(x[&(r.second, b)]))
+                    .map(|&b| Expression::from(x[&(rule.second, b)]))
                     .sum();
                 model = model.with(constraint!(xa <= near));
             }
         }
     }
-    for cut in cuts {
+    for cut in r.cuts {
         let e: Expression = cut.iter().map(|k| Expression::from(x[k])).sum();
         let n = cut.len() as f64;
         model = model.with(constraint!(e <= n - 1.0));
@@ -601,14 +686,14 @@ fn milp(
     let solution = match model.solve() {
         Ok(s) => s,
         Err(ResolutionError::Infeasible) => return Ok(Milp::Infeasible),
-        Err(ResolutionError::Other(m)) if m.to_lowercase().contains("time") => {
+        Err(ResolutionError::Other(m)) if m.to_lowercase().contains("time") || m == "Stopped" => {
             return Ok(Milp::OutOfTime);
         }
         Err(e) => return Err(SolveError::Backend(e.to_string())),
     };
     let optimal = matches!(solution.status(), SolutionStatus::Optimal);
     let mut chosen = Vec::new();
-    for &d in demands {
+    for &d in r.demands {
         let pick = useful[&d]
             .iter()
             .copied()
@@ -646,7 +731,7 @@ pub fn solve(p: &Problem, o: &Options) -> Result<Answer, SolveError> {
             .filter(|z| z.demands.first().is_some_and(|d| comp.contains(d)))
             .collect();
         let pairs: Vec<&PairRule> = p.pairs.iter().filter(|r| comp.contains(&r.first)).collect();
-        match solve_component(p, &comp, k, deadline, &zones, &pairs)? {
+        match solve_component(p, o, &comp, k, deadline, &zones, &pairs)? {
             ComponentResult::Parts(parts, ok) => {
                 proven &= ok;
                 if parts.is_empty() {
@@ -659,7 +744,7 @@ pub fn solve(p: &Problem, o: &Options) -> Result<Answer, SolveError> {
                 combined = merge(&combined, &parts, k);
             }
             ComponentResult::Infeasible => {
-                return Ok(infeasible(explain(p, &comp, &zones, &pairs, deadline)?));
+                return Ok(infeasible(explain(p, o, &comp, &zones, &pairs, deadline)?));
             }
         }
     }
@@ -693,6 +778,7 @@ fn infeasible(e: Explanation) -> Answer {
 /// filter: drop each rule in turn, keep it only if the rest becomes feasible without it).
 fn explain(
     p: &Problem,
+    o: &Options,
     comp: &[usize],
     zones: &[&ZoneRule],
     pairs: &[&PairRule],
@@ -702,7 +788,7 @@ fn explain(
     let mut r: Vec<&PairRule> = pairs.to_vec();
     let feasible_with = |z: &[&ZoneRule], r: &[&PairRule]| -> Result<bool, SolveError> {
         Ok(matches!(
-            solve_component(p, comp, 1, deadline.max(Instant::now() + Duration::from_secs(1)), z, r)?,
+            solve_component(p, o, comp, 1, deadline.max(Instant::now() + Duration::from_secs(1)), z, r)?,
             ComponentResult::Parts(parts, _) if !parts.is_empty()
         ))
     };

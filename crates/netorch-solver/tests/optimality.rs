@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 
 use netorch_solver::{
-    Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, feasible, objective, solve,
+    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, feasible,
+    objective, solve,
 };
-use proptest::prelude::*;
+use proptest::{prelude::*, test_runner::TestCaseError};
 
 fn instance() -> impl Strategy<Value = (Problem, usize)> {
     let candidate = (0u32..20, prop::option::of(0usize..3)).prop_map(|(cost, zone)| (cost, zone));
@@ -102,42 +103,85 @@ fn all_assignments(p: &Problem) -> Vec<Vec<usize>> {
     out
 }
 
+/// Every way the solver can run: each backend of this build, through its MILP and (default) with
+/// small components enumerated.
+fn configurations(k: usize) -> Vec<Options> {
+    let backends = [
+        Backend::Microlp,
+        #[cfg(feature = "cbc")]
+        Backend::Cbc,
+    ];
+    backends
+        .into_iter()
+        .flat_map(|backend| {
+            [0, Options::default().enumerate_up_to].map(|enumerate_up_to| Options {
+                num_solutions: k,
+                backend,
+                enumerate_up_to,
+                ..Options::default()
+            })
+        })
+        .collect()
+}
+
+fn agrees_with_brute_force(p: &Problem, o: &Options) -> Result<(), TestCaseError> {
+    let k = o.num_solutions;
+    let answer = solve(p, o).expect("solve");
+    let mut best: Vec<f64> = all_assignments(p)
+        .into_iter()
+        .filter(|c| feasible(p, c))
+        .map(|c| objective(p, &c))
+        .collect();
+    best.sort_by(f64::total_cmp);
+    if best.is_empty() {
+        prop_assert!(answer.solutions.is_empty());
+        let e = answer.infeasible.expect("an explanation");
+        prop_assert!(!e.message.is_empty());
+        // The named rules alone already make it infeasible.
+        let rules: BTreeSet<&String> = e.rules.iter().collect();
+        let only = Problem {
+            demands: p.demands.clone(),
+            zones: p
+                .zones
+                .iter()
+                .filter(|z| rules.contains(&z.name))
+                .cloned()
+                .collect(),
+            pairs: p
+                .pairs
+                .iter()
+                .filter(|r| rules.contains(&r.name))
+                .cloned()
+                .collect(),
+        };
+        prop_assert!(
+            all_assignments(&only)
+                .into_iter()
+                .all(|c| !feasible(&only, &c))
+        );
+    } else {
+        prop_assert!(answer.proven, "{o:?}");
+        prop_assert!(answer.infeasible.is_none());
+        let want: Vec<f64> = best.into_iter().take(k).collect();
+        let got: Vec<f64> = answer.solutions.iter().map(|s| s.objective).collect();
+        prop_assert_eq!(&got, &want, "{:?}", o);
+        let distinct: BTreeSet<&Vec<usize>> = answer.solutions.iter().map(|s| &s.choice).collect();
+        prop_assert_eq!(distinct.len(), answer.solutions.len());
+        for s in &answer.solutions {
+            prop_assert!(feasible(p, &s.choice), "infeasible solution {:?}", s.choice);
+            prop_assert_eq!(objective(p, &s.choice), s.objective);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_solver_matches_brute_force_enumeration((p, k) in instance()) {
-        let answer = solve(&p, &Options { num_solutions: k, ..Options::default() }).expect("solve");
-        let mut best: Vec<f64> = all_assignments(&p)
-            .into_iter()
-            .filter(|c| feasible(&p, c))
-            .map(|c| objective(&p, &c))
-            .collect();
-        best.sort_by(f64::total_cmp);
-        if best.is_empty() {
-            prop_assert!(answer.solutions.is_empty());
-            let e = answer.infeasible.expect("an explanation");
-            prop_assert!(!e.message.is_empty());
-            // The named rules alone already make it infeasible.
-            let rules: BTreeSet<&String> = e.rules.iter().collect();
-            let only = Problem {
-                demands: p.demands.clone(),
-                zones: p.zones.iter().filter(|z| rules.contains(&z.name)).cloned().collect(),
-                pairs: p.pairs.iter().filter(|r| rules.contains(&r.name)).cloned().collect(),
-            };
-            prop_assert!(all_assignments(&only).into_iter().all(|c| !feasible(&only, &c)));
-        } else {
-            prop_assert!(answer.proven);
-            prop_assert!(answer.infeasible.is_none());
-            let want: Vec<f64> = best.into_iter().take(k).collect();
-            let got: Vec<f64> = answer.solutions.iter().map(|s| s.objective).collect();
-            prop_assert_eq!(&got, &want);
-            let distinct: BTreeSet<&Vec<usize>> = answer.solutions.iter().map(|s| &s.choice).collect();
-            prop_assert_eq!(distinct.len(), answer.solutions.len());
-            for s in &answer.solutions {
-                prop_assert!(feasible(&p, &s.choice), "infeasible solution {:?}", s.choice);
-                prop_assert_eq!(objective(&p, &s.choice), s.objective);
-            }
+    fn the_solver_matches_brute_force_enumeration_on_every_backend((p, k) in instance()) {
+        for o in configurations(k) {
+            agrees_with_brute_force(&p, &o)?;
         }
     }
 }

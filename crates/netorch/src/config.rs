@@ -50,6 +50,18 @@ pub struct OofSection {
     pub callback_password: Option<String>,
     /// Delivery attempts per callback (backoff doubles from 1 s, at most 5 min).
     pub callback_attempts: i64,
+    /// MILP backend: `microlp` (built in) or `cbc` (a build with the `cbc` feature).
+    pub solver: String,
+    /// SDN-C base URL up to and including `restconf` (HAS's `sdnc.server_url`), asked by
+    /// `instance_fit` / `region_fit` policies.
+    pub sdnc_url: Option<String>,
+    /// Basic credentials for SDN-C.
+    pub sdnc_username: Option<String>,
+    /// Password for `sdnc_username`.
+    pub sdnc_password: Option<String>,
+    /// Time limit of one SDN-C capacity check.
+    #[serde(with = "humantime_serde")]
+    pub sdnc_timeout: Duration,
 }
 
 impl Default for OofSection {
@@ -60,6 +72,11 @@ impl Default for OofSection {
             callback_username: None,
             callback_password: None,
             callback_attempts: 8,
+            solver: "microlp".into(),
+            sdnc_url: None,
+            sdnc_username: None,
+            sdnc_password: None,
+            sdnc_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -561,6 +578,20 @@ impl Config {
             self.oof.callback_username.is_some() == self.oof.callback_password.is_some(),
             "oof.callback_username and oof.callback_password must be given together"
         );
+        netorch_solver::Backend::parse(&self.oof.solver)
+            .map_err(|e| anyhow::anyhow!("oof.solver: {e}"))?;
+        anyhow::ensure!(
+            self.oof.sdnc_username.is_some() == self.oof.sdnc_password.is_some(),
+            "oof.sdnc_username and oof.sdnc_password must be given together"
+        );
+        if let Some(u) = &self.oof.sdnc_url {
+            let parsed =
+                reqwest::Url::parse(u).map_err(|e| anyhow::anyhow!("oof.sdnc_url '{u}': {e}"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "oof.sdnc_url must be an http(s) URL"
+            );
+        }
         if let Some(f) = &self.slices.topology_file {
             let text = std::fs::read_to_string(f)
                 .with_context(|| format!("reading slices.topology_file {}", f.display()))?;
@@ -610,4 +641,41 @@ pub fn is_yaml(path: &std::path::Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn refusal(tweak: impl FnOnce(&mut Config)) -> String {
+        let mut c = Config::default();
+        tweak(&mut c);
+        c.validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn placement_solver_and_sdnc_settings_are_checked_at_start_up() {
+        assert_eq!(refusal(|_| {}), "", "the defaults are valid");
+        assert!(
+            refusal(|c| c.oof.solver = "gurobi".into()).contains("unknown solver backend 'gurobi'")
+        );
+        let cbc = refusal(|c| c.oof.solver = "cbc".into());
+        if cfg!(feature = "cbc") {
+            assert_eq!(cbc, "");
+        } else {
+            assert!(cbc.contains("feature"), "{cbc}");
+        }
+        assert!(refusal(|c| c.oof.sdnc_url = Some("not a url".into())).contains("oof.sdnc_url"));
+        assert!(
+            refusal(|c| c.oof.sdnc_url = Some("ftp://sdnc/restconf".into())).contains("http(s)")
+        );
+        assert!(refusal(|c| c.oof.sdnc_username = Some("u".into())).contains("together"));
+        assert_eq!(
+            refusal(|c| c.oof.sdnc_url = Some("https://sdnc:8443/restconf".into())),
+            ""
+        );
+    }
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod oof;
+mod oof_inventory;
 mod osm;
 mod packages;
 mod slices;

@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::TestApp;
 
-fn policies() -> Value {
+pub(crate) fn policies() -> Value {
     json!({
         "OSDF_vCPE_query": {"type": "onap.policies.optimization.service.QueryPolicy", "version": "1.0.0",
             "properties": {"services": ["vCPE"], "queryProperties": [
@@ -30,14 +30,14 @@ fn policies() -> Value {
     })
 }
 
-fn region(id: &str, complex: &str, lat: f64, lon: f64, hpa: f64) -> Value {
+pub(crate) fn region(id: &str, complex: &str, lat: f64, lon: f64, hpa: f64) -> Value {
     json!({"cloud-owner": "CloudOwner", "cloud-region-id": id, "cloud-type": "openstack", "cloud-region-version": "titanium_cloud",
         "complex": {"physical-location-id": format!("{}CLLI", complex.to_uppercase()), "complex-name": complex,
             "latitude": lat.to_string(), "longitude": lon.to_string(), "country": "USA"},
         "attributes": {"hpa_score": hpa}})
 }
 
-fn inventory() -> Value {
+pub(crate) fn inventory() -> Value {
     json!({
         "cloud-region": [
             region("dfw-1", "dallas", 32.90, -97.04, 0.0),
@@ -54,12 +54,12 @@ fn inventory() -> Value {
 }
 
 /// A callback receiver: every POST is recorded (headers, body) and answered with `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     rx: Mutex<mpsc::UnboundedReceiver<(axum::http::HeaderMap, Value)>>,
 }
 
-async fn receiver() -> Receiver {
+pub(crate) async fn receiver() -> Receiver {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/cb",
@@ -85,7 +85,7 @@ async fn receiver() -> Receiver {
 }
 
 impl Receiver {
-    async fn next(&self) -> (axum::http::HeaderMap, Value) {
+    pub(crate) async fn next(&self) -> (axum::http::HeaderMap, Value) {
         tokio::time::timeout(Duration::from_secs(30), self.rx.lock().await.recv())
             .await
             .expect("callback arrives")
@@ -116,7 +116,7 @@ async fn start_on(db: Option<netorch_test_support::TestDb>, scheduler: bool) -> 
     TestApp::start_on(db, tweak, Arc::new(netorch_core::SystemClock)).await
 }
 
-fn request(id: &str, callback: &str) -> Value {
+pub(crate) fn request(id: &str, callback: &str) -> Value {
     json!({
         "requestInfo": {
             "transactionId": format!("tx-{id}"), "requestId": id, "callbackUrl": callback,
@@ -143,7 +143,7 @@ fn request(id: &str, callback: &str) -> Value {
     })
 }
 
-async fn place(
+pub(crate) async fn place(
     app: &TestApp,
     path: &str,
     body: &Value,
@@ -165,7 +165,7 @@ async fn place(
     )
 }
 
-fn solution_of<'a>(list: &'a Value, demand: &str) -> &'a Value {
+pub(crate) fn solution_of<'a>(list: &'a Value, demand: &str) -> &'a Value {
     list.as_array()
         .expect("inner list")
         .iter()
@@ -173,7 +173,7 @@ fn solution_of<'a>(list: &'a Value, demand: &str) -> &'a Value {
         .expect("demand in solution")
 }
 
-fn info(s: &Value, key: &str) -> Value {
+pub(crate) fn info(s: &Value, key: &str) -> Value {
     s["assignmentInfo"]
         .as_array()
         .expect("assignmentInfo")
