@@ -161,8 +161,16 @@ fn main() {
             fit.push(t.elapsed());
         }
         let fit = median(fit);
-        for name in Backend::available() {
-            let backend = Backend::parse(name).expect("an available backend");
+        // Each backend as deployed, then with enumeration off (every component through the MILP).
+        let modes = Backend::available().iter().flat_map(|name| {
+            [
+                (name.to_string(), Options::default().enumerate_up_to),
+                (format!("{name}, MILP only"), 0),
+            ]
+        });
+        for (name, enumerate_up_to) in modes {
+            let backend =
+                Backend::parse(name.split(',').next().unwrap_or_default()).expect("a backend");
             let mut exact = Vec::new();
             let mut answer = None;
             for _ in 0..runs {
@@ -173,6 +181,7 @@ fn main() {
                         num_solutions: 1,
                         time_limit: Duration::from_secs(60),
                         backend,
+                        enumerate_up_to,
                         ..Options::default()
                     },
                 )

@@ -459,7 +459,7 @@ type Forbidden = std::collections::HashSet<(usize, usize)>;
 
 /// Components whose whole assignment space is at most this large are enumerated: exact, and
 /// faster than building a MILP (a distance rule between two demands is one such component).
-const ENUMERATE_UP_TO: usize = 1_000_000;
+const ENUMERATE_UP_TO: usize = 20_000;
 
 /// Every assignment of a small component, keeping the `k` best feasible ones (ties by candidate
 /// order, so the result is deterministic).
