@@ -182,7 +182,6 @@ fn main() {
                         time_limit: Duration::from_secs(60),
                         backend,
                         enumerate_up_to,
-                        ..Options::default()
                     },
                 )
                 .expect("solve");
