@@ -610,6 +610,9 @@ async fn put_inventory(
         Ok(i) => i,
         Err(e) => return invalid(&e.path().to_string(), &e.inner().to_string()),
     };
+    if let Err((path, message)) = inv.validate() {
+        return invalid(&path, &message);
+    }
     match store_inventory(&state.deps, &inv).await {
         Ok(()) => Json(inv).into_response(),
         Err(e) => internal(e),

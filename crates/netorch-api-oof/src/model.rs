@@ -409,6 +409,46 @@ pub struct Inventory {
     pub license_pool: Vec<LicensePool>,
 }
 
+impl Inventory {
+    /// Checks what the types cannot: identifiers present and unique. The error is
+    /// `(field path, message)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let mut regions = std::collections::BTreeSet::new();
+        for (i, r) in self.cloud_region.iter().enumerate() {
+            let at = format!("cloud-region[{i}]");
+            if r.cloud_owner.is_empty() || r.cloud_region_id.is_empty() {
+                return Err((
+                    at,
+                    "cloud-owner and cloud-region-id must not be empty".into(),
+                ));
+            }
+            if !regions.insert((&r.cloud_owner, &r.cloud_region_id)) {
+                return Err((
+                    at,
+                    format!(
+                        "cloud region {}/{} is listed twice",
+                        r.cloud_owner, r.cloud_region_id
+                    ),
+                ));
+            }
+        }
+        let mut instances = std::collections::BTreeSet::new();
+        for (i, x) in self.service_instance.iter().enumerate() {
+            let at = format!("service-instance[{i}]");
+            if x.service_instance_id.is_empty() {
+                return Err((at, "service-instance-id must not be empty".into()));
+            }
+            if !instances.insert(&x.service_instance_id) {
+                return Err((
+                    at,
+                    format!("service instance {} is listed twice", x.service_instance_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A policy in OSDF's local-file format.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Policy {

@@ -749,6 +749,9 @@ async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::R
             .with_context(|| format!("reading oof.inventory_file {}", f.display()))?;
         let inv: netorch_api_oof::model::Inventory = serde_json::from_str(&text)
             .with_context(|| format!("oof.inventory_file {}", f.display()))?;
+        inv.validate().map_err(|(path, message)| {
+            anyhow::anyhow!("oof.inventory_file {} at {path}: {message}", f.display())
+        })?;
         netorch_api_oof::store_inventory(deps, &inv)
             .await
             .map_err(|e| anyhow::anyhow!("storing the OOF inventory: {e}"))?;

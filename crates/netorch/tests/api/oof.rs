@@ -669,6 +669,18 @@ async fn the_inventory_and_policy_endpoints_refuse_bad_input_and_non_administrat
         ("/api/oof/v1/inventory", "{\"cloud-region\": 5}"),
         ("/api/oof/v1/inventory", "{\"bogus\": []}"),
         ("/api/oof/v1/inventory", "{not json"),
+        (
+            "/api/oof/v1/inventory",
+            r#"{"cloud-region": [{"cloud-owner": "o", "cloud-region-id": "r"}, {"cloud-owner": "o", "cloud-region-id": "r"}]}"#,
+        ),
+        (
+            "/api/oof/v1/inventory",
+            r#"{"service-instance": [{"service-instance-id": "", "cloud-owner": "o", "cloud-region-id": "r"}]}"#,
+        ),
+        (
+            "/api/oof/v1/inventory",
+            r#"{"service-instance": [{"service-instance-id": "s", "cloud-owner": "o", "cloud-region-id": "r", "vnf-colour": "red"}]}"#,
+        ),
         ("/api/oof/v1/policies/p1", "{\"properties\": {}}"),
         ("/api/oof/v1/policies/p1", "[]"),
     ] {
