@@ -859,14 +859,15 @@ mod openapi {
     #[utoipa::path(get, path = "/api/oof/v1/healthcheck", tag = "oof", responses((status = 200, description = "OK")))]
     fn healthcheck() {}
 
-    /// The placement inventory (stored regions and license pools plus enabled OSM VIM accounts).
-    #[utoipa::path(get, path = "/api/oof/v1/inventory", tag = "oof", responses((status = 200, description = "{cloud-region: [...], license-pool: [...]}")))]
+    /// The placement inventory (stored regions, service instances and license pools plus enabled
+    /// OSM VIM accounts).
+    #[utoipa::path(get, path = "/api/oof/v1/inventory", tag = "oof", responses((status = 200, description = "{cloud-region: [...], service-instance: [...], license-pool: [...]}")))]
     fn get_inventory() {}
 
     /// Replace the stored inventory (administrators).
     #[utoipa::path(put, path = "/api/oof/v1/inventory", tag = "oof",
         request_body(content = Object, description = "A&AI-shaped inventory"),
-        responses((status = 200, description = "Stored"), (status = 403, description = "Not an administrator")))]
+        responses((status = 200, description = "Stored"), (status = 400, description = "Malformed, or an identifier missing or listed twice"), (status = 403, description = "Not an administrator")))]
     fn put_inventory() {}
 
     /// Placement policies.
