@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use netorch_solver::{Answer, Candidate, Demand, Options, Problem, Qualifier, ZoneRule};
+use netorch_solver::{
+    Answer, Candidate, Demand, Options, PairRule, Problem, Qualifier, SumRule, ZoneRule,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -353,6 +355,24 @@ impl ServiceInstance {
     }
 }
 
+/// A group of candidates that may be chosen together by the two demands of an inventory group
+/// policy (A&AI's `instance-group`, its relationships flattened to candidate ids).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InstanceGroup {
+    /// Group id.
+    pub id: String,
+    /// Description (HAS selects `DHV_VVIG_PAIR`; a policy may name the one it wants).
+    #[serde(default)]
+    pub description: String,
+    /// Group type.
+    #[serde(default)]
+    pub instance_group_type: String,
+    /// Member candidate ids (service instance or cloud region ids).
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
 /// A placement candidate: a cloud region, or an existing service instance in a cloud region.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -372,6 +392,15 @@ impl std::ops::Deref for Site {
 }
 
 impl Site {
+    /// A numeric attribute: the instance's, else its region's.
+    fn number(&self, attribute: &str) -> Option<f64> {
+        self.instance
+            .as_ref()
+            .and_then(|i| i.attributes.get(attribute))
+            .or_else(|| self.region.attributes.get(attribute))
+            .and_then(num)
+    }
+
     /// The candidate id: the service instance id, else the cloud region id.
     pub fn id(&self) -> &str {
         match &self.instance {
@@ -404,6 +433,9 @@ pub struct Inventory {
     /// Existing service instances (candidates of `service` demands).
     #[serde(default)]
     pub service_instance: Vec<ServiceInstance>,
+    /// Instance groups (inventory group policies).
+    #[serde(default)]
+    pub instance_group: Vec<InstanceGroup>,
     /// License pools.
     #[serde(default)]
     pub license_pool: Vec<LicensePool>,
@@ -429,6 +461,15 @@ impl Inventory {
                         "cloud region {}/{} is listed twice",
                         r.cloud_owner, r.cloud_region_id
                     ),
+                ));
+            }
+        }
+        let mut groups = std::collections::BTreeSet::new();
+        for (i, g) in self.instance_group.iter().enumerate() {
+            if g.id.is_empty() || !groups.insert(&g.id) {
+                return Err((
+                    format!("instance-group[{i}]"),
+                    format!("instance group id '{}' is empty or listed twice", g.id),
                 ));
             }
         }
@@ -855,6 +896,51 @@ fn sources(
     Ok((out, why.join("; ")))
 }
 
+/// One entry of an aggregation policy.
+struct Aggregation {
+    attribute: String,
+    operator: String,
+    threshold: Value,
+}
+
+/// The entries of an aggregation policy (`aggregationProperties`), checked.
+fn aggregation_entries(p: &Policy) -> Result<Vec<Aggregation>, PlanError> {
+    let entries = p.properties["aggregationProperties"]
+        .as_array()
+        .ok_or_else(|| {
+            PlanError(format!(
+                "policy {}: aggregationProperties must be a list",
+                p.id
+            ))
+        })?;
+    entries
+        .iter()
+        .map(|e| {
+            let function = e["function"].as_str().unwrap_or("sum");
+            if function != "sum" {
+                return Err(PlanError(format!(
+                    "policy {}: aggregation function '{function}' is not supported (sum)",
+                    p.id
+                )));
+            }
+            let attribute = e["attribute"]
+                .as_str()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| {
+                    PlanError(format!(
+                        "policy {}: an aggregation needs an attribute",
+                        p.id
+                    ))
+                })?;
+            Ok(Aggregation {
+                attribute: attribute.to_string(),
+                operator: e["operator"].as_str().unwrap_or("lte").to_string(),
+                threshold: e["threshold"].clone(),
+            })
+        })
+        .collect()
+}
+
 /// Builds the solver problem.
 pub fn plan(
     req: &PlacementRequest,
@@ -1128,11 +1214,32 @@ pub fn plan(
                         });
                     }
                 }
-                "SubscriberPolicy" | "QueryPolicy" | "OptimizationPolicy" | "AffinityPolicy"
-                | "VnfPolicy" => {}
+                "AggregationPolicy" => {
+                    // A candidate without the summed quantity cannot be counted: it is dropped, as
+                    // a threshold policy drops it.
+                    let attrs: Vec<String> = aggregation_entries(p)?
+                        .into_iter()
+                        .map(|e| e.attribute)
+                        .collect();
+                    stage(
+                        format!(
+                            "policy {} (aggregated attributes {})",
+                            p.id,
+                            attrs.join(", ")
+                        ),
+                        &mut regions,
+                        &|s| attrs.iter().all(|a| s.number(a).is_some()),
+                    );
+                }
+                "SubscriberPolicy"
+                | "QueryPolicy"
+                | "OptimizationPolicy"
+                | "AffinityPolicy"
+                | "VnfPolicy"
+                | "InventoryGroupPolicy" => {}
                 other => {
                     return Err(PlanError(format!(
-                        "policy {}: type {other} is not supported by netorch (supported: Query, Distance, Attribute, Threshold, Hpa, Vim_fit, Affinity, Optimization, Vnf, Subscriber, ResourceInstance, ResourceRegion)",
+                        "policy {}: type {other} is not supported by netorch (supported: Query, Vnf, Subscriber, Distance, Attribute, Threshold, Hpa, Vim_fit, ResourceInstance, ResourceRegion, Affinity, Aggregation, InventoryGroup, Optimization)",
                         p.id
                     )));
                 }
@@ -1274,12 +1381,110 @@ pub fn plan(
             });
         }
     }
+    let mut sums = Vec::new();
+    let mut pairs = Vec::new();
+    for p in policies {
+        let named = p.resources();
+        let members: Vec<usize> = if named.is_empty() {
+            (0..demands.len()).collect()
+        } else {
+            named
+                .iter()
+                .filter_map(|r| index.get(&r.to_lowercase()).copied())
+                .collect()
+        };
+        match p.short_type() {
+            "AggregationPolicy" => {
+                for e in aggregation_entries(p)? {
+                    let limit = num(&resolve(&e.threshold, &query)).ok_or_else(|| {
+                        PlanError(format!(
+                            "policy {}: threshold of {} is not a number",
+                            p.id, e.attribute
+                        ))
+                    })?;
+                    // Strict bounds on a sum of reals: a margin far below any meaningful unit.
+                    let eps = 1e-6 * (1.0 + limit.abs());
+                    let (at_most, at_least) = match e.operator.as_str() {
+                        "lte" | "<=" => (Some(limit), None),
+                        "lt" | "<" => (Some(limit - eps), None),
+                        "gte" | ">=" => (None, Some(limit)),
+                        "gt" | ">" => (None, Some(limit + eps)),
+                        "eq" | "=" | "==" => (Some(limit), Some(limit)),
+                        other => {
+                            return Err(PlanError(format!(
+                                "policy {}: operator '{other}' is not one of lte, lt, gte, gt, eq",
+                                p.id
+                            )));
+                        }
+                    };
+                    let terms = members
+                        .iter()
+                        .map(|&d| {
+                            let v = regions_out[d]
+                                .iter()
+                                .map(|s| s.number(&e.attribute).unwrap_or(0.0))
+                                .collect();
+                            (d, v)
+                        })
+                        .collect::<Vec<_>>();
+                    if !terms.is_empty() {
+                        sums.push(SumRule {
+                            name: format!(
+                                "{} (sum of {} {} {limit})",
+                                p.id, e.attribute, e.operator
+                            ),
+                            terms,
+                            at_most,
+                            at_least,
+                        });
+                    }
+                }
+            }
+            "InventoryGroupPolicy" => {
+                let [first, second] = members.as_slice() else {
+                    return Err(PlanError(format!(
+                        "policy {}: an inventory group policy names exactly two demands of the request, not {}",
+                        p.id,
+                        members.len()
+                    )));
+                };
+                let wanted = p.properties["description"].as_str();
+                let groups: Vec<&InstanceGroup> = inv
+                    .instance_group
+                    .iter()
+                    .filter(|g| wanted.is_none_or(|w| g.description == w))
+                    .collect();
+                let paired = |a: &str, b: &str| {
+                    a != b
+                        && groups.iter().any(|g| {
+                            g.members.iter().any(|m| m == a) && g.members.iter().any(|m| m == b)
+                        })
+                };
+                let mut forbidden = Vec::new();
+                for (i, a) in regions_out[*first].iter().enumerate() {
+                    for (j, b) in regions_out[*second].iter().enumerate() {
+                        if !paired(a.id(), b.id()) {
+                            forbidden.push((i, j));
+                        }
+                    }
+                }
+                pairs.push(PairRule {
+                    name: p.id.clone(),
+                    first: *first,
+                    second: *second,
+                    forbidden,
+                });
+            }
+            _ => {}
+        }
+    }
     let timeout = req.request_info.timeout.unwrap_or(600).clamp(1, 3600) as u64;
     Ok(Plan {
         problem: Problem {
             demands,
             zones,
-            pairs: Vec::new(),
+            pairs,
+            sums,
         },
         sites: regions_out,
         fit_checks,

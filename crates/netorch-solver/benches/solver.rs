@@ -129,6 +129,7 @@ fn instance(demands: usize, candidates: usize, seed: u64) -> Problem {
         demands: ds,
         zones,
         pairs,
+        sums: Vec::new(),
     }
 }
 

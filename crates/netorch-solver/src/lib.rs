@@ -66,6 +66,32 @@ pub struct PairRule {
     pub forbidden: Vec<(usize, usize)>,
 }
 
+/// A bound on the sum of a per-candidate quantity over several demands (an aggregation policy:
+/// the summed latency, cost or capacity of the chosen candidates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumRule {
+    /// Rule name, used in explanations.
+    pub name: String,
+    /// Per demand, the quantity of each of its candidates (same order as the candidates).
+    pub terms: Vec<(usize, Vec<f64>)>,
+    /// The sum must be at most this.
+    pub at_most: Option<f64>,
+    /// The sum must be at least this.
+    pub at_least: Option<f64>,
+}
+
+impl SumRule {
+    /// Whether a sum satisfies the bounds (with a tolerance for floating-point sums).
+    fn holds(&self, sum: f64) -> bool {
+        let tol = 1e-9 * (1.0 + sum.abs());
+        self.at_most.is_none_or(|b| sum <= b + tol) && self.at_least.is_none_or(|b| sum >= b - tol)
+    }
+
+    fn sum(&self, choice: impl Fn(usize) -> usize) -> f64 {
+        self.terms.iter().map(|(d, v)| v[choice(*d)]).sum()
+    }
+}
+
 /// A placement problem.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Problem {
@@ -75,6 +101,16 @@ pub struct Problem {
     pub zones: Vec<ZoneRule>,
     /// Pair rules.
     pub pairs: Vec<PairRule>,
+    /// Sum rules.
+    pub sums: Vec<SumRule>,
+}
+
+/// The rules of one component (or a subset of them, while explaining infeasibility).
+#[derive(Clone, Default)]
+struct RuleSet<'a> {
+    zones: Vec<&'a ZoneRule>,
+    pairs: Vec<&'a PairRule>,
+    sums: Vec<&'a SumRule>,
 }
 
 /// How to solve.
@@ -214,6 +250,31 @@ fn check(p: &Problem) -> Result<(), SolveError> {
             )));
         }
     }
+    for r in &p.sums {
+        if r.terms.is_empty() {
+            return Err(SolveError::Invalid(format!(
+                "sum rule {} names no demand",
+                r.name
+            )));
+        }
+        if r.at_most.is_none() && r.at_least.is_none() {
+            return Err(SolveError::Invalid(format!(
+                "sum rule {} has no bound",
+                r.name
+            )));
+        }
+        for (d, v) in &r.terms {
+            if *d >= n
+                || v.len() != p.demands[*d].candidates.len()
+                || v.iter().any(|x| !x.is_finite())
+            {
+                return Err(SolveError::Invalid(format!(
+                    "sum rule {} needs one finite quantity per candidate of an existing demand",
+                    r.name
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -249,6 +310,7 @@ pub fn feasible(p: &Problem, choice: &[usize]) -> bool {
     p.pairs
         .iter()
         .all(|r| !r.forbidden.contains(&(choice[r.first], choice[r.second])))
+        && p.sums.iter().all(|r| r.holds(r.sum(|d| choice[d])))
 }
 
 /// Groups of demands linked by rules (independent groups are solved apart).
@@ -281,6 +343,11 @@ fn components(p: &Problem) -> Vec<Vec<usize>> {
     }
     for r in &p.pairs {
         union(r.first, r.second);
+    }
+    for r in &p.sums {
+        for w in r.terms.windows(2) {
+            union(w[0].0, w[1].0);
+        }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for d in 0..n {
@@ -353,10 +420,19 @@ fn useful_candidates(p: &Problem, d: usize, k: usize) -> Vec<usize> {
         .map(|z| z.category.as_str())
         .collect();
     let cands = &p.demands[d].candidates;
-    let mut groups: BTreeMap<Vec<Option<&String>>, Vec<usize>> = BTreeMap::new();
+    // A sum rule's quantity is part of the signature: only candidates equal in every rule may be
+    // swapped for one another.
+    let quantities: Vec<&Vec<f64>> = p
+        .sums
+        .iter()
+        .flat_map(|r| r.terms.iter().filter(|(t, _)| *t == d).map(|(_, v)| v))
+        .collect();
+    type Signature<'s> = (Vec<Option<&'s String>>, Vec<u64>);
+    let mut groups: BTreeMap<Signature<'_>, Vec<usize>> = BTreeMap::new();
     for c in all {
-        let key = cats.iter().map(|cat| cands[c].zones.get(*cat)).collect();
-        groups.entry(key).or_default().push(c);
+        let zones = cats.iter().map(|cat| cands[c].zones.get(*cat)).collect();
+        let amounts = quantities.iter().map(|v| v[c].to_bits()).collect();
+        groups.entry((zones, amounts)).or_default().push(c);
     }
     let mut keep = Vec::new();
     for (_, mut members) in groups {
@@ -381,10 +457,13 @@ fn solve_component(
     demands: &[usize],
     k: usize,
     deadline: Instant,
-    zones: &[&ZoneRule],
-    pairs: &[&PairRule],
+    rules: &RuleSet<'_>,
 ) -> Result<ComponentResult, SolveError> {
-    if demands.len() == 1 && zones.is_empty() && pairs.is_empty() {
+    if demands.len() == 1
+        && rules.zones.is_empty()
+        && rules.pairs.is_empty()
+        && rules.sums.is_empty()
+    {
         let d = demands[0];
         let mut order: Vec<usize> = (0..p.demands[d].candidates.len()).collect();
         order.sort_by(|&a, &b| {
@@ -409,7 +488,7 @@ fn solve_component(
         .iter()
         .try_fold(1usize, |acc, d| acc.checked_mul(useful[d].len()));
     if space.is_some_and(|n| n <= o.enumerate_up_to) {
-        let parts = enumerate(p, demands, &useful, zones, pairs, k);
+        let parts = enumerate(p, demands, &useful, rules, k);
         if parts.is_empty() {
             return Ok(ComponentResult::Infeasible);
         }
@@ -424,15 +503,16 @@ fn solve_component(
             proven = false;
             break;
         }
-        let rules = Rules {
+        let model = Rules {
             p,
             demands,
             useful: &useful,
-            zones,
-            pairs,
+            zones: &rules.zones,
+            pairs: &rules.pairs,
+            sums: &rules.sums,
             cuts: &cuts,
         };
-        match milp(&rules, o.backend, left)? {
+        match milp(&model, o.backend, left)? {
             Milp::Found(part, optimal) => {
                 proven &= optimal;
                 cuts.push(part.1.clone());
@@ -467,10 +547,10 @@ fn enumerate(
     p: &Problem,
     demands: &[usize],
     useful: &HashMap<usize, Vec<usize>>,
-    zones: &[&ZoneRule],
-    pairs: &[&PairRule],
+    rules: &RuleSet<'_>,
     k: usize,
 ) -> Vec<Part> {
+    let (zones, pairs) = (&rules.zones, &rules.pairs);
     let forbidden: Vec<(usize, usize, Forbidden)> = pairs
         .iter()
         .map(|r| (r.first, r.second, r.forbidden.iter().copied().collect()))
@@ -499,6 +579,7 @@ fn enumerate(
             && forbidden
                 .iter()
                 .all(|(a, b, set)| !set.contains(&(choice[a], choice[b])))
+            && rules.sums.iter().all(|r| r.holds(r.sum(|d| choice[&d])))
         {
             let value: f64 = demands
                 .iter()
@@ -549,6 +630,7 @@ struct Rules<'a> {
     useful: &'a HashMap<usize, Vec<usize>>,
     zones: &'a [&'a ZoneRule],
     pairs: &'a [&'a PairRule],
+    sums: &'a [&'a SumRule],
     cuts: &'a [Vec<(usize, usize)>],
 }
 
@@ -678,6 +760,20 @@ fn finish<M: SolverModel<Error = ResolutionError>>(
             }
         }
     }
+    for rule in r.sums {
+        let mut e = Expression::from(0.0);
+        for (d, v) in &rule.terms {
+            for &c in &useful[d] {
+                e += v[c] * x[&(*d, c)];
+            }
+        }
+        if let Some(b) = rule.at_most {
+            model = model.with(constraint!(e.clone() <= b));
+        }
+        if let Some(b) = rule.at_least {
+            model = model.with(constraint!(e >= b));
+        }
+    }
     for cut in r.cuts {
         let e: Expression = cut.iter().map(|k| Expression::from(x[k])).sum();
         let n = cut.len() as f64;
@@ -725,13 +821,20 @@ pub fn solve(p: &Problem, o: &Options) -> Result<Answer, SolveError> {
     let mut combined: Vec<Part> = vec![(0.0, Vec::new())];
     let mut proven = true;
     for comp in components(p) {
-        let zones: Vec<&ZoneRule> = p
-            .zones
-            .iter()
-            .filter(|z| z.demands.first().is_some_and(|d| comp.contains(d)))
-            .collect();
-        let pairs: Vec<&PairRule> = p.pairs.iter().filter(|r| comp.contains(&r.first)).collect();
-        match solve_component(p, o, &comp, k, deadline, &zones, &pairs)? {
+        let rules = RuleSet {
+            zones: p
+                .zones
+                .iter()
+                .filter(|z| z.demands.first().is_some_and(|d| comp.contains(d)))
+                .collect(),
+            pairs: p.pairs.iter().filter(|r| comp.contains(&r.first)).collect(),
+            sums: p
+                .sums
+                .iter()
+                .filter(|r| r.terms.first().is_some_and(|(d, _)| comp.contains(d)))
+                .collect(),
+        };
+        match solve_component(p, o, &comp, k, deadline, &rules)? {
             ComponentResult::Parts(parts, ok) => {
                 proven &= ok;
                 if parts.is_empty() {
@@ -744,7 +847,7 @@ pub fn solve(p: &Problem, o: &Options) -> Result<Answer, SolveError> {
                 combined = merge(&combined, &parts, k);
             }
             ComponentResult::Infeasible => {
-                return Ok(infeasible(explain(p, o, &comp, &zones, &pairs, deadline)?));
+                return Ok(infeasible(explain(p, o, &comp, &rules, deadline)?));
             }
         }
     }
@@ -780,48 +883,79 @@ fn explain(
     p: &Problem,
     o: &Options,
     comp: &[usize],
-    zones: &[&ZoneRule],
-    pairs: &[&PairRule],
+    rules: &RuleSet<'_>,
     deadline: Instant,
 ) -> Result<Explanation, SolveError> {
-    let mut z: Vec<&ZoneRule> = zones.to_vec();
-    let mut r: Vec<&PairRule> = pairs.to_vec();
-    let feasible_with = |z: &[&ZoneRule], r: &[&PairRule]| -> Result<bool, SolveError> {
+    let feasible_with = |set: &RuleSet<'_>| -> Result<bool, SolveError> {
+        let budget = deadline.max(Instant::now() + Duration::from_secs(1));
         Ok(matches!(
-            solve_component(p, o, comp, 1, deadline.max(Instant::now() + Duration::from_secs(1)), z, r)?,
+            solve_component(p, o, comp, 1, budget, set)?,
             ComponentResult::Parts(parts, _) if !parts.is_empty()
         ))
     };
-    let mut i = 0;
-    while i < z.len() {
-        let mut without = z.clone();
-        without.remove(i);
-        if !feasible_with(&without, &r)? {
-            z = without;
-        } else {
-            i += 1;
+    let mut set = rules.clone();
+    // One pass per kind of rule; `drop(set, i)` is the set without the i-th rule of that kind.
+    fn filter<'a>(
+        set: &mut RuleSet<'a>,
+        len: fn(&RuleSet<'a>) -> usize,
+        drop: fn(&RuleSet<'a>, usize) -> RuleSet<'a>,
+        feasible: &dyn Fn(&RuleSet<'a>) -> Result<bool, SolveError>,
+    ) -> Result<(), SolveError> {
+        let mut i = 0;
+        while i < len(set) {
+            let without = drop(set, i);
+            if feasible(&without)? {
+                i += 1;
+            } else {
+                *set = without;
+            }
         }
+        Ok(())
     }
-    let mut i = 0;
-    while i < r.len() {
-        let mut without = r.clone();
-        without.remove(i);
-        if !feasible_with(&z, &without)? {
-            r = without;
-        } else {
-            i += 1;
-        }
-    }
-    let mut rules: Vec<String> = z.iter().map(|z| z.name.clone()).collect();
-    rules.extend(r.iter().map(|r| r.name.clone()));
-    let names = |ds: &[usize]| {
-        ds.iter()
-            .map(|&d| p.demands[d].name.as_str())
+    filter(
+        &mut set,
+        |s| s.zones.len(),
+        |s, i| {
+            let mut t = s.clone();
+            t.zones.remove(i);
+            t
+        },
+        &feasible_with,
+    )?;
+    filter(
+        &mut set,
+        |s| s.pairs.len(),
+        |s, i| {
+            let mut t = s.clone();
+            t.pairs.remove(i);
+            t
+        },
+        &feasible_with,
+    )?;
+    filter(
+        &mut set,
+        |s| s.sums.len(),
+        |s, i| {
+            let mut t = s.clone();
+            t.sums.remove(i);
+            t
+        },
+        &feasible_with,
+    )?;
+    let mut names: Vec<String> = set.zones.iter().map(|z| z.name.clone()).collect();
+    names.extend(set.pairs.iter().map(|r| r.name.clone()));
+    names.extend(set.sums.iter().map(|r| r.name.clone()));
+    let demands = |ds: &mut dyn Iterator<Item = usize>| {
+        ds.map(|d| p.demands[d].name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let message = match (z.as_slice(), r.as_slice()) {
-        ([one], []) => format!(
+    let message = match (
+        set.zones.as_slice(),
+        set.pairs.as_slice(),
+        set.sums.as_slice(),
+    ) {
+        ([one], [], []) => format!(
             "zone rule {} ({} {}) cannot hold: the candidates of {} share no {} that satisfies it",
             one.name,
             one.category,
@@ -830,22 +964,46 @@ fn explain(
             } else {
                 "different"
             },
-            names(&one.demands),
+            demands(&mut one.demands.iter().copied()),
             one.category
         ),
-        ([], [one]) => format!(
+        ([], [one], []) => format!(
             "rule {} leaves no allowed pair of candidates for {} and {}",
             one.name, p.demands[one.first].name, p.demands[one.second].name
         ),
+        ([], [], [one]) => {
+            // Alone, a sum rule fails only when even its extreme choices miss the bound.
+            let fold = |pick: fn(f64, f64) -> f64, start: f64| -> f64 {
+                one.terms
+                    .iter()
+                    .map(|(_, v)| v.iter().copied().fold(start, pick))
+                    .sum()
+            };
+            let (low, high) = (
+                fold(f64::min, f64::INFINITY),
+                fold(f64::max, f64::NEG_INFINITY),
+            );
+            let bound = match (one.at_most, one.at_least) {
+                (Some(a), Some(b)) => format!("between {b} and {a}"),
+                (Some(a), None) => format!("at most {a}"),
+                (None, Some(b)) => format!("at least {b}"),
+                (None, None) => String::new(),
+            };
+            format!(
+                "sum rule {} cannot hold: no choice of candidates for {} sums to {bound} (possible sums lie between {low} and {high})",
+                one.name,
+                demands(&mut one.terms.iter().map(|(d, _)| *d)),
+            )
+        }
         _ => format!(
             "rules {} cannot all hold for demands {}",
-            rules.join(", "),
-            names(comp)
+            names.join(", "),
+            demands(&mut comp.iter().copied())
         ),
     };
     Ok(Explanation {
         demand: None,
-        rules,
+        rules: names,
         message,
     })
 }
@@ -902,7 +1060,19 @@ pub fn greedy(p: &Problem, node_limit: usize) -> Option<Solution> {
             } else {
                 true
             }
-        })
+        }) && p
+            .sums
+            .iter()
+            .filter(|r| r.terms.iter().any(|(t, _)| *t == d))
+            .all(|r| {
+                // Checked once every demand of the rule has a candidate.
+                let pick = |t: usize| if t == d { Some(c) } else { choice[t] };
+                if r.terms.iter().all(|(t, _)| pick(*t).is_some()) {
+                    r.holds(r.sum(|t| pick(t).unwrap_or(0)))
+                } else {
+                    true
+                }
+            })
     };
     let mut choice: Vec<Option<usize>> = vec![None; n];
     let mut next = vec![0usize; n];
@@ -971,6 +1141,7 @@ mod tests {
                 demands: vec![0, 1],
             }],
             pairs: vec![],
+            sums: vec![],
         };
         let a = solve(&p, &Options::default()).expect("solve");
         assert!(a.proven);
@@ -1026,10 +1197,47 @@ mod tests {
                 demands: vec![0, 1],
             }],
             pairs: vec![],
+            sums: vec![],
         };
         let a = solve(&p, &Options::default()).expect("solve");
         let e = a.infeasible.expect("infeasible");
         assert_eq!(e.rules, vec!["anti".to_string()]);
         assert!(e.message.contains("anti"), "{}", e.message);
+    }
+    #[test]
+    fn a_sum_rule_moves_demands_to_cheaper_combined_quantities_and_explains_when_impossible() {
+        // Latency 5 / 1 on the cheap / dear candidates of both demands; a budget of 6 allows one
+        // demand on its cheap candidate, never both.
+        let mut p = Problem {
+            demands: vec![
+                Demand {
+                    name: "a".into(),
+                    candidates: vec![cand("x", 1.0, "A"), cand("y", 3.0, "B")],
+                },
+                Demand {
+                    name: "b".into(),
+                    candidates: vec![cand("x", 1.0, "A"), cand("y", 2.0, "B")],
+                },
+            ],
+            sums: vec![SumRule {
+                name: "latency".into(),
+                terms: vec![(0, vec![5.0, 1.0]), (1, vec![5.0, 1.0])],
+                at_most: Some(6.0),
+                at_least: None,
+            }],
+            ..Default::default()
+        };
+        let a = solve(&p, &Options::default()).expect("solve");
+        assert_eq!(a.solutions[0].choice, vec![0, 1]);
+        assert_eq!(a.solutions[0].objective, 3.0);
+        p.sums[0].at_most = Some(1.5);
+        let a = solve(&p, &Options::default()).expect("solve");
+        let e = a.infeasible.expect("infeasible");
+        assert_eq!(e.rules, vec!["latency".to_string()]);
+        assert!(
+            e.message.contains("at most 1.5") && e.message.contains("between 2 and 10"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The solver against brute-force enumeration on random small instances: every returned solution
 //! is feasible and distinct, and the k objectives equal the k best of the enumeration; when the
-//! enumeration finds nothing, the answer explains which rules cannot hold.
+//! enumeration finds nothing, the answer explains which rules cannot hold. Instances mix zone, pair
+//! and sum rules.
 
 use std::collections::BTreeSet;
 
 use netorch_solver::{
-    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, feasible,
+    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, SumRule, ZoneRule, feasible,
     objective, solve,
 };
 use proptest::{prelude::*, test_runner::TestCaseError};
@@ -22,14 +23,22 @@ fn instance() -> impl Strategy<Value = (Problem, usize)> {
             0..n,
             prop::collection::vec((0usize..4, 0usize..4), 0..6),
         );
+        // A sum rule: demands, a quantity 0..6 per candidate slot, and at-most / at-least bounds.
+        let sum_rule = (
+            prop::collection::btree_set(0..n, 1..=n),
+            prop::collection::vec(prop::collection::vec(0u32..6, 4), n),
+            prop::option::of(0u32..12),
+            prop::option::of(0u32..12),
+        );
         (
             Just(demands),
             Just(k),
             Just(sizes),
             prop::collection::vec(zone_rule, 0..3),
             prop::collection::vec(pair_rule, 0..3),
+            prop::collection::vec(sum_rule, 0..2),
         )
-            .prop_map(move |(demands, k, sizes, zones, pairs)| {
+            .prop_map(move |(demands, k, sizes, zones, pairs, sums)| {
                 let names = ["A", "B", "C"];
                 let problem = Problem {
                     demands: demands
@@ -78,6 +87,26 @@ fn instance() -> impl Strategy<Value = (Problem, usize)> {
                                 .into_iter()
                                 .filter(|&(x, y)| x < sizes[a] && y < sizes[b])
                                 .collect(),
+                        })
+                        .collect(),
+                    sums: sums
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, (_, _, most, least))| most.is_some() || least.is_some())
+                        .map(|(i, (ds, amounts, most, least))| SumRule {
+                            name: format!("sum{i}"),
+                            terms: ds
+                                .into_iter()
+                                .map(|d| {
+                                    let v = amounts[d][..sizes[d]]
+                                        .iter()
+                                        .map(|&a| f64::from(a))
+                                        .collect();
+                                    (d, v)
+                                })
+                                .collect(),
+                            at_most: most.map(f64::from),
+                            at_least: least.map(f64::from),
                         })
                         .collect(),
                 };
@@ -149,6 +178,12 @@ fn agrees_with_brute_force(p: &Problem, o: &Options) -> Result<(), TestCaseError
                 .collect(),
             pairs: p
                 .pairs
+                .iter()
+                .filter(|r| rules.contains(&r.name))
+                .cloned()
+                .collect(),
+            sums: p
+                .sums
                 .iter()
                 .filter(|r| rules.contains(&r.name))
                 .cloned()

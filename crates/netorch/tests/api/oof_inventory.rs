@@ -438,3 +438,109 @@ async fn capacity_checks_fail_the_request_clearly_when_the_controller_is_missing
     );
     app.stop().await;
 }
+
+async fn put_policy(app: &TestApp, id: &str, policy: Value) {
+    let r = app
+        .client
+        .put(format!("{}/api/oof/v1/policies/{id}", app.base))
+        .basic_auth("admin", Some("admin"))
+        .json(&policy)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK, "{id}");
+}
+
+async fn delete_policy(app: &TestApp, id: &str) {
+    let r = app
+        .client
+        .delete(format!("{}/api/oof/v1/policies/{id}", app.base))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("send");
+    assert!(r.status().is_success(), "{id}: {}", r.status());
+}
+
+#[tokio::test]
+async fn aggregation_and_inventory_group_policies_constrain_demands_together() {
+    let app = start(service_policies(), |_| {}).await;
+    // Latencies per region (the instance in chicago reports its own); two instance groups.
+    let mut inv = inventory_with_instances();
+    for (i, latency) in [5, 30, 10, 2, 50].into_iter().enumerate() {
+        inv["cloud-region"][i]["attributes"]["latency_ms"] = json!(latency);
+    }
+    inv["service-instance"][1]["attributes"] = json!({"latency_ms": 8});
+    inv["instance-group"] = json!([
+        {"id": "g1", "description": "DHV_VVIG_PAIR", "members": ["si-chi", "chi-1"]},
+        {"id": "g2", "description": "LAB_PAIR", "members": ["si-dfw2", "dfw-2"]}
+    ]);
+    let r = app
+        .client
+        .put(format!("{}/api/oof/v1/inventory", app.base))
+        .basic_auth("admin", Some("admin"))
+        .json(&inv)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Without aggregation: dallas (mux 30 ms + vG 30 ms).
+    let (_, body) = place_sync(&app, &anonymous("agg-0")).await;
+    assert_eq!(
+        picked(&body, "vG")["identifiers"],
+        json!(["dfw-2"]),
+        "{body}"
+    );
+
+    // At most 25 ms summed over both: only chicago (8 + 10) fits.
+    let aggregation = |limit: u32| {
+        json!({"type": "onap.policies.optimization.resource.AggregationPolicy",
+            "properties": {"services": ["vCPE"], "resources": ["vGMuxInfra", "vG"], "aggregationProperties": [
+                {"attribute": "latency_ms", "function": "sum", "operator": "lte", "threshold": limit, "unit": "ms"}]}})
+    };
+    put_policy(&app, "latency_vCPE", aggregation(25)).await;
+    let (s, body) = place_sync(&app, &anonymous("agg-1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        picked(&body, "vGMuxInfra")["identifiers"],
+        json!(["si-chi"])
+    );
+    assert_eq!(picked(&body, "vG")["identifiers"], json!(["chi-1"]));
+    // 15 ms cannot be met with the same complex for both: the answer names the policy.
+    put_policy(&app, "latency_vCPE", aggregation(15)).await;
+    let (s, body) = place_sync(&app, &anonymous("agg-2")).await;
+    assert_eq!(s.as_u16(), 520, "{body}");
+    let msg = body["statusMessage"].as_str().expect("message");
+    assert!(msg.contains("latency_vCPE"), "{msg}");
+    delete_policy(&app, "latency_vCPE").await;
+
+    // Inventory group: only the pairs of a DHV_VVIG_PAIR group may be chosen together.
+    let group = json!({"type": "onap.policies.optimization.resource.InventoryGroupPolicy",
+        "properties": {"services": ["vCPE"], "resources": ["vGMuxInfra", "vG"], "description": "DHV_VVIG_PAIR"}});
+    put_policy(&app, "pair_vCPE", group).await;
+    let (s, body) = place_sync(&app, &anonymous("grp-1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        picked(&body, "vGMuxInfra")["identifiers"],
+        json!(["si-chi"])
+    );
+    assert_eq!(picked(&body, "vG")["identifiers"], json!(["chi-1"]));
+    // A group policy must name exactly two demands.
+    put_policy(
+        &app,
+        "pair_vCPE",
+        json!({"type": "onap.policies.optimization.resource.InventoryGroupPolicy",
+        "properties": {"services": ["vCPE"], "resources": ["vG"]}}),
+    )
+    .await;
+    let (s, body) = place_sync(&app, &anonymous("grp-2")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["statusMessage"]
+            .as_str()
+            .expect("message")
+            .contains("exactly two demands")
+    );
+    app.stop().await;
+}
