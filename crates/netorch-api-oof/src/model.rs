@@ -896,6 +896,156 @@ fn sources(
     Ok((out, why.join("; ")))
 }
 
+/// One linear objective term of a demand.
+enum Term {
+    /// v1 `distance`: weight × (km to the customer + HAS's candidate cost).
+    DistanceWithCost(f64),
+    /// v1 `hpa_score`: − weight × the HPA score.
+    HpaScore(f64),
+    /// v2 `distance_between` the customer and the demand: weight × normalised km.
+    Distance {
+        weight: f64,
+        norm: Option<(f64, f64)>,
+    },
+    /// v2 `attribute`: weight × the normalised numeric attribute of the candidate.
+    Attribute {
+        policy: String,
+        name: String,
+        weight: f64,
+        norm: Option<(f64, f64)>,
+    },
+}
+
+/// HAS's normalisation `(v − start) / (end − start)`.
+fn normalise(v: f64, norm: Option<(f64, f64)>) -> f64 {
+    match norm {
+        Some((start, end)) => (v - start) / (end - start),
+        None => v,
+    }
+}
+
+/// The objective terms an optimization policy gives a demand: v1 (`objectiveParameter`) or v2
+/// (`goal` + `operation_function`, sums only: min/max are not linear).
+fn objective_terms(p: &Policy, demand: &str) -> Result<Vec<Term>, PlanError> {
+    let fail = |why: String| PlanError(format!("policy {}: {why}", p.id));
+    let mut out = Vec::new();
+    if let Some(v1) = p.properties.get("objectiveParameter") {
+        for a in v1["parameterAttributes"].as_array().into_iter().flatten() {
+            let names: Vec<String> = a["resources"]
+                .as_array()
+                .map(|x| {
+                    x.iter()
+                        .filter_map(|v| v.as_str().map(str::to_lowercase))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !names.is_empty() && !names.contains(&demand.to_lowercase()) {
+                continue;
+            }
+            let weight = num(&a["weight"]).unwrap_or(1.0);
+            match a["parameter"].as_str() {
+                Some("distance") => out.push(Term::DistanceWithCost(weight)),
+                Some("hpa_score") => out.push(Term::HpaScore(weight)),
+                other => {
+                    return Err(fail(format!(
+                        "objective parameter {other:?} is not supported (distance, hpa_score)"
+                    )));
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let Some(function) = p.properties.get("operation_function") else {
+        return Err(fail(
+            "neither objectiveParameter (v1) nor goal and operation_function (v2)".into(),
+        ));
+    };
+    let sign = match p.properties["goal"].as_str().unwrap_or("minimize") {
+        "minimize" => 1.0,
+        "maximize" => -1.0,
+        other => return Err(fail(format!("goal '{other}' is not minimize or maximize"))),
+    };
+    fn walk(
+        p: &Policy,
+        f: &Value,
+        scale: f64,
+        demand: &str,
+        out: &mut Vec<Term>,
+        fail: &dyn Fn(String) -> PlanError,
+    ) -> Result<(), PlanError> {
+        let operator = f["operator"].as_str().unwrap_or("sum");
+        if operator != "sum" {
+            return Err(fail(format!(
+                "operator '{operator}' is not supported: only sums are linear"
+            )));
+        }
+        for op in f["operands"].as_array().into_iter().flatten() {
+            let weight = scale * num(&op["weight"]).unwrap_or(1.0);
+            if let Some(inner) = op.get("operation_function") {
+                walk(p, inner, weight, demand, out, fail)?;
+                continue;
+            }
+            if op.get("operands").is_some() {
+                walk(p, op, weight, demand, out, fail)?;
+                continue;
+            }
+            let params = &op["params"];
+            if !params["demand"]
+                .as_str()
+                .is_some_and(|d| d.eq_ignore_ascii_case(demand))
+            {
+                continue;
+            }
+            let norm = match op.get("normalization") {
+                None | Some(Value::Null) => None,
+                Some(n) => match (num(&n["start"]), num(&n["end"])) {
+                    (Some(s), Some(e)) if s != e => Some((s, e)),
+                    _ => {
+                        return Err(fail(
+                            "normalization needs a start and a different end".into(),
+                        ));
+                    }
+                },
+            };
+            match op["function"].as_str() {
+                Some("distance_between") => {
+                    let location = params["location"].as_str().unwrap_or("customer_loc");
+                    if location != "customer_loc" {
+                        return Err(fail(format!(
+                            "location '{location}' is unknown (customer_loc)"
+                        )));
+                    }
+                    out.push(Term::Distance { weight, norm });
+                }
+                Some("attribute") => {
+                    let Some(name) = params["attribute"].as_str() else {
+                        return Err(fail("an attribute operand needs params.attribute".into()));
+                    };
+                    out.push(Term::Attribute {
+                        policy: p.id.clone(),
+                        name: name.to_string(),
+                        weight,
+                        norm,
+                    });
+                }
+                Some("latency_between") => {
+                    return Err(fail(
+                        "latency_between needs latency data netorch does not have; use an attribute operand on a latency attribute".into(),
+                    ));
+                }
+                other => {
+                    return Err(fail(format!(
+                        "objective function {other:?} is not supported (distance_between, attribute)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(p, function, sign, demand, &mut out, &fail)?;
+    Ok(out)
+}
+
 /// One entry of an aggregation policy.
 struct Aggregation {
     attribute: String,
@@ -1245,36 +1395,32 @@ pub fn plan(
                 }
             }
         }
-        // Objective: HAS's linear form, weight × (distance + candidate cost) − weight × hpa_score.
-        let mut terms: Vec<(String, f64)> = Vec::new();
+        // Objective: HAS's linear form, weight × (distance + candidate cost) − weight × hpa_score
+        // (v1 policies), or weighted, normalised distances and attributes (v2 policies).
+        let mut terms: Vec<Term> = Vec::new();
         for p in policies
             .iter()
             .filter(|p| p.short_type() == "OptimizationPolicy")
         {
-            for a in p.properties["objectiveParameter"]["parameterAttributes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let names: Vec<String> = a["resources"]
-                    .as_array()
-                    .map(|x| {
-                        x.iter()
-                            .filter_map(|v| v.as_str().map(str::to_lowercase))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if !names.is_empty() && !names.contains(&name.to_lowercase()) {
-                    continue;
-                }
-                let weight = num(&a["weight"]).unwrap_or(1.0);
-                if let Some(param) = a["parameter"].as_str() {
-                    terms.push((param.to_string(), weight));
-                }
-            }
+            terms.extend(objective_terms(p, name)?);
         }
-        if terms.iter().any(|(t, _)| t == "distance") && customer.is_none() {
+        let distance_needed = terms
+            .iter()
+            .any(|t| matches!(t, Term::DistanceWithCost(_) | Term::Distance { .. }));
+        if distance_needed && customer.is_none() {
             return Err(needs_location("the distance objective"));
+        }
+        for t in &terms {
+            if let Term::Attribute {
+                policy, name: attr, ..
+            } = t
+            {
+                stage(
+                    format!("policy {policy} (objective attribute {attr})"),
+                    &mut regions,
+                    &|s| s.number(attr).is_some(),
+                );
+            }
         }
         let existing = |r: &Site| d.existing_candidates.iter().any(|c| r.matches(c));
         let candidates = regions
@@ -1286,17 +1432,15 @@ pub fn plan(
                     (false, Some(_)) => 1.0,
                     (false, None) => 2.0,
                 };
+                let km = || match (customer, r.location()) {
+                    (Some(a), Some(b)) => haversine(a, b),
+                    _ => 20_000.0,
+                };
                 let mut cost = 0.0;
-                for (t, w) in &terms {
-                    match t.as_str() {
-                        "distance" => {
-                            let km = match (customer, r.location()) {
-                                (Some(a), Some(b)) => haversine(a, b),
-                                _ => 20_000.0,
-                            };
-                            cost += w * (km + base);
-                        }
-                        "hpa_score" => {
+                for t in &terms {
+                    match t {
+                        Term::DistanceWithCost(w) => cost += w * (km() + base),
+                        Term::HpaScore(w) => {
                             let score = hpa
                                 .get(&r.cloud_region_id)
                                 .map(|h| h.0)
@@ -1304,7 +1448,15 @@ pub fn plan(
                                 .unwrap_or(0.0);
                             cost -= w * score
                         }
-                        _ => {}
+                        Term::Distance { weight, norm, .. } => {
+                            cost += weight * normalise(km(), *norm)
+                        }
+                        Term::Attribute {
+                            name: attr,
+                            weight,
+                            norm,
+                            ..
+                        } => cost += weight * normalise(r.number(attr).unwrap_or(0.0), *norm),
                     }
                 }
                 if terms.is_empty() {
