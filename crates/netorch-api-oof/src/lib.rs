@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod inventory;
 pub mod model;
+pub mod policy;
 pub mod request;
 pub mod sdnc;
 
