@@ -18,7 +18,7 @@ pub use crate::{
 use crate::{
     inventory::{best_flavor, capacity_fits, compare, num},
     policy::{Term, aggregation_entries, applies, normalise, objective_terms, subscriber_policies},
-    request::PlacementRequest,
+    request::{PlacementDemand, PlacementRequest},
 };
 
 fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
@@ -237,21 +237,42 @@ fn sources(
     Ok((out, why.join("; ")))
 }
 
-/// Builds the solver problem.
-pub fn plan(
-    req: &PlacementRequest,
-    inv: &Inventory,
-    policies: &[&Policy],
-    fits: &FitAnswers,
-) -> Result<Plan, PlanError> {
+/// What every rule of one request reads.
+struct Ctx<'a> {
+    req: &'a PlacementRequest,
+    inv: &'a Inventory,
+    policies: &'a [&'a Policy],
+    fits: &'a FitAnswers,
+    /// Query policy values (`customerLatitude`, `requiredMemory`, any `get_param` name).
+    query: BTreeMap<String, Value>,
+    /// The customer's location, when query policies give it.
+    customer: Option<(f64, f64)>,
+}
+
+impl Ctx<'_> {
+    fn needs_location(&self, what: &str) -> PlanError {
+        PlanError(format!(
+            "{what} needs the customer location, but no query policy gives customerLatitude and customerLongitude for service '{}'",
+            self.req.service_info.service_name
+        ))
+    }
+
+    fn customer(&self, p: &Policy) -> Result<(f64, f64), PlanError> {
+        self.customer
+            .ok_or_else(|| self.needs_location(&format!("policy {}", p.id)))
+    }
+}
+
+/// Query policies: named values from `requestParameters` or the policy itself (later policies
+/// overwrite earlier ones).
+fn query_parameters(req: &PlacementRequest, policies: &[&Policy]) -> BTreeMap<String, Value> {
     let params = Value::Object(
         req.placement_info
             .request_parameters
             .clone()
             .unwrap_or_default(),
     );
-    // Query policies: named values from requestParameters (later policies overwrite earlier).
-    let mut query: BTreeMap<String, Value> = BTreeMap::new();
+    let mut query = BTreeMap::new();
     for p in policies.iter().filter(|p| p.short_type() == "QueryPolicy") {
         for q in p.properties["queryProperties"]
             .as_array()
@@ -276,6 +297,490 @@ pub fn plan(
             }
         }
     }
+    query
+}
+
+/// One demand's candidates as the rules narrow them down, remembering the first rule that left
+/// none.
+struct Narrowing<'a> {
+    demand: &'a PlacementDemand,
+    sites: Vec<Site>,
+    /// Per region: the HPA score and flavour directives chosen for it.
+    hpa: BTreeMap<String, (f64, Vec<Value>)>,
+    emptied: Option<String>,
+    /// Controller questions still to ask.
+    checks: Vec<FitCheck>,
+}
+
+impl Narrowing<'_> {
+    fn name(&self) -> &str {
+        &self.demand.resource_module_name
+    }
+
+    /// Keeps the candidates `keep` accepts; `label` names the rule if none is left.
+    fn keep(&mut self, label: impl FnOnce() -> String, keep: impl Fn(&Site) -> bool) {
+        let before = self.sites.len();
+        self.sites.retain(|s| keep(s));
+        if before > 0 && self.sites.is_empty() && self.emptied.is_none() {
+            self.emptied = Some(format!(
+                "{} left no candidate for demand {}",
+                label(),
+                self.name()
+            ));
+        }
+    }
+}
+
+/// A policy's JSON request, given as an object or as a JSON string (OSDF's files do both).
+fn json_request(p: &Policy, v: &Value, what: &str) -> Result<Value, PlanError> {
+    match v {
+        Value::String(s) => serde_json::from_str(s)
+            .map_err(|e| PlanError(format!("policy {}: {what} is not JSON: {e}", p.id))),
+        v => Ok(v.clone()),
+    }
+}
+
+fn distance_rule(ctx: &Ctx<'_>, p: &Policy, n: &mut Narrowing<'_>) -> Result<(), PlanError> {
+    let dist = &p.properties["distanceProperties"]["distance"];
+    let limit = num(&dist["value"])
+        .ok_or_else(|| PlanError(format!("policy {}: distance value is not a number", p.id)))?;
+    let unit = dist["unit"].as_str().unwrap_or("km");
+    let km = if unit == "mi" {
+        limit * 1.609344
+    } else {
+        limit
+    };
+    let op = dist["operator"].as_str().unwrap_or("<");
+    let at = ctx.customer(p)?;
+    n.keep(
+        || format!("policy {} (distance {op} {limit} {unit})", p.id),
+        |s| {
+            s.location()
+                .is_some_and(|l| compare(op, haversine(at, l), km))
+        },
+    );
+    Ok(())
+}
+
+fn threshold_rule(p: &Policy, n: &mut Narrowing<'_>) {
+    let rules = &p.properties["thresholdProperties"];
+    n.keep(
+        || format!("policy {} (thresholds)", p.id),
+        |s| {
+            rules.as_array().into_iter().flatten().all(|t| {
+                let (Some(attr), Some(op), Some(limit)) = (
+                    t["attribute"].as_str(),
+                    t["operator"].as_str(),
+                    num(&t["threshold"]),
+                ) else {
+                    return false;
+                };
+                s.attributes
+                    .get(attr)
+                    .and_then(num)
+                    .is_some_and(|v| compare(op, v, limit))
+            })
+        },
+    );
+}
+
+/// HPA: every VNFC of the policy needs a fitting flavour in the region; the chosen flavours and
+/// their summed score are remembered for the objective and the directives.
+fn hpa_rule(p: &Policy, n: &mut Narrowing<'_>) {
+    let features = p.properties["flavorFeatures"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut found: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
+    for r in &n.sites {
+        let mut total = 0.0;
+        let mut directives = Vec::new();
+        let fits = features.iter().all(|f| match best_flavor(r, f) {
+            Some((fl, score)) => {
+                total += score;
+                let mut attrs: Vec<Value> = f["directives"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|d| d["attributes"].as_array().cloned().unwrap_or_default())
+                    .map(|a| json!({"attribute_name": a["attribute_name"], "attribute_value": fl.flavor_name}))
+                    .collect();
+                if attrs.is_empty() {
+                    attrs.push(
+                        json!({"attribute_name": "flavorName", "attribute_value": fl.flavor_name}),
+                    );
+                }
+                directives.push(json!({"id": f["id"], "type": f["type"],
+                    "directives": [{"type": "flavor_directives", "attributes": attrs}]}));
+                true
+            }
+            None => false,
+        });
+        if fits {
+            found.insert(r.cloud_region_id.clone(), (total, directives));
+        }
+    }
+    n.keep(
+        || format!("policy {} (HPA flavours)", p.id),
+        |s| found.contains_key(&s.cloud_region_id),
+    );
+    n.hpa.extend(found);
+}
+
+fn vim_fit_rule(ctx: &Ctx<'_>, p: &Policy, n: &mut Narrowing<'_>) -> Result<(), PlanError> {
+    // The code and fixtures say capacityProperty, the TOSCA type capacityProperties.
+    let prop = if p.properties["capacityProperty"].is_null() {
+        &p.properties["capacityProperties"]
+    } else {
+        &p.properties["capacityProperty"]
+    };
+    let request = json_request(p, &prop["request"], "capacity request")?;
+    n.keep(
+        || format!("policy {} (VIM capacity)", p.id),
+        |s| capacity_fits(s, &request, &ctx.query),
+    );
+    Ok(())
+}
+
+/// instance_fit / region_fit: answered candidates are kept or dropped, the others are kept and
+/// listed as questions for the controller.
+fn controller_rule(
+    ctx: &Ctx<'_>,
+    p: &Policy,
+    kind: &'static str,
+    n: &mut Narrowing<'_>,
+) -> Result<(), PlanError> {
+    let prop = if kind == "instance_fit" {
+        &p.properties["resourceInstanceProperty"]
+    } else {
+        &p.properties["resourceRegionProperty"]
+    };
+    let controller = prop["controller"].as_str().unwrap_or_default();
+    if !controller.eq_ignore_ascii_case("SDN-C") {
+        return Err(PlanError(format!(
+            "policy {}: controller '{controller}' is not supported (SDN-C)",
+            p.id
+        )));
+    }
+    let Value::Object(request) = json_request(p, &prop["request"], "request")? else {
+        return Err(PlanError(format!(
+            "policy {}: request must be a JSON object",
+            p.id
+        )));
+    };
+    let request: serde_json::Map<String, Value> = request
+        .into_iter()
+        .map(|(k, v)| {
+            let v = resolve(&v, &ctx.query);
+            (k, v)
+        })
+        .collect();
+    let demand = n.name().to_string();
+    let key = |s: &Site| (p.id.clone(), demand.clone(), s.id().to_string());
+    n.keep(
+        || format!("policy {} (SDN-C {kind}: no capacity)", p.id),
+        |s| ctx.fits.get(&key(s)).copied().unwrap_or(true),
+    );
+    let asks: Vec<FitCheck> = n
+        .sites
+        .iter()
+        .filter(|s| !ctx.fits.contains_key(&key(s)))
+        .map(|s| FitCheck {
+            policy: p.id.clone(),
+            kind,
+            request: request.clone(),
+            demand: demand.clone(),
+            service_resource_id: n.demand.service_resource_id.clone(),
+            candidate_id: s.id().to_string(),
+            cloud_region_id: s.cloud_region_id.clone(),
+            host_id: s.instance.as_ref().map(|i| i.vnf_name.clone()),
+        })
+        .collect();
+    n.checks.extend(asks);
+    Ok(())
+}
+
+/// Applies one policy's filter to a demand's candidates (policies that act on several demands
+/// or on the objective only are handled elsewhere).
+fn filter(ctx: &Ctx<'_>, p: &Policy, n: &mut Narrowing<'_>) -> Result<(), PlanError> {
+    match p.short_type() {
+        "DistancePolicy" => distance_rule(ctx, p, n)?,
+        "AttributePolicy" => {
+            let props = &p.properties["attributeProperties"];
+            n.keep(
+                || format!("policy {} (attributes)", p.id),
+                |s| attributes_match(s, props),
+            );
+        }
+        "ThresholdPolicy" => threshold_rule(p, n),
+        "HpaPolicy" => hpa_rule(p, n),
+        "Vim_fit" | "VimFitPolicy" => vim_fit_rule(ctx, p, n)?,
+        "ResourceInstancePolicy" => controller_rule(ctx, p, "instance_fit", n)?,
+        "ResourceRegionPolicy" => controller_rule(ctx, p, "region_fit", n)?,
+        "AggregationPolicy" => {
+            // A candidate without the summed quantity cannot be counted: it is dropped, as a
+            // threshold policy drops it.
+            let attrs: Vec<String> = aggregation_entries(p)?
+                .into_iter()
+                .map(|e| e.attribute)
+                .collect();
+            n.keep(
+                || {
+                    format!(
+                        "policy {} (aggregated attributes {})",
+                        p.id,
+                        attrs.join(", ")
+                    )
+                },
+                |s| attrs.iter().all(|a| s.number(a).is_some()),
+            );
+        }
+        "SubscriberPolicy"
+        | "QueryPolicy"
+        | "OptimizationPolicy"
+        | "AffinityPolicy"
+        | "VnfPolicy"
+        | "InventoryGroupPolicy" => {}
+        other => {
+            return Err(PlanError(format!(
+                "policy {}: type {other} is not supported by netorch (supported: Query, Vnf, Subscriber, Distance, Attribute, Threshold, Hpa, Vim_fit, ResourceInstance, ResourceRegion, Affinity, Aggregation, InventoryGroup, Optimization)",
+                p.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The solver candidates of a demand: HAS's linear objective, weight × (distance + candidate
+/// cost) − weight × hpa_score (v1 policies), or weighted, normalised distances and attributes
+/// (v2 policies).
+fn costed(ctx: &Ctx<'_>, n: &mut Narrowing<'_>) -> Result<Vec<Candidate>, PlanError> {
+    let mut terms: Vec<Term> = Vec::new();
+    for p in ctx
+        .policies
+        .iter()
+        .filter(|p| p.short_type() == "OptimizationPolicy")
+    {
+        terms.extend(objective_terms(p, n.name())?);
+    }
+    let distance_needed = terms
+        .iter()
+        .any(|t| matches!(t, Term::DistanceWithCost(_) | Term::Distance { .. }));
+    if distance_needed && ctx.customer.is_none() {
+        return Err(ctx.needs_location("the distance objective"));
+    }
+    for t in &terms {
+        if let Term::Attribute {
+            policy, name: attr, ..
+        } = t
+        {
+            n.keep(
+                || format!("policy {policy} (objective attribute {attr})"),
+                |s| s.number(attr).is_some(),
+            );
+        }
+    }
+    let existing = |s: &Site| n.demand.existing_candidates.iter().any(|c| s.matches(c));
+    let cost_of = |s: &Site| {
+        // HAS: cloud candidates cost 2, service candidates 1, an existing placement −8000.
+        let base = match (existing(s), &s.instance) {
+            (true, _) => -8000.0,
+            (false, Some(_)) => 1.0,
+            (false, None) => 2.0,
+        };
+        if terms.is_empty() {
+            return base;
+        }
+        let km = || match (ctx.customer, s.location()) {
+            (Some(a), Some(b)) => haversine(a, b),
+            _ => 20_000.0,
+        };
+        terms
+            .iter()
+            .map(|t| match t {
+                Term::DistanceWithCost(w) => w * (km() + base),
+                Term::HpaScore(w) => {
+                    let score = n
+                        .hpa
+                        .get(&s.cloud_region_id)
+                        .map(|h| h.0)
+                        .or_else(|| s.attributes.get("hpa_score").and_then(num))
+                        .unwrap_or(0.0);
+                    -w * score
+                }
+                Term::Distance { weight, norm } => weight * normalise(km(), *norm),
+                Term::Attribute {
+                    name: attr,
+                    weight,
+                    norm,
+                    ..
+                } => weight * normalise(s.number(attr).unwrap_or(0.0), *norm),
+            })
+            .sum()
+    };
+    Ok(n.sites
+        .iter()
+        .map(|s| Candidate {
+            id: s.id().to_string(),
+            cost: (cost_of(s) * 1000.0).round() / 1000.0,
+            zones: ["complex", "region", "country", "state"]
+                .iter()
+                .filter_map(|c| s.zone(c).map(|v| (c.to_string(), v)))
+                .collect(),
+        })
+        .collect())
+}
+
+/// The demands a policy names, as indexes (no `resources`: all `n` demands).
+fn members(p: &Policy, index: &BTreeMap<String, usize>, n: usize) -> Vec<usize> {
+    let named = p.resources();
+    if named.is_empty() {
+        return (0..n).collect();
+    }
+    named
+        .iter()
+        .filter_map(|r| index.get(&r.to_lowercase()).copied())
+        .collect()
+}
+
+fn zone_rule(p: &Policy, index: &BTreeMap<String, usize>) -> Result<Option<ZoneRule>, PlanError> {
+    let a = &p.properties["affinityProperties"];
+    let qualifier = match a["qualifier"].as_str() {
+        Some("same") => Qualifier::Same,
+        Some("different") => Qualifier::Different,
+        other => {
+            return Err(PlanError(format!(
+                "policy {}: qualifier {other:?} is not same or different",
+                p.id
+            )));
+        }
+    };
+    let category = a["category"].as_str().unwrap_or("complex").to_string();
+    if !matches!(
+        category.as_str(),
+        "complex" | "region" | "country" | "state"
+    ) {
+        return Err(PlanError(format!(
+            "policy {}: zone category '{category}' is not supported (complex, region, country, state)",
+            p.id
+        )));
+    }
+    // Only the listed demands: an affinity policy without resources relates nothing.
+    let demands: Vec<usize> = p
+        .resources()
+        .iter()
+        .filter_map(|r| index.get(&r.to_lowercase()).copied())
+        .collect();
+    Ok((demands.len() >= 2).then(|| ZoneRule {
+        name: p.id.clone(),
+        category,
+        qualifier,
+        demands,
+    }))
+}
+
+fn sum_rules(
+    ctx: &Ctx<'_>,
+    p: &Policy,
+    members: &[usize],
+    sites: &[Vec<Site>],
+) -> Result<Vec<SumRule>, PlanError> {
+    let mut out = Vec::new();
+    for e in aggregation_entries(p)? {
+        let limit = num(&resolve(&e.threshold, &ctx.query)).ok_or_else(|| {
+            PlanError(format!(
+                "policy {}: threshold of {} is not a number",
+                p.id, e.attribute
+            ))
+        })?;
+        // Strict bounds on a sum of reals: a margin far below any meaningful unit.
+        let eps = 1e-6 * (1.0 + limit.abs());
+        let (at_most, at_least) = match e.operator.as_str() {
+            "lte" | "<=" => (Some(limit), None),
+            "lt" | "<" => (Some(limit - eps), None),
+            "gte" | ">=" => (None, Some(limit)),
+            "gt" | ">" => (None, Some(limit + eps)),
+            "eq" | "=" | "==" => (Some(limit), Some(limit)),
+            other => {
+                return Err(PlanError(format!(
+                    "policy {}: operator '{other}' is not one of lte, lt, gte, gt, eq",
+                    p.id
+                )));
+            }
+        };
+        let terms: Vec<(usize, Vec<f64>)> = members
+            .iter()
+            .map(|&d| {
+                let v = sites[d]
+                    .iter()
+                    .map(|s| s.number(&e.attribute).unwrap_or(0.0))
+                    .collect();
+                (d, v)
+            })
+            .collect();
+        if !terms.is_empty() {
+            out.push(SumRule {
+                name: format!("{} (sum of {} {} {limit})", p.id, e.attribute, e.operator),
+                terms,
+                at_most,
+                at_least,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn group_rule(
+    ctx: &Ctx<'_>,
+    p: &Policy,
+    members: &[usize],
+    sites: &[Vec<Site>],
+) -> Result<PairRule, PlanError> {
+    let [first, second] = members else {
+        return Err(PlanError(format!(
+            "policy {}: an inventory group policy names exactly two demands of the request, not {}",
+            p.id,
+            members.len()
+        )));
+    };
+    let wanted = p.properties["description"].as_str();
+    let groups: Vec<&InstanceGroup> = ctx
+        .inv
+        .instance_group
+        .iter()
+        .filter(|g| wanted.is_none_or(|w| g.description == w))
+        .collect();
+    let paired = |a: &str, b: &str| {
+        a != b
+            && groups
+                .iter()
+                .any(|g| g.members.iter().any(|m| m == a) && g.members.iter().any(|m| m == b))
+    };
+    let mut forbidden = Vec::new();
+    for (i, a) in sites[*first].iter().enumerate() {
+        for (j, b) in sites[*second].iter().enumerate() {
+            if !paired(a.id(), b.id()) {
+                forbidden.push((i, j));
+            }
+        }
+    }
+    Ok(PairRule {
+        name: p.id.clone(),
+        first: *first,
+        second: *second,
+        forbidden,
+    })
+}
+
+/// Builds the solver problem. Candidates without an answer in `fits` for an instance_fit /
+/// region_fit policy are kept and listed in [`Plan::fit_checks`]: ask, then plan again.
+pub fn plan(
+    req: &PlacementRequest,
+    inv: &Inventory,
+    policies: &[&Policy],
+    fits: &FitAnswers,
+) -> Result<Plan, PlanError> {
+    let query = query_parameters(req, policies);
     let customer = match (
         query.get("customerLatitude").and_then(num),
         query.get("customerLongitude").and_then(num),
@@ -283,11 +788,13 @@ pub fn plan(
         (Some(la), Some(lo)) => Some((la, lo)),
         _ => None,
     };
-    let needs_location = |what: &str| {
-        PlanError(format!(
-            "{what} needs the customer location, but no query policy gives customerLatitude and customerLongitude for service '{}'",
-            req.service_info.service_name
-        ))
+    let ctx = Ctx {
+        req,
+        inv,
+        policies,
+        fits,
+        query,
+        customer,
     };
     // Subscriber policies naming the request's subscriber restrict existing instances to the
     // provisioning states that subscriber may be served from.
@@ -300,38 +807,34 @@ pub fn plan(
         .collect();
     let mut demands = Vec::new();
     let mut fit_checks = Vec::new();
-    let mut regions_out = Vec::new();
-    let mut directives_out: Vec<Vec<Vec<Value>>> = Vec::new();
+    let mut sites = Vec::new();
+    let mut directives = Vec::new();
     let mut emptied = None;
     for d in &req.placement_info.placement_demands {
-        let name = &d.resource_module_name;
-        let (mut regions, why_none) = sources(d, policies, inv, &query)?;
-        let mut hpa: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
-        if regions.is_empty() && emptied.is_none() {
-            emptied = Some(why_none);
-        }
-        let mut stage = |label: String, regions: &mut Vec<Site>, keep: &dyn Fn(&Site) -> bool| {
-            let before = regions.len();
-            regions.retain(|r| keep(r));
-            if before > 0 && regions.is_empty() && emptied.is_none() {
-                emptied = Some(format!("{label} left no candidate for demand {name}"));
-            }
+        let (found, why_none) = sources(d, policies, inv, &ctx.query)?;
+        let mut n = Narrowing {
+            demand: d,
+            emptied: found.is_empty().then_some(why_none),
+            sites: found,
+            hpa: BTreeMap::new(),
+            checks: Vec::new(),
         };
         if !d.required_candidates.is_empty() {
-            stage("requiredCandidates".into(), &mut regions, &|r| {
-                d.required_candidates.iter().any(|c| r.matches(c))
-            });
+            n.keep(
+                || "requiredCandidates".into(),
+                |s| d.required_candidates.iter().any(|c| s.matches(c)),
+            );
         }
         if !d.excluded_candidates.is_empty() {
-            stage("excludedCandidates".into(), &mut regions, &|r| {
-                !d.excluded_candidates.iter().any(|c| r.matches(c))
-            });
+            n.keep(
+                || "excludedCandidates".into(),
+                |s| !d.excluded_candidates.iter().any(|c| s.matches(c)),
+            );
         }
         for (id, subscriber, statuses) in &subscribed {
-            stage(
-                format!("policy {id} (prov-status of subscriber {subscriber})"),
-                &mut regions,
-                &|s| {
+            n.keep(
+                || format!("policy {id} (prov-status of subscriber {subscriber})"),
+                |s| {
                     s.instance.as_ref().is_none_or(|i| {
                         statuses
                             .iter()
@@ -340,438 +843,48 @@ pub fn plan(
                 },
             );
         }
-        for p in policies.iter().filter(|p| applies(p, name)) {
-            match p.short_type() {
-                "DistancePolicy" => {
-                    let dist = &p.properties["distanceProperties"]["distance"];
-                    let limit = num(&dist["value"]).ok_or_else(|| {
-                        PlanError(format!("policy {}: distance value is not a number", p.id))
-                    })?;
-                    let km = if dist["unit"].as_str() == Some("mi") {
-                        limit * 1.609344
-                    } else {
-                        limit
-                    };
-                    let op = dist["operator"].as_str().unwrap_or("<").to_string();
-                    let at = customer.ok_or_else(|| needs_location(&format!("policy {}", p.id)))?;
-                    stage(
-                        format!(
-                            "policy {} (distance {op} {limit} {})",
-                            p.id,
-                            dist["unit"].as_str().unwrap_or("km")
-                        ),
-                        &mut regions,
-                        &|r| {
-                            r.location()
-                                .is_some_and(|l| compare(&op, haversine(at, l), km))
-                        },
-                    );
-                }
-                "AttributePolicy" => {
-                    let props = p.properties["attributeProperties"].clone();
-                    stage(
-                        format!("policy {} (attributes)", p.id),
-                        &mut regions,
-                        &|r| attributes_match(r, &props),
-                    );
-                }
-                "ThresholdPolicy" => {
-                    let rules = p.properties["thresholdProperties"].clone();
-                    stage(
-                        format!("policy {} (thresholds)", p.id),
-                        &mut regions,
-                        &|r| {
-                            rules.as_array().into_iter().flatten().all(|t| {
-                                let (Some(attr), Some(op), Some(limit)) = (
-                                    t["attribute"].as_str(),
-                                    t["operator"].as_str(),
-                                    num(&t["threshold"]),
-                                ) else {
-                                    return false;
-                                };
-                                r.attributes
-                                    .get(attr)
-                                    .and_then(num)
-                                    .is_some_and(|v| compare(op, v, limit))
-                            })
-                        },
-                    );
-                }
-                "HpaPolicy" => {
-                    let features = p.properties["flavorFeatures"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let mut found: BTreeMap<String, (f64, Vec<Value>)> = BTreeMap::new();
-                    for r in &regions {
-                        let mut total = 0.0;
-                        let mut directives = Vec::new();
-                        let fits = features.iter().all(|f| match best_flavor(r, f) {
-                            Some((fl, score)) => {
-                                total += score;
-                                let mut attrs: Vec<Value> = f["directives"]
-                                    .as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .flat_map(|d| d["attributes"].as_array().cloned().unwrap_or_default())
-                                    .map(|a| json!({"attribute_name": a["attribute_name"], "attribute_value": fl.flavor_name}))
-                                    .collect();
-                                if attrs.is_empty() {
-                                    attrs.push(json!({"attribute_name": "flavorName", "attribute_value": fl.flavor_name}));
-                                }
-                                directives.push(json!({"id": f["id"], "type": f["type"],
-                                    "directives": [{"type": "flavor_directives", "attributes": attrs}]}));
-                                true
-                            }
-                            None => false,
-                        });
-                        if fits {
-                            found.insert(r.cloud_region_id.clone(), (total, directives));
-                        }
-                    }
-                    stage(
-                        format!("policy {} (HPA flavours)", p.id),
-                        &mut regions,
-                        &|r| found.contains_key(&r.cloud_region_id),
-                    );
-                    for (id, v) in found {
-                        hpa.insert(id, v);
-                    }
-                }
-                "Vim_fit" | "VimFitPolicy" => {
-                    let prop = if p.properties["capacityProperty"].is_null() {
-                        &p.properties["capacityProperties"]
-                    } else {
-                        &p.properties["capacityProperty"]
-                    };
-                    let request = match &prop["request"] {
-                        Value::String(s) => serde_json::from_str(s).map_err(|e| {
-                            PlanError(format!(
-                                "policy {}: capacity request is not JSON: {e}",
-                                p.id
-                            ))
-                        })?,
-                        v => v.clone(),
-                    };
-                    stage(
-                        format!("policy {} (VIM capacity)", p.id),
-                        &mut regions,
-                        &|r| capacity_fits(r, &request, &query),
-                    );
-                }
-                kind @ ("ResourceInstancePolicy" | "ResourceRegionPolicy") => {
-                    let (fit, prop) = if kind == "ResourceInstancePolicy" {
-                        ("instance_fit", &p.properties["resourceInstanceProperty"])
-                    } else {
-                        ("region_fit", &p.properties["resourceRegionProperty"])
-                    };
-                    let controller = prop["controller"].as_str().unwrap_or_default();
-                    if !controller.eq_ignore_ascii_case("SDN-C") {
-                        return Err(PlanError(format!(
-                            "policy {}: controller '{controller}' is not supported (SDN-C)",
-                            p.id
-                        )));
-                    }
-                    let request = match &prop["request"] {
-                        Value::String(s) => serde_json::from_str(s).map_err(|e| {
-                            PlanError(format!("policy {}: request is not JSON: {e}", p.id))
-                        })?,
-                        v => v.clone(),
-                    };
-                    let Value::Object(request) = request else {
-                        return Err(PlanError(format!(
-                            "policy {}: request must be a JSON object",
-                            p.id
-                        )));
-                    };
-                    let request: serde_json::Map<String, Value> = request
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let v = resolve(&v, &query);
-                            (k, v)
-                        })
-                        .collect();
-                    let key = |s: &Site| (p.id.clone(), name.clone(), s.id().to_string());
-                    stage(
-                        format!("policy {} (SDN-C {fit}: no capacity)", p.id),
-                        &mut regions,
-                        &|s| fits.get(&key(s)).copied().unwrap_or(true),
-                    );
-                    for s in regions.iter().filter(|s| !fits.contains_key(&key(s))) {
-                        fit_checks.push(FitCheck {
-                            policy: p.id.clone(),
-                            kind: fit,
-                            request: request.clone(),
-                            demand: name.clone(),
-                            service_resource_id: d.service_resource_id.clone(),
-                            candidate_id: s.id().to_string(),
-                            cloud_region_id: s.cloud_region_id.clone(),
-                            host_id: s.instance.as_ref().map(|i| i.vnf_name.clone()),
-                        });
-                    }
-                }
-                "AggregationPolicy" => {
-                    // A candidate without the summed quantity cannot be counted: it is dropped, as
-                    // a threshold policy drops it.
-                    let attrs: Vec<String> = aggregation_entries(p)?
-                        .into_iter()
-                        .map(|e| e.attribute)
-                        .collect();
-                    stage(
-                        format!(
-                            "policy {} (aggregated attributes {})",
-                            p.id,
-                            attrs.join(", ")
-                        ),
-                        &mut regions,
-                        &|s| attrs.iter().all(|a| s.number(a).is_some()),
-                    );
-                }
-                "SubscriberPolicy"
-                | "QueryPolicy"
-                | "OptimizationPolicy"
-                | "AffinityPolicy"
-                | "VnfPolicy"
-                | "InventoryGroupPolicy" => {}
-                other => {
-                    return Err(PlanError(format!(
-                        "policy {}: type {other} is not supported by netorch (supported: Query, Vnf, Subscriber, Distance, Attribute, Threshold, Hpa, Vim_fit, ResourceInstance, ResourceRegion, Affinity, Aggregation, InventoryGroup, Optimization)",
-                        p.id
-                    )));
-                }
-            }
-        }
-        // Objective: HAS's linear form, weight × (distance + candidate cost) − weight × hpa_score
-        // (v1 policies), or weighted, normalised distances and attributes (v2 policies).
-        let mut terms: Vec<Term> = Vec::new();
         for p in policies
             .iter()
-            .filter(|p| p.short_type() == "OptimizationPolicy")
+            .filter(|p| applies(p, &d.resource_module_name))
         {
-            terms.extend(objective_terms(p, name)?);
+            filter(&ctx, p, &mut n)?;
         }
-        let distance_needed = terms
-            .iter()
-            .any(|t| matches!(t, Term::DistanceWithCost(_) | Term::Distance { .. }));
-        if distance_needed && customer.is_none() {
-            return Err(needs_location("the distance objective"));
-        }
-        for t in &terms {
-            if let Term::Attribute {
-                policy, name: attr, ..
-            } = t
-            {
-                stage(
-                    format!("policy {policy} (objective attribute {attr})"),
-                    &mut regions,
-                    &|s| s.number(attr).is_some(),
-                );
-            }
-        }
-        let existing = |r: &Site| d.existing_candidates.iter().any(|c| r.matches(c));
-        let candidates = regions
-            .iter()
-            .map(|r| {
-                // HAS: cloud candidates cost 2, service candidates 1, an existing placement −8000.
-                let base = match (existing(r), &r.instance) {
-                    (true, _) => -8000.0,
-                    (false, Some(_)) => 1.0,
-                    (false, None) => 2.0,
-                };
-                let km = || match (customer, r.location()) {
-                    (Some(a), Some(b)) => haversine(a, b),
-                    _ => 20_000.0,
-                };
-                let mut cost = 0.0;
-                for t in &terms {
-                    match t {
-                        Term::DistanceWithCost(w) => cost += w * (km() + base),
-                        Term::HpaScore(w) => {
-                            let score = hpa
-                                .get(&r.cloud_region_id)
-                                .map(|h| h.0)
-                                .or_else(|| r.attributes.get("hpa_score").and_then(num))
-                                .unwrap_or(0.0);
-                            cost -= w * score
-                        }
-                        Term::Distance { weight, norm, .. } => {
-                            cost += weight * normalise(km(), *norm)
-                        }
-                        Term::Attribute {
-                            name: attr,
-                            weight,
-                            norm,
-                            ..
-                        } => cost += weight * normalise(r.number(attr).unwrap_or(0.0), *norm),
-                    }
-                }
-                if terms.is_empty() {
-                    cost = base;
-                }
-                Candidate {
-                    id: r.id().to_string(),
-                    cost: (cost * 1000.0).round() / 1000.0,
-                    zones: ["complex", "region", "country", "state"]
-                        .iter()
-                        .filter_map(|c| r.zone(c).map(|v| (c.to_string(), v)))
-                        .collect(),
-                }
-            })
-            .collect();
+        let candidates = costed(&ctx, &mut n)?;
         demands.push(Demand {
-            name: name.clone(),
+            name: d.resource_module_name.clone(),
             candidates,
         });
-        directives_out.push(
-            regions
+        directives.push(
+            n.sites
                 .iter()
-                .map(|r| {
-                    hpa.get(&r.cloud_region_id)
+                .map(|s| {
+                    n.hpa
+                        .get(&s.cloud_region_id)
                         .map(|h| h.1.clone())
                         .unwrap_or_default()
                 })
                 .collect(),
         );
-        regions_out.push(regions);
+        emptied = emptied.or(n.emptied);
+        fit_checks.extend(n.checks);
+        sites.push(n.sites);
     }
     let index: BTreeMap<String, usize> = demands
         .iter()
         .enumerate()
         .map(|(i, d)| (d.name.to_lowercase(), i))
         .collect();
-    let mut zones = Vec::new();
-    for p in policies
-        .iter()
-        .filter(|p| p.short_type() == "AffinityPolicy")
-    {
-        let a = &p.properties["affinityProperties"];
-        let qualifier = match a["qualifier"].as_str() {
-            Some("same") => Qualifier::Same,
-            Some("different") => Qualifier::Different,
-            other => {
-                return Err(PlanError(format!(
-                    "policy {}: qualifier {other:?} is not same or different",
-                    p.id
-                )));
-            }
-        };
-        let category = a["category"].as_str().unwrap_or("complex").to_string();
-        if !matches!(
-            category.as_str(),
-            "complex" | "region" | "country" | "state"
-        ) {
-            return Err(PlanError(format!(
-                "policy {}: zone category '{category}' is not supported (complex, region, country, state)",
-                p.id
-            )));
-        }
-        let members: Vec<usize> = p
-            .resources()
-            .iter()
-            .filter_map(|r| index.get(&r.to_lowercase()).copied())
-            .collect();
-        if members.len() >= 2 {
-            zones.push(ZoneRule {
-                name: p.id.clone(),
-                category,
-                qualifier,
-                demands: members,
-            });
-        }
-    }
-    let mut sums = Vec::new();
-    let mut pairs = Vec::new();
+    let (mut zones, mut pairs, mut sums) = (Vec::new(), Vec::new(), Vec::new());
     for p in policies {
-        let named = p.resources();
-        let members: Vec<usize> = if named.is_empty() {
-            (0..demands.len()).collect()
-        } else {
-            named
-                .iter()
-                .filter_map(|r| index.get(&r.to_lowercase()).copied())
-                .collect()
-        };
         match p.short_type() {
+            "AffinityPolicy" => zones.extend(zone_rule(p, &index)?),
             "AggregationPolicy" => {
-                for e in aggregation_entries(p)? {
-                    let limit = num(&resolve(&e.threshold, &query)).ok_or_else(|| {
-                        PlanError(format!(
-                            "policy {}: threshold of {} is not a number",
-                            p.id, e.attribute
-                        ))
-                    })?;
-                    // Strict bounds on a sum of reals: a margin far below any meaningful unit.
-                    let eps = 1e-6 * (1.0 + limit.abs());
-                    let (at_most, at_least) = match e.operator.as_str() {
-                        "lte" | "<=" => (Some(limit), None),
-                        "lt" | "<" => (Some(limit - eps), None),
-                        "gte" | ">=" => (None, Some(limit)),
-                        "gt" | ">" => (None, Some(limit + eps)),
-                        "eq" | "=" | "==" => (Some(limit), Some(limit)),
-                        other => {
-                            return Err(PlanError(format!(
-                                "policy {}: operator '{other}' is not one of lte, lt, gte, gt, eq",
-                                p.id
-                            )));
-                        }
-                    };
-                    let terms = members
-                        .iter()
-                        .map(|&d| {
-                            let v = regions_out[d]
-                                .iter()
-                                .map(|s| s.number(&e.attribute).unwrap_or(0.0))
-                                .collect();
-                            (d, v)
-                        })
-                        .collect::<Vec<_>>();
-                    if !terms.is_empty() {
-                        sums.push(SumRule {
-                            name: format!(
-                                "{} (sum of {} {} {limit})",
-                                p.id, e.attribute, e.operator
-                            ),
-                            terms,
-                            at_most,
-                            at_least,
-                        });
-                    }
-                }
+                let members = members(p, &index, sites.len());
+                sums.extend(sum_rules(&ctx, p, &members, &sites)?);
             }
             "InventoryGroupPolicy" => {
-                let [first, second] = members.as_slice() else {
-                    return Err(PlanError(format!(
-                        "policy {}: an inventory group policy names exactly two demands of the request, not {}",
-                        p.id,
-                        members.len()
-                    )));
-                };
-                let wanted = p.properties["description"].as_str();
-                let groups: Vec<&InstanceGroup> = inv
-                    .instance_group
-                    .iter()
-                    .filter(|g| wanted.is_none_or(|w| g.description == w))
-                    .collect();
-                let paired = |a: &str, b: &str| {
-                    a != b
-                        && groups.iter().any(|g| {
-                            g.members.iter().any(|m| m == a) && g.members.iter().any(|m| m == b)
-                        })
-                };
-                let mut forbidden = Vec::new();
-                for (i, a) in regions_out[*first].iter().enumerate() {
-                    for (j, b) in regions_out[*second].iter().enumerate() {
-                        if !paired(a.id(), b.id()) {
-                            forbidden.push((i, j));
-                        }
-                    }
-                }
-                pairs.push(PairRule {
-                    name: p.id.clone(),
-                    first: *first,
-                    second: *second,
-                    forbidden,
-                });
+                let members = members(p, &index, sites.len());
+                pairs.push(group_rule(&ctx, p, &members, &sites)?);
             }
             _ => {}
         }
@@ -784,9 +897,9 @@ pub fn plan(
             pairs,
             sums,
         },
-        sites: regions_out,
+        sites,
         fit_checks,
-        directives: directives_out,
+        directives,
         options: Options {
             num_solutions: req.request_info.num_solutions.unwrap_or(1).max(1) as usize,
             time_limit: std::time::Duration::from_secs(timeout),
