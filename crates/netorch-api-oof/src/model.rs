@@ -138,7 +138,7 @@ fn sources(
     let name = &d.resource_module_name;
     let entries: Vec<(&Policy, &Value)> = policies
         .iter()
-        .filter(|p| p.short_type() == "VnfPolicy" && applies(p, name))
+        .filter(|p| p.short_type() == "VnfPolicy" && applies(p, name, policies))
         .flat_map(|p| {
             p.properties["vnfProperties"]
                 .as_array()
@@ -559,7 +559,7 @@ fn costed(ctx: &Ctx<'_>, n: &mut Narrowing<'_>) -> Result<Vec<Candidate>, PlanEr
     for p in ctx
         .policies
         .iter()
-        .filter(|p| p.short_type() == "OptimizationPolicy")
+        .filter(|p| p.short_type() == "OptimizationPolicy" && applies(p, n.name(), ctx.policies))
     {
         terms.extend(objective_terms(p, n.name())?);
     }
@@ -845,7 +845,7 @@ pub fn plan(
         }
         for p in policies
             .iter()
-            .filter(|p| applies(p, &d.resource_module_name))
+            .filter(|p| applies(p, &d.resource_module_name, policies))
         {
             filter(&ctx, p, &mut n)?;
         }

@@ -147,9 +147,19 @@ pub fn select<'a>(req: &PlacementRequest, all: &'a [Policy]) -> Result<Vec<&'a P
     Ok(picked)
 }
 
-pub(crate) fn applies(p: &Policy, demand: &str) -> bool {
-    let r = p.resources();
-    r.is_empty() || r.iter().any(|x| x.eq_ignore_ascii_case(demand))
+fn names(p: &Policy, demand: &str) -> bool {
+    p.resources().iter().any(|x| x.eq_ignore_ascii_case(demand))
+}
+
+/// Whether `p` applies to `demand` among the request's policies `all`: a policy naming the demand
+/// does; a default policy (no `resources`) does unless a policy of the same type names the
+/// demand — the specific one overrides it, as OSDF intends (its override branch crashes).
+pub(crate) fn applies(p: &Policy, demand: &str, all: &[&Policy]) -> bool {
+    if !p.resources().is_empty() {
+        return names(p, demand);
+    }
+    !all.iter()
+        .any(|q| q.short_type() == p.short_type() && names(q, demand))
 }
 
 /// The subscriber policies of the request's service that name its subscriber, with the name.

@@ -595,3 +595,23 @@ async fn a_v2_optimization_policy_weighs_attributes_and_distances_and_refuses_wh
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_default_policy_applies_to_demands_no_policy_of_its_type_names() {
+    let app = start(service_policies(), |_| {}).await;
+    // A default distance policy (no resources) of 10 km: distance-vG names both demands, so it
+    // overrides the default and the request is placed as before.
+    put_policy(&app, "distance-default", json!({"type": "onap.policies.optimization.resource.DistancePolicy",
+        "properties": {"services": ["vCPE"], "resources": [],
+            "distanceProperties": {"locationInfo": "customer_loc", "distance": {"value": "10", "operator": "<", "unit": "km"}}}}))
+    .await;
+    let (s, body) = place_sync(&app, &anonymous("def-1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Without the specific policy the default applies to every demand: nothing is that close.
+    delete_policy(&app, "distance-vG").await;
+    let (s, body) = place_sync(&app, &anonymous("def-2")).await;
+    assert_eq!(s.as_u16(), 520, "{body}");
+    let msg = body["statusMessage"].as_str().expect("message");
+    assert!(msg.contains("distance-default"), "{msg}");
+    app.stop().await;
+}
