@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use netorch_solver::{
-    Answer, Candidate, Demand, Options, PairRule, Problem, Qualifier, SumRule, ZoneRule,
+    Answer, Candidate, Demand, Options, PairRule, Problem, Qualifier, SumRule, ZoneRule, haversine,
 };
 use serde_json::{Value, json};
 
@@ -20,18 +20,6 @@ use crate::{
     policy::{Term, aggregation_entries, applies, normalise, objective_terms, subscriber_policies},
     request::{PlacementDemand, PlacementRequest},
 };
-
-fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (
-        a.0.to_radians(),
-        a.1.to_radians(),
-        b.0.to_radians(),
-        b.1.to_radians(),
-    );
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().asin()
-}
 
 /// A request translated for the solver, with what is needed to answer.
 pub struct Plan {

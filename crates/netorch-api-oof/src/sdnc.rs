@@ -31,16 +31,17 @@ pub struct Controller {
 
 impl Controller {
     /// A controller at `url`, each call bounded by `timeout`.
-    pub fn new(url: &str, auth: Option<(String, String)>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap_or_default();
-        Self {
+    pub fn new(
+        url: &str,
+        auth: Option<(String, String)>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
             url: url.trim_end_matches('/').to_string(),
             auth,
             http,
-        }
+        })
     }
 
     /// Asks every check (a few at a time); any failure fails them all, naming the candidate.

@@ -7,7 +7,8 @@ use std::{
 };
 
 use netorch_solver::{
-    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, greedy, solve,
+    Backend, Candidate, Demand, Options, PairRule, Problem, Qualifier, ZoneRule, greedy, haversine,
+    solve,
 };
 
 /// A deterministic xorshift generator, so every run measures the same instances.
@@ -19,18 +20,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         (self.0 % 1_000_000) as f64 / 1_000_000.0
     }
-}
-
-fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (
-        a.0.to_radians(),
-        a.1.to_radians(),
-        b.0.to_radians(),
-        b.1.to_radians(),
-    );
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().asin()
 }
 
 /// `demands` demands over `candidates` cloud regions in 40 complexes spread over Europe; cost =

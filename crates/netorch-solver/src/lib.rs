@@ -11,6 +11,20 @@ use good_lp::{
     Variable, WithTimeLimit, constraint, microlp, variable,
 };
 
+/// Great-circle distance in km between two (latitude, longitude) points in degrees, on HAS's
+/// sphere of radius 6,371 km: the distance rules and objectives are written in it.
+pub fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
 /// A place a demand can go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {

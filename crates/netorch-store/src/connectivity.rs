@@ -105,6 +105,29 @@ fn map_booking_err(e: sqlx::Error) -> StoreError {
 
 type Tx<'a> = Transaction<'a, Any>;
 
+/// A query with arguments.
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Binds a reservation's values in [`RESERVATION_COLUMNS`] order.
+fn bind_reservation<'q>(q: Query<'q>, r: &'q Reservation) -> Query<'q> {
+    q.bind(&r.id)
+        .bind(&r.experiment_id)
+        .bind(&r.created_by)
+        .bind(&r.site1)
+        .bind(&r.site2)
+        .bind(r.bandwidth)
+        .bind(r.start)
+        .bind(r.end)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(i64::from(r.site1_s_tag))
+        .bind(i64::from(r.site1_c_tag))
+        .bind(i64::from(r.site2_s_tag))
+        .bind(i64::from(r.site2_c_tag))
+        .bind(r.qinq as i64)
+        .bind(r.state.as_str())
+}
+
 /// Whose bookings to read ahead.
 #[derive(Clone, Copy)]
 enum Ahead<'a> {
@@ -770,23 +793,7 @@ impl Store {
                 rows.join(", ")
             )));
             for (r, idem) in chunk {
-                q = q
-                    .bind(&r.id)
-                    .bind(&r.experiment_id)
-                    .bind(&r.created_by)
-                    .bind(&r.site1)
-                    .bind(&r.site2)
-                    .bind(r.bandwidth)
-                    .bind(r.start)
-                    .bind(r.end)
-                    .bind(r.created_at)
-                    .bind(r.updated_at)
-                    .bind(i64::from(r.site1_s_tag))
-                    .bind(i64::from(r.site1_c_tag))
-                    .bind(i64::from(r.site2_s_tag))
-                    .bind(i64::from(r.site2_c_tag))
-                    .bind(r.qinq as i64)
-                    .bind(r.state.as_str())
+                q = bind_reservation(q, r)
                     .bind(&locked.link_key)
                     .bind(idem.as_ref().map(|k| k.0.clone()))
                     .bind(idem.as_ref().map(|k| k.1.clone()));
@@ -1297,30 +1304,15 @@ impl ConnectivityRepository for Store {
 }
 
 async fn import_one(tx: &mut Tx<'_>, r: &Reservation) -> Result<(), StoreError> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    let q = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO slices_reservations ({RESERVATION_COLUMNS}, link_key) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    )))
-    .bind(&r.id)
-    .bind(&r.experiment_id)
-    .bind(&r.created_by)
-    .bind(&r.site1)
-    .bind(&r.site2)
-    .bind(r.bandwidth)
-    .bind(r.start)
-    .bind(r.end)
-    .bind(r.created_at)
-    .bind(r.updated_at)
-    .bind(i64::from(r.site1_s_tag))
-    .bind(i64::from(r.site1_c_tag))
-    .bind(i64::from(r.site2_s_tag))
-    .bind(i64::from(r.site2_c_tag))
-    .bind(r.qinq as i64)
-    .bind(r.state.as_str())
-    .bind(Link::key(&r.site1, &r.site2))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    )));
+    bind_reservation(q, r)
+        .bind(Link::key(&r.site1, &r.site2))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     if r.state == ReservationState::Active {
         Store::book(tx, r, None).await?;
     }

@@ -444,16 +444,22 @@ impl App {
             clouds: Some(Arc::new(VimInventory {
                 records: Arc::new(store.clone()),
             })),
-            sdnc: cfg.oof.sdnc_url.as_deref().map(|url| {
-                netorch_api_oof::sdnc::Controller::new(
-                    url,
-                    cfg.oof
-                        .sdnc_username
-                        .clone()
-                        .zip(cfg.oof.sdnc_password.clone()),
-                    cfg.oof.sdnc_timeout,
-                )
-            }),
+            sdnc: cfg
+                .oof
+                .sdnc_url
+                .as_deref()
+                .map(|url| {
+                    netorch_api_oof::sdnc::Controller::new(
+                        url,
+                        cfg.oof
+                            .sdnc_username
+                            .clone()
+                            .zip(cfg.oof.sdnc_password.clone()),
+                        cfg.oof.sdnc_timeout,
+                    )
+                })
+                .transpose()
+                .context("oof.sdnc_url: HTTP client")?,
             solver: netorch_solver::Backend::parse(&cfg.oof.solver).map_err(anyhow::Error::msg)?,
         };
         load_oof_files(cfg, &oof_deps).await?;
