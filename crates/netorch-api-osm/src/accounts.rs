@@ -584,8 +584,7 @@ async fn edit(
     }
     record.name = doc["name"].as_str().map(str::to_string);
     record.body = doc;
-    record.modified = now;
-    record.revision += 1;
+    record.touch(now);
     let event = NewEvent::new(kind.topic, "edited", event_payload(kind, &record));
     s.deps
         .records
@@ -637,8 +636,7 @@ async fn remove(
     admin["to_delete"] = json!(true);
     admin["current_operation"] = json!(op);
     admin["modified"] = json!(micros_to_secs(now));
-    record.modified = now;
-    record.revision += 1;
+    record.touch(now);
     let event = NewEvent::new(kind.topic, "delete", event_payload(kind, &record));
     s.deps
         .records

@@ -122,13 +122,12 @@ impl JobHandler for AccountOperation {
                 admin["current_operation"] = Value::Null;
             }
             admin["modified"] = json!(micros_to_secs(now));
-            latest.modified = now;
-            latest.revision += 1;
             let event = NewEvent::new(
                 kind.topic,
                 if outcome.ok { "enabled" } else { "error" },
                 json!({"_id": id, "operationalState": admin["operationalState"], "detailed-status": outcome.detail}),
             );
+            latest.touch(now);
             match self
                 .deps
                 .records

@@ -833,8 +833,7 @@ async fn upload_into(
     let now = s.deps.clock.now();
     r.name = doc["id"].as_str().map(str::to_string);
     r.body = doc;
-    r.modified = now;
-    r.revision += 1;
+    r.touch(now);
     let descriptor_id = r.name.clone().unwrap_or_default();
     let event = NewEvent::new(kind.topic, "edited", event_payload(kind, &r));
     s.deps
@@ -949,8 +948,7 @@ async fn patch_states(
     }
     let now = s.deps.clock.now();
     r.body["_admin"]["modified"] = json!(micros_to_secs(now));
-    r.modified = now;
-    r.revision += 1;
+    r.touch(now);
     let event = NewEvent::new(kind.topic, "edited", event_payload(kind, &r));
     s.deps
         .records

@@ -282,8 +282,7 @@ async fn edit(
     doc["_admin"] = admin;
     r.name = Some(pdu.name.clone());
     r.body = doc;
-    r.modified = now;
-    r.revision += 1;
+    r.touch(now);
     s.deps
         .records
         .update_record(COLLECTION, &r, &[event("edited", &r)])

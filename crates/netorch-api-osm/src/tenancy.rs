@@ -52,8 +52,7 @@ pub(crate) async fn share(
         .share(me, method, &q.admin, &mut r.owners)
         .await?
     {
-        r.revision += 1;
-        r.modified = s.deps.clock.now();
+        r.touch(s.deps.clock.now());
         let e = event(&r);
         s.deps
             .records

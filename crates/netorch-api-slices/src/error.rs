@@ -74,6 +74,12 @@ pub enum SlicesError {
     /// Body over the limit (413).
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
+    /// Body over the framework's limit (413), whose value the rejection does not carry.
+    #[error("request body larger than the server's limit")]
+    BodyLimit,
+    /// The route does not serve this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Store or key failure (503/500), logged; the caller gets a generic message.
     #[error("{0}")]
     Internal(String),
@@ -99,6 +105,27 @@ impl From<netorch_core::StoreError> for SlicesError {
             E::Unavailable(m) => Self::Unavailable(m),
             E::Internal(m) => Self::Internal(m),
         }
+    }
+}
+
+impl From<netorch_http::extract::Rejection> for SlicesError {
+    fn from(r: netorch_http::extract::Rejection) -> Self {
+        use netorch_http::extract::Part;
+        let (loc, kind) = match r.part {
+            Part::Body if r.too_large() => return Self::BodyLimit,
+            Part::Body => (vec![Value::from("body")], "body_error"),
+            Part::Path => (vec![Value::from("path")], "path_error"),
+            Part::Query => {
+                let mut loc = vec![Value::from("query")];
+                loc.extend(r.field.map(Value::from));
+                (loc, "query_error")
+            }
+        };
+        Self::Validation(vec![Detail {
+            loc,
+            msg: r.message,
+            kind: kind.into(),
+        }])
     }
 }
 
@@ -155,6 +182,18 @@ impl IntoResponse for SlicesError {
                     format!("request body larger than {n} bytes"),
                     "too_large",
                 ),
+            ),
+            Self::BodyLimit => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                one(
+                    vec!["body".into()],
+                    "request body larger than the server's limit (server.body_limit)".into(),
+                    "too_large",
+                ),
+            ),
+            Self::MethodNotAllowed(m) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                one(vec!["method".into()], m, "MethodNotAllowed"),
             ),
             Self::Unavailable(m) => {
                 tracing::warn!(error = %m, "connectivity store unavailable");

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    SlicesState,
+    Body, Path, SlicesState,
     error::{Detail, Loc, SlicesError},
 };
 
@@ -163,7 +163,11 @@ async fn require_admin(
         .identity
         .authenticate(&token)
         .await
-        .map_err(|e| SlicesError::header_auth(e.to_string()))?;
+        .map_err(|e| match e {
+            // An outage is not the caller's fault: 503, and the store's text stays in the log.
+            netorch_auth::AuthError::Store(s) => SlicesError::from(s),
+            other => SlicesError::header_auth(other.to_string()),
+        })?;
     if !session.is_admin(method) {
         return Err(SlicesError::Forbidden(
             "changing the topology needs a netorch administrator (system_admin role)".into(),
@@ -217,7 +221,7 @@ pub async fn put_site(
     State(state): State<SlicesState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    raw: axum::body::Bytes,
+    Body(raw): Body,
 ) -> Result<Response, SlicesError> {
     require_admin(&state, &headers, "put").await?;
     let b: SiteBody = body(&raw)?;
@@ -270,7 +274,7 @@ pub async fn put_link(
     State(state): State<SlicesState>,
     Path((a, b)): Path<(String, String)>,
     headers: HeaderMap,
-    raw: axum::body::Bytes,
+    Body(raw): Body,
 ) -> Result<Response, SlicesError> {
     require_admin(&state, &headers, "put").await?;
     let body: LinkBody = body(&raw)?;

@@ -94,6 +94,15 @@ pub struct Record {
     pub revision: i64,
 }
 
+impl Record {
+    /// Marks the record as changed at `now`: the one place that bumps the revision an update
+    /// names (the store accepts the update only if it still holds `revision - 1`).
+    pub fn touch(&mut self, now: Micros) {
+        self.modified = now;
+        self.revision += 1;
+    }
+}
+
 /// Persistence of tenant records. Names are unique per (collection, owner project), enforced by
 /// the database.
 #[async_trait]

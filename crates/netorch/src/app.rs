@@ -555,10 +555,10 @@ impl App {
         });
         let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
-        let oof = netorch_api_oof::router(oof_deps);
+        let (oof, oof_doc) = netorch_api_oof::router(oof_deps);
         let mut doc = openapi(admin_doc, osm_doc);
         doc.merge(slices_doc);
-        doc.merge(netorch_api_oof::openapi());
+        doc.merge(oof_doc);
         let doc = Arc::new(doc);
         let system = Router::new()
             .route("/healthz", get(healthz))
@@ -739,7 +739,7 @@ async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::R
             let text = std::fs::read_to_string(&f)?;
             let v: Value = serde_json::from_str(&text)
                 .with_context(|| format!("policy file {}", f.display()))?;
-            for p in netorch_api_oof::model::parse_policies(&v)
+            for p in netorch_api_oof::policy::parse_policies(&v)
                 .map_err(|e| anyhow::anyhow!("policy file {}: {e}", f.display()))?
             {
                 netorch_api_oof::store_policy(deps, &p)
@@ -753,7 +753,7 @@ async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::R
     if let Some(f) = &cfg.oof.inventory_file {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("reading oof.inventory_file {}", f.display()))?;
-        let inv: netorch_api_oof::model::Inventory = serde_json::from_str(&text)
+        let inv: netorch_api_oof::inventory::Inventory = serde_json::from_str(&text)
             .with_context(|| format!("oof.inventory_file {}", f.display()))?;
         inv.validate().map_err(|(path, message)| {
             anyhow::anyhow!("oof.inventory_file {} at {path}: {message}", f.display())
