@@ -1,10 +1,8 @@
 //! VIM, WIM and SDN accounts: one implementation, three kinds.
 
 use axum::{
-    Router,
     extract::State,
     http::{Method, StatusCode},
-    routing::get,
 };
 use netorch_auth::service::Access;
 use netorch_core::{
@@ -22,6 +20,8 @@ use netorch_http::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::{
     OsmState, job,
     render::{for_each_secret, record_json},
@@ -34,8 +34,9 @@ pub(crate) struct Kind {
     pub collection: &'static str,
     /// OSM's Kafka topic for its events.
     pub topic: &'static str,
-    /// URL paths (the first is canonical) with their RBAC prefix.
-    pub paths: &'static [(&'static str, &'static str)],
+    /// The canonical collection URL (`Location` of new records); the endpoints are declared
+    /// with literal paths by `account_endpoints!`.
+    pub location: &'static str,
     /// Field naming the account type.
     pub type_field: &'static str,
     /// Field holding the endpoint.
@@ -53,10 +54,7 @@ pub(crate) struct Kind {
 pub(crate) static VIM: Kind = Kind {
     collection: "vim_accounts",
     topic: "vim_account",
-    paths: &[
-        ("/osm/admin/v1/vim_accounts", "vim_accounts"),
-        ("/osm/admin/v1/vims", "vims"),
-    ],
+    location: "/osm/admin/v1/vim_accounts",
     type_field: "vim_type",
     url_field: "vim_url",
     secrets: &["vim_password"],
@@ -68,7 +66,7 @@ pub(crate) static VIM: Kind = Kind {
 pub(crate) static WIM: Kind = Kind {
     collection: "wim_accounts",
     topic: "wim_account",
-    paths: &[("/osm/admin/v1/wim_accounts", "wim_accounts")],
+    location: "/osm/admin/v1/wim_accounts",
     type_field: "wim_type",
     url_field: "wim_url",
     secrets: &["password"],
@@ -80,7 +78,7 @@ pub(crate) static WIM: Kind = Kind {
 pub(crate) static SDN: Kind = Kind {
     collection: "sdns",
     topic: "sdn",
-    paths: &[("/osm/admin/v1/sdns", "sdn_controllers")],
+    location: "/osm/admin/v1/sdns",
     type_field: "type",
     url_field: "url",
     secrets: &["password"],
@@ -358,53 +356,129 @@ async fn enqueue(
 }
 
 /// Registers the routes of one kind.
-pub(crate) fn routes(mut r: Router<OsmState>, kind: &'static Kind) -> Router<OsmState> {
-    for &(path, perm) in kind.paths {
-        r = r
-            .route(
-                path,
-                get(move |s: State<OsmState>, a: Authenticated, q: OsmQuery| {
-                    list(kind, perm, s, a, q)
-                })
-                .post(
-                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, b: OsmValue| {
-                        create(kind, perm, s, a, q, b)
-                    },
-                ),
-            )
-            .route(
-                &format!("{path}/{{id}}"),
-                get(
-                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                        show(kind, perm, s, a, q, id)
-                    },
-                )
-                .patch(
-                    move |s: State<OsmState>,
-                          a: Authenticated,
-                          q: OsmQuery,
-                          id: OsmId,
-                          b: OsmValue| {
-                        edit(kind, perm, Method::PATCH, s, a, q, id, b)
-                    },
-                )
-                .put(
-                    move |s: State<OsmState>,
-                          a: Authenticated,
-                          q: OsmQuery,
-                          id: OsmId,
-                          b: OsmValue| {
-                        edit(kind, perm, Method::PUT, s, a, q, id, b)
-                    },
-                )
-                .delete(
-                    move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                        remove(kind, perm, s, a, q, id)
-                    },
-                ),
-            );
-    }
-    r
+/// The endpoints of one account collection at literal paths, with their OpenAPI operations:
+/// `$module::register` adds them to the family's router.
+macro_rules! account_endpoints {
+    ($module:ident, $kind:expr, $perm:literal, $schema:ty, $what:literal,
+     collection = $coll:literal, item = $item:literal) => {
+        pub(crate) mod $module {
+            use axum::{extract::State, http::Method};
+            use netorch_http::osm::{
+                Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply,
+            };
+            use utoipa_axum::{router::OpenApiRouter, routes};
+
+            use crate::OsmState;
+
+            #[utoipa::path(get, path = $coll, tag = "osm", operation_id = concat!("list_", stringify!($module)),
+                summary = concat!("List ", $what, "s (SOL005 filters)"), security(("bearerAuth" = [])),
+                responses((status = 200, description = "The records the caller's projects may read"),
+                    (status = 401, description = "No or bad token, or RBAC refused", body = OsmErrorBody)))]
+            async fn list(s: State<OsmState>, a: Authenticated, q: OsmQuery) -> Result<Reply, OsmError> {
+                super::list(&$kind, $perm, s, a, q).await
+            }
+
+            #[utoipa::path(post, path = $coll, tag = "osm", operation_id = concat!("create_", stringify!($module)),
+                summary = concat!("Register a ", $what, " (validated asynchronously)"), security(("bearerAuth" = [])),
+                request_body(content = $schema, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+                responses((status = 202, description = "Accepted: {_id, id, op_id}"),
+                    (status = 409, description = "Name in use", body = OsmErrorBody),
+                    (status = 422, description = "Invalid", body = OsmErrorBody)))]
+            async fn create(s: State<OsmState>, a: Authenticated, q: OsmQuery, b: OsmValue) -> Result<Reply, OsmError> {
+                super::create(&$kind, $perm, s, a, q, b).await
+            }
+
+            #[utoipa::path(get, path = $item, tag = "osm", operation_id = concat!("show_", stringify!($module)),
+                summary = concat!("Show a ", $what), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id or name")),
+                responses((status = 200, description = "The record, secrets removed"),
+                    (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn show(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::show(&$kind, $perm, s, a, q, id).await
+            }
+
+            #[utoipa::path(patch, path = $item, tag = "osm", operation_id = concat!("edit_", stringify!($module)),
+                summary = concat!("Edit a ", $what, " (merge patch; SET_PROJECT / PUBLIC with an empty body share it)"),
+                security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id or name")),
+                request_body(content = Object, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+                responses((status = 202, description = "Accepted: {op_id}"), (status = 204, description = "Shared"),
+                    (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn patch(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue) -> Result<Reply, OsmError> {
+                super::edit(&$kind, $perm, Method::PATCH, s, a, q, id, b).await
+            }
+
+            #[utoipa::path(put, path = $item, tag = "osm", operation_id = concat!("replace_", stringify!($module)),
+                summary = concat!("Edit a ", $what, " (same as PATCH, as OSM)"), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id or name")),
+                request_body(content = Object, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+                responses((status = 202, description = "Accepted: {op_id}"), (status = 204, description = "Shared"),
+                    (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn put(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue) -> Result<Reply, OsmError> {
+                super::edit(&$kind, $perm, Method::PUT, s, a, q, id, b).await
+            }
+
+            #[utoipa::path(delete, path = $item, tag = "osm", operation_id = concat!("delete_", stringify!($module)),
+                summary = concat!("Delete a ", $what, " (202 and asynchronous; 204 at once with FORCE)"),
+                security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id or name")),
+                responses((status = 202, description = "Deletion in progress"), (status = 204, description = "Deleted"),
+                    (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn delete(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::remove(&$kind, $perm, s, a, q, id).await
+            }
+
+            /// Adds the collection's routes and operations.
+            pub(crate) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
+                r.routes(routes!(list, create)).routes(routes!(show, patch, put, delete))
+            }
+        }
+    };
+}
+
+account_endpoints!(
+    vim_accounts,
+    super::VIM,
+    "vim_accounts",
+    super::VimNew,
+    "VIM account",
+    collection = "/osm/admin/v1/vim_accounts",
+    item = "/osm/admin/v1/vim_accounts/{id}"
+);
+account_endpoints!(
+    vims,
+    super::VIM,
+    "vims",
+    super::VimNew,
+    "VIM account",
+    collection = "/osm/admin/v1/vims",
+    item = "/osm/admin/v1/vims/{id}"
+);
+account_endpoints!(
+    wim_accounts,
+    super::WIM,
+    "wim_accounts",
+    super::WimNew,
+    "WIM account",
+    collection = "/osm/admin/v1/wim_accounts",
+    item = "/osm/admin/v1/wim_accounts/{id}"
+);
+account_endpoints!(
+    sdns,
+    super::SDN,
+    "sdn_controllers",
+    super::SdnNew,
+    "SDN controller",
+    collection = "/osm/admin/v1/sdns",
+    item = "/osm/admin/v1/sdns/{id}"
+);
+
+/// Every account endpoint.
+pub(crate) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
+    let r = vim_accounts::register(r);
+    let r = vims::register(r);
+    let r = wim_accounts::register(r);
+    sdns::register(r)
 }
 
 async fn list(
@@ -494,8 +568,7 @@ async fn create(
     s.deps
         .records
         .insert_record(kind.collection, &record, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     enqueue(&s, kind, &id, 0, &me.project_id).await?;
     tracing::info!(collection = kind.collection, id = %id, "account created; validation queued");
     let op = format!("{id}:0");
@@ -503,7 +576,7 @@ async fn create(
         StatusCode::ACCEPTED,
         json!({"_id": id, "id": id, "op_id": op}),
     )
-    .location(format!("{}/{id}", kind.paths[0].0)))
+    .location(format!("{}/{id}", kind.location)))
 }
 
 #[expect(
@@ -540,10 +613,10 @@ async fn edit(
     )
     .await?;
     if record.body["_admin"]["to_delete"] == json!(true) {
-        return Err(OsmError::new(
-            StatusCode::CONFLICT,
-            format!("{} '{id}' is being deleted", kind.topic),
-        ));
+        return Err(OsmError::conflict(format!(
+            "{} '{id}' is being deleted",
+            kind.topic
+        )));
     }
     let mut sealed_patch = patch.clone();
     for_each_secret(&mut sealed_patch, kind.secrets, &mut |v| {
@@ -556,8 +629,7 @@ async fn edit(
         .as_object_mut()
         .and_then(|m| m.remove("_admin"))
         .unwrap_or_else(|| json!({}));
-    merge(&mut doc, &sealed_patch)
-        .map_err(|e| OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+    merge(&mut doc, &sealed_patch).map_err(|e| OsmError::unprocessable(e.0))?;
     let id_value = doc.as_object_mut().and_then(|m| m.remove("_id"));
     let schema_version = doc.as_object_mut().and_then(|m| m.remove("schema_version"));
     let mut doc = validate(kind, doc)?;
@@ -589,8 +661,7 @@ async fn edit(
     s.deps
         .records
         .update_record(kind.collection, &record, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     enqueue(&s, kind, &id, op, &me.project_id).await?;
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,
@@ -623,8 +694,7 @@ async fn remove(
         s.deps
             .records
             .delete_record(kind.collection, &id, &[event])
-            .await
-            .map_err(store_error)?;
+            .await?;
         return Ok(Reply::no_content());
     }
     let now = s.deps.clock.now();
@@ -641,27 +711,13 @@ async fn remove(
     s.deps
         .records
         .update_record(kind.collection, &record, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     enqueue(&s, kind, &id, op, &me.project_id).await?;
     let op_id = format!("{id}:{op}");
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,
         json!({"_id": op_id, "op_id": op_id}),
     ))
-}
-
-/// Store errors of record writes as OSM answers them.
-pub(crate) fn store_error(e: netorch_core::StoreError) -> OsmError {
-    match e {
-        netorch_core::StoreError::Conflict(m) | netorch_core::StoreError::InUse(m) => {
-            OsmError::new(StatusCode::CONFLICT, m)
-        }
-        netorch_core::StoreError::NotFound { kind, key } => {
-            OsmError::not_found(format!("{kind} '{key}' not found"))
-        }
-        other => netorch_http::osm::internal(&other),
-    }
 }
 
 /// Reads one account regardless of project (jobs act for the system).

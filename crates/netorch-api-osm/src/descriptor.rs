@@ -87,18 +87,15 @@ fn envelope(kind: DescKind, top: &Value) -> Result<(Value, &'static str), OsmErr
             }
         }
     }
-    Err(OsmError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        match kind {
-            DescKind::Vnfd => {
-                "ERROR: Unsupported descriptor format. Expected an ETSI SOL006 'vnfd' or an OSM 'vnfd:vnfd-catalog'"
-            }
-            DescKind::Nsd => {
-                "ERROR: Unsupported descriptor format. Expected an ETSI SOL006 'nsd' or an OSM 'nsd:nsd-catalog'"
-            }
-            DescKind::Nst => "ERROR: Unsupported descriptor format. Expected an OSM 'nst'",
-        },
-    ))
+    Err(OsmError::unprocessable(match kind {
+        DescKind::Vnfd => {
+            "ERROR: Unsupported descriptor format. Expected an ETSI SOL006 'vnfd' or an OSM 'vnfd:vnfd-catalog'"
+        }
+        DescKind::Nsd => {
+            "ERROR: Unsupported descriptor format. Expected an ETSI SOL006 'nsd' or an OSM 'nsd:nsd-catalog'"
+        }
+        DescKind::Nst => "ERROR: Unsupported descriptor format. Expected an OSM 'nst'",
+    }))
 }
 
 /// Strips YANG module prefixes from keys (`etsi-nfv-vnfd:vdu` → `vdu`), as OSM stores them.
@@ -487,10 +484,10 @@ mod tests {
         let bad = parse(DescKind::Nsd, b"nsd: {nsd: [{id: ns1, vnfd-id: [a], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: z}]}]}]}", None)
             .expect_err("profile outside the list");
         assert!(
-            bad.detail
+            bad.to_string()
                 .starts_with("Format error at 'df:0:vnf-profile:0:vnfd-id'"),
             "{}",
-            bad.detail
+            bad.to_string()
         );
         let im = parse(DescKind::Nsd, b"nsd:nsd-catalog: {nsd: [{id: ns, constituent-vnfd: [{member-vnf-index: 1, vnfd-id-ref: cirros_vnfd}]}]}", None).expect("im nsd");
         assert_eq!(im.refs, ["cirros_vnfd"]);
@@ -540,9 +537,10 @@ mod tests {
             let bad = text.replace(from, to);
             let e = parse(DescKind::Vnfd, bad.as_bytes(), None).expect_err(path);
             assert!(
-                e.detail.starts_with(&format!("Format error at '{path}'")),
+                e.to_string()
+                    .starts_with(&format!("Format error at '{path}'")),
                 "{path}: {}",
-                e.detail
+                e.to_string()
             );
         }
         let doc = json!({"vdu": [{"id": "a", "cloud-init-file": "init.cfg"}]});
@@ -565,9 +563,10 @@ mod tests {
         )
         .expect_err("helm");
         assert!(
-            kdu.detail.starts_with("Format error at 'kdu:0:helm-chart'"),
+            kdu.to_string()
+                .starts_with("Format error at 'kdu:0:helm-chart'"),
             "{}",
-            kdu.detail
+            kdu.to_string()
         );
         assert!(
             parse(
@@ -581,7 +580,7 @@ mod tests {
         assert!(
             parse(DescKind::Vnfd, scaling, None)
                 .expect_err("delta")
-                .detail
+                .to_string()
                 .contains("vdu-delta:0:id")
         );
         let mgmt = json!({"virtual-link-desc": [{"id": "m", "mgmt-network": true, "virtual-link-protocol-data": {"l3-protocol-data": {}}}]});
@@ -597,9 +596,9 @@ mod tests {
         let none = |_: &str| Some(vec!["other".to_string()]);
         let e = check_nsd_connectivity(&nsd, &none).expect_err("bad cp");
         assert!(
-            e.detail.contains("is not an ext-cpd of vnfd 'v'"),
+            e.to_string().contains("is not an ext-cpd of vnfd 'v'"),
             "{}",
-            e.detail
+            e.to_string()
         );
     }
 
@@ -607,15 +606,15 @@ mod tests {
     fn malformed_descriptors_get_422_naming_the_problem() {
         let e = parse(DescKind::Vnfd, b"something: else", None).expect_err("envelope");
         assert!(
-            e.detail.contains("Unsupported descriptor format"),
+            e.to_string().contains("Unsupported descriptor format"),
             "{}",
-            e.detail
+            e.to_string()
         );
         let e = parse(DescKind::Vnfd, b"vnfd: {product-name: x}", None).expect_err("id");
         assert!(
-            e.detail.contains("'id' is a required property"),
+            e.to_string().contains("'id' is a required property"),
             "{}",
-            e.detail
+            e.to_string()
         );
         let e = parse(
             DescKind::Vnfd,
@@ -624,12 +623,12 @@ mod tests {
         )
         .expect_err("dup");
         assert!(
-            e.detail.starts_with("Format error at 'vdu:1:id'"),
+            e.to_string().starts_with("Format error at 'vdu:1:id'"),
             "{}",
-            e.detail
+            e.to_string()
         );
         let e = parse(DescKind::Nsd, b"nsd: {nsd: [{id: a}, {id: b}]}", None).expect_err("two");
-        assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(parse(DescKind::Vnfd, b"vnfd: [unclosed", None).is_err());
         assert_eq!(
             parse(DescKind::Vnfd, b"vnfd: {id: v}", None)

@@ -5,7 +5,6 @@ pub mod archive;
 mod connector;
 pub mod descriptor;
 mod job;
-mod openapi;
 mod packages;
 mod pdus;
 mod render;
@@ -22,6 +21,8 @@ use netorch_core::{
 use netorch_http::osm::{self, BasicAuthPolicy, OsmError};
 use netorch_scheduler::JobHandler;
 use tokio::sync::Notify;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use job::{ACCOUNT_JOB, HOUSEKEEPING_JOB, RECONCILE_JOB};
 
@@ -71,21 +72,31 @@ impl FromRef<OsmState> for BasicAuthPolicy {
     }
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "netorch OSM NBI", description = "OSM SOL005 NBI: infrastructure accounts, PDUs, VNF/NS packages and slice templates"),
+    components(schemas(accounts::VimNew, accounts::WimNew, accounts::SdnNew, pdus::PduNew, osm::OsmErrorBody)),
+    tags((name = "osm", description = "OSM NBI"))
+)]
+struct OsmApi;
+
 /// The routes of the family (with their state) and their OpenAPI document.
 pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
-    let state = OsmState { deps };
-    let mut r = Router::new();
-    for kind in accounts::KINDS {
-        r = accounts::routes(r, kind);
-    }
-    for kind in packages::KINDS {
-        r = packages::routes(r, kind, state.deps.max_upload);
-    }
-    let r = pdus::routes(r)
+    let max_upload = deps.max_upload;
+    let r = OpenApiRouter::with_openapi(OsmApi::openapi());
+    let r = accounts::register(r);
+    let r = pdus::register(r);
+    let (router, mut api) = packages::register(r, max_upload).split_for_parts();
+    // axum spells a catch-all `{*path}`; OpenAPI knows only `{path}`.
+    api.paths.paths = std::mem::take(&mut api.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    let router = router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(osm::render))
-        .with_state(state);
-    (r, openapi::document())
+        .with_state(OsmState { deps });
+    (router, api)
 }
 
 /// Job handlers the binary registers with its scheduler, by kind.

@@ -1,12 +1,10 @@
 //! VNF packages, NS descriptors and slice templates: one implementation, three kinds.
 
 use axum::{
-    Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
@@ -21,10 +19,10 @@ use netorch_http::osm::{
 };
 use serde_json::{Map, Value, json};
 use sha2::Sha384;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     OsmState,
-    accounts::store_error,
     archive::{self, ArchiveError, Format},
     descriptor::{self, DescKind},
     render::record_json,
@@ -39,7 +37,6 @@ pub(crate) struct PkgKind {
     base: &'static str,
     sol: &'static str,
     content: &'static str,
-    content_leaf: &'static str,
     desc_leaf: &'static str,
     perm: &'static str,
     /// Collection whose descriptor ids this kind references.
@@ -60,7 +57,6 @@ pub(crate) static VNF: PkgKind = PkgKind {
     base: "/osm/vnfpkgm/v1",
     sol: "vnf_packages",
     content: "vnf_packages_content",
-    content_leaf: "package_content",
     desc_leaf: "vnfd",
     perm: "vnfds",
     refers_to: None,
@@ -80,7 +76,6 @@ pub(crate) static NSD: PkgKind = PkgKind {
     base: "/osm/nsd/v1",
     sol: "ns_descriptors",
     content: "ns_descriptors_content",
-    content_leaf: "nsd_content",
     desc_leaf: "nsd",
     perm: "nsds",
     refers_to: Some(("vnfds", "vnfd")),
@@ -100,7 +95,6 @@ pub(crate) static NST: PkgKind = PkgKind {
     base: "/osm/nst/v1",
     sol: "netslice_templates",
     content: "netslice_templates_content",
-    content_leaf: "nst_content",
     desc_leaf: "nst",
     perm: "slice_templates",
     refers_to: Some(("nsds", "nsd")),
@@ -112,79 +106,6 @@ pub(crate) static NST: PkgKind = PkgKind {
 
 /// Every package kind.
 pub(crate) static KINDS: [&PkgKind; 3] = [&VNF, &NSD, &NST];
-
-impl PkgKind {
-    /// `(path, method, summary)` of every operation, for the OpenAPI document.
-    pub(crate) fn operations(&self) -> Vec<(String, &'static str, String)> {
-        let (b, t) = (self.base, self.topic);
-        let sol = format!("{b}/{}", self.sol);
-        let content = format!("{b}/{}", self.content);
-        vec![
-            (content.clone(), "get", format!("List {t}s")),
-            (
-                content.clone(),
-                "post",
-                format!(
-                    "Onboard a {t} package in one request (tar.gz, zip or YAML/JSON; Content-File-MD5, Digest, Content-Range + Transaction-Id for chunks)"
-                ),
-            ),
-            (format!("{content}/{{id}}"), "get", format!("Show a {t}")),
-            (
-                format!("{content}/{{id}}"),
-                "put",
-                format!("Upload a new revision of a {t} package"),
-            ),
-            (
-                format!("{content}/{{id}}"),
-                "delete",
-                format!("Delete a {t} (409 while referenced, unless FORCE)"),
-            ),
-            (sol.clone(), "get", format!("List {t}s (SOL005)")),
-            (
-                sol.clone(),
-                "post",
-                format!("Create an empty {t} record (SOL005 two-step upload)"),
-            ),
-            (
-                format!("{sol}/{{id}}"),
-                "get",
-                format!("Show a {t} (SOL005)"),
-            ),
-            (
-                format!("{sol}/{{id}}"),
-                "patch",
-                "Change the operational state or userDefinedData".into(),
-            ),
-            (format!("{sol}/{{id}}"), "delete", format!("Delete a {t}")),
-            (
-                format!("{sol}/{{id}}/{}", self.content_leaf),
-                "get",
-                "Download the package (Accept: application/zip, application/gzip or text/plain)"
-                    .into(),
-            ),
-            (
-                format!("{sol}/{{id}}/{}", self.content_leaf),
-                "put",
-                "Upload the package content".into(),
-            ),
-            (
-                format!("{sol}/{{id}}/{}", self.desc_leaf),
-                "get",
-                "The descriptor file".into(),
-            ),
-            (
-                format!("{sol}/{{id}}/artifacts"),
-                "get",
-                "List the package's files".into(),
-            ),
-            (
-                format!("{sol}/{{id}}/artifacts/{{path}}"),
-                "get",
-                "One file of the package, or a folder listing".into(),
-            ),
-        ]
-    }
-}
 
 fn state_field(kind: &PkgKind, s: &str) -> String {
     if kind.state_prefix.is_empty() {
@@ -224,7 +145,7 @@ fn package_json(kind: &PkgKind, r: &Record) -> Value {
 fn archive_error(e: ArchiveError) -> OsmError {
     match e {
         ArchiveError::Invalid(m) => OsmError::bad_request(m),
-        ArchiveError::TooLarge(m) => OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
+        ArchiveError::TooLarge(m) => OsmError::too_large(m),
     }
 }
 
@@ -237,7 +158,7 @@ fn check_integrity(h: &HeaderMap, bytes: &[u8]) -> Result<(), OsmError> {
     if let Some(md5) = header_str(h, "content-file-md5")
         && !hex::encode(Md5::digest(bytes)).eq_ignore_ascii_case(md5)
     {
-        return Err(OsmError::new(StatusCode::CONFLICT, "Error, MD5 mismatch"));
+        return Err(OsmError::conflict("Error, MD5 mismatch"));
     }
     if let Some(digest) = header_str(h, "digest") {
         let (alg, value) = digest
@@ -250,10 +171,7 @@ fn check_integrity(h: &HeaderMap, bytes: &[u8]) -> Result<(), OsmError> {
         }
         let mine = base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes));
         if mine != value.trim() {
-            return Err(OsmError::new(
-                StatusCode::CONFLICT,
-                "Error, SHA384 mismatch",
-            ));
+            return Err(OsmError::conflict("Error, SHA384 mismatch"));
         }
     }
     Ok(())
@@ -313,8 +231,7 @@ async fn visible_ids(
     Ok(s.deps
         .records
         .list_records(collection, scope)
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
         .into_iter()
         .filter_map(|r| r.body["id"].as_str().map(|id| (id.to_string(), r.clone())))
         .collect())
@@ -407,10 +324,9 @@ async fn ingest(
         let field = if what == "vnfd" { "vnfd-id" } else { "nsd-ref" };
         for r in &parsed.refs {
             if !known.iter().any(|(id, _)| id == r) {
-                return Err(OsmError::new(
-                    StatusCode::CONFLICT,
-                    format!("Descriptor error at '{field}'='{r}' references a non existing {what}"),
-                ));
+                return Err(OsmError::conflict(format!(
+                    "Descriptor error at '{field}'='{r}' references a non existing {what}"
+                )));
             }
         }
     }
@@ -479,12 +395,9 @@ fn content_range(h: &HeaderMap) -> Result<Option<(u64, u64, u64)>, OsmError> {
         return Ok(None);
     };
     let bad = || {
-        OsmError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            format!(
-                "invalid Content-Range header format '{raw}'; expected 'bytes <first>-<last>/<total>'"
-            ),
-        )
+        OsmError::range_not_satisfiable(format!(
+            "invalid Content-Range header format '{raw}'; expected 'bytes <first>-<last>/<total>'"
+        ))
     };
     let spec = raw.strip_prefix("bytes ").ok_or_else(bad)?;
     let (range, total) = spec.split_once('/').ok_or_else(bad)?;
@@ -513,13 +426,10 @@ async fn receive(
         return Ok((id.to_string(), Body::Whole(body.to_vec())));
     };
     if body.len() as u64 != b - a + 1 {
-        return Err(OsmError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            format!(
-                "Mismatch between Content-Range header {a}-{b} and body length of {}",
-                body.len()
-            ),
-        ));
+        return Err(OsmError::range_not_satisfiable(format!(
+            "Mismatch between Content-Range header {a}-{b} and body length of {}",
+            body.len()
+        )));
     }
     let upload_id = if post && a > 0 {
         let tx = header_str(headers, "transaction-id")
@@ -534,16 +444,12 @@ async fn receive(
         .deps
         .uploads
         .append_chunk(&upload_id, a, total, &body, now)
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
     {
         Append::Unknown => Err(OsmError::not_found("invalid Transaction-Id header")),
-        Append::OutOfOrder(expected) => Err(OsmError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            format!(
-                "invalid Content-Range start sequence, expected '{expected}' but received '{a}'"
-            ),
-        )),
+        Append::OutOfOrder(expected) => Err(OsmError::range_not_satisfiable(format!(
+            "invalid Content-Range start sequence, expected '{expected}' but received '{a}'"
+        ))),
         Append::Stored(n) if n < total => {
             let reply = if post {
                 Reply::with_status(StatusCode::CREATED, json!({"id": upload_id}))
@@ -560,8 +466,7 @@ async fn receive(
                 .deps
                 .uploads
                 .take_upload(&upload_id)
-                .await
-                .map_err(|e| internal(&e))?
+                .await?
                 .ok_or_else(|| OsmError::not_found("invalid Transaction-Id header"))?;
             Ok((upload_id, Body::Whole(whole)))
         }
@@ -570,14 +475,13 @@ async fn receive(
 
 fn duplicate(kind: &PkgKind, e: netorch_core::StoreError, id: &str) -> OsmError {
     match e {
-        netorch_core::StoreError::Conflict(m) if m.starts_with("name ") => OsmError::new(
-            StatusCode::CONFLICT,
-            format!(
+        netorch_core::StoreError::Conflict(m) if m.starts_with("name ") => {
+            OsmError::conflict(format!(
                 "{} with id '{id}' already exists for this project",
                 kind.topic
-            ),
-        ),
-        other => store_error(other),
+            ))
+        }
+        other => other.into(),
     }
 }
 
@@ -605,129 +509,231 @@ async fn load(
     crate::tenancy::load(s, me, q, method, kind.collection, id, access, kind.topic).await
 }
 
-pub(crate) fn routes(
-    mut r: Router<OsmState>,
-    kind: &'static PkgKind,
-    max_upload: usize,
-) -> Router<OsmState> {
-    let base = kind.base;
-    // One-shot uploads (OSM) and the record views that share the collection.
-    r = r.route(
-        &format!("{base}/{}", kind.content),
-        get(move |s: State<OsmState>, a: Authenticated, q: OsmQuery| {
-            list(kind, "content:get", s, a, q)
-        })
-        .post(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, h: HeaderMap, b: Bytes| {
-                upload_new(kind, s, a, q, h, b)
-            },
-        )
-        .layer(DefaultBodyLimit::max(max_upload)),
-    );
-    r = r.route(
-        &format!("{base}/{}/{{id}}", kind.content),
-        get(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                show(kind, s, a, q, id)
-            },
-        )
-        .put(
-            move |s: State<OsmState>,
-                  a: Authenticated,
-                  q: OsmQuery,
-                  id: OsmId,
-                  h: HeaderMap,
-                  b: Bytes| { upload_into(kind, "id:put", s, a, q, id, h, b) },
-        )
-        .delete(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                remove(kind, s, a, q, id)
-            },
-        )
-        .layer(DefaultBodyLimit::max(max_upload)),
-    );
-    // SOL005 two-step.
-    r = r.route(
-        &format!("{base}/{}", kind.sol),
-        get(move |s: State<OsmState>, a: Authenticated, q: OsmQuery| list(kind, "get", s, a, q))
-            .post(
-                move |s: State<OsmState>, a: Authenticated, q: OsmQuery, b: OsmValue| {
-                    create_empty(kind, s, a, q, b)
-                },
-            ),
-    );
-    r = r.route(
-        &format!("{base}/{}/{{id}}", kind.sol),
-        get(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                show(kind, s, a, q, id)
-            },
-        )
-        .patch(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue| {
-                patch_states(kind, s, a, q, id, b)
-            },
-        )
-        .delete(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                remove(kind, s, a, q, id)
-            },
-        ),
-    );
-    r = r.route(
-        &format!("{base}/{}/{{id}}/{}", kind.sol, kind.content_leaf),
-        get(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, h: HeaderMap| {
-                download(kind, s, a, q, id, h)
-            },
-        )
-        .put(
-            move |s: State<OsmState>,
-                  a: Authenticated,
-                  q: OsmQuery,
-                  id: OsmId,
-                  h: HeaderMap,
-                  b: Bytes| { upload_into(kind, "id:content:put", s, a, q, id, h, b) },
-        )
-        .layer(DefaultBodyLimit::max(max_upload)),
-    );
-    r = r.route(
-        &format!("{base}/{}/{{id}}/{}", kind.sol, kind.desc_leaf),
-        get(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                descriptor_file(kind, s, a, q, id)
-            },
-        ),
-    );
-    r = r.route(
-        &format!("{base}/{}/{{id}}/artifacts", kind.sol),
-        get(
-            move |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId| {
-                artifacts(kind, s, a, q, id.0, String::new())
-            },
-        ),
-    );
-    r.route(
-        &format!("{base}/{}/{{id}}/artifacts/{{*path}}", kind.sol),
-        get(
-            move |s: State<OsmState>,
-                  a: Authenticated,
-                  q: OsmQuery,
-                  Path((id, path)): Path<(String, String)>| async move {
+/// The endpoints of one package kind at literal paths, with their OpenAPI operations:
+/// `$module::register` adds them to the family's router. Uploads take bodies up to `max_upload`.
+macro_rules! package_endpoints {
+    ($module:ident, $kind:expr, $what:literal,
+     content = $content:literal, content_item = $content_item:literal,
+     sol = $sol:literal, sol_item = $sol_item:literal,
+     package_content = $package_content:literal, upload_from_uri = $upload_from_uri:literal,
+     descriptor = $descriptor:literal, artifacts = $artifacts:literal, artifact = $artifact:literal) => {
+        pub(crate) mod $module {
+            use axum::{extract::{DefaultBodyLimit, State}, http::HeaderMap, response::Response};
+            use netorch_http::osm::{
+                Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, check_id,
+                extractors::{Body, Path},
+            };
+            use utoipa_axum::{router::OpenApiRouter, routes};
+
+            use crate::OsmState;
+
+            #[utoipa::path(get, path = $content, tag = "osm", operation_id = concat!("list_", stringify!($module), "_content"),
+                summary = concat!("List ", $what, "s"), security(("bearerAuth" = [])),
+                responses((status = 200, description = "The records the caller's projects may read"),
+                    (status = 401, description = "No or bad token, or RBAC refused", body = OsmErrorBody)))]
+            async fn list_content(s: State<OsmState>, a: Authenticated, q: OsmQuery) -> Result<Reply, OsmError> {
+                super::list(&$kind, "content:get", s, a, q).await
+            }
+
+            #[utoipa::path(post, path = $content, tag = "osm", operation_id = concat!("onboard_", stringify!($module)),
+                summary = concat!("Onboard a ", $what, " package in one request (tar.gz, zip or YAML/JSON; Content-File-MD5, Digest, Content-Range + Transaction-Id for chunks)"),
+                security(("bearerAuth" = [])),
+                request_body(content = Vec<u8>, description = "tar.gz, zip/CSAR, or a YAML/JSON descriptor", content_type = "application/octet-stream"),
+                responses((status = 201, description = "Onboarded: {id}"), (status = 204, description = "Chunk accepted"),
+                    (status = 400, description = "Invalid package", body = OsmErrorBody),
+                    (status = 409, description = "Descriptor id in use", body = OsmErrorBody),
+                    (status = 413, description = "Over the upload limit", body = OsmErrorBody),
+                    (status = 422, description = "Invalid descriptor", body = OsmErrorBody)))]
+            async fn onboard(s: State<OsmState>, a: Authenticated, q: OsmQuery, h: HeaderMap, b: Body) -> Result<Reply, OsmError> {
+                super::upload_new(&$kind, s, a, q, h, b.0).await
+            }
+
+            #[utoipa::path(get, path = $content_item, tag = "osm", operation_id = concat!("show_", stringify!($module), "_content"),
+                summary = concat!("Show a ", $what), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 200, description = "The record"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn show_content(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::show(&$kind, s, a, q, id).await
+            }
+
+            #[utoipa::path(put, path = $content_item, tag = "osm", operation_id = concat!("revise_", stringify!($module)),
+                summary = concat!("Upload a new revision of a ", $what, " package"), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                request_body(content = Vec<u8>, description = "tar.gz, zip/CSAR, or a YAML/JSON descriptor", content_type = "application/octet-stream"),
+                responses((status = 204, description = "Replaced"), (status = 409, description = "Conflict", body = OsmErrorBody)))]
+            async fn revise(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, h: HeaderMap, b: Body) -> Result<Reply, OsmError> {
+                super::upload_into(&$kind, "id:put", s, a, q, id, h, b.0).await
+            }
+
+            #[utoipa::path(delete, path = $content_item, tag = "osm", operation_id = concat!("delete_", stringify!($module), "_content"),
+                summary = concat!("Delete a ", $what, " (409 while referenced, unless FORCE)"), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 204, description = "Deleted"), (status = 409, description = "Referenced or in use", body = OsmErrorBody)))]
+            async fn delete_content(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::remove(&$kind, s, a, q, id).await
+            }
+
+            #[utoipa::path(get, path = $sol, tag = "osm", operation_id = concat!("list_", stringify!($module)),
+                summary = concat!("List ", $what, "s (SOL005)"), security(("bearerAuth" = [])),
+                responses((status = 200, description = "The records the caller's projects may read")))]
+            async fn list(s: State<OsmState>, a: Authenticated, q: OsmQuery) -> Result<Reply, OsmError> {
+                super::list(&$kind, "get", s, a, q).await
+            }
+
+            #[utoipa::path(post, path = $sol, tag = "osm", operation_id = concat!("create_", stringify!($module)),
+                summary = concat!("Create an empty ", $what, " record (SOL005 two-step upload)"), security(("bearerAuth" = [])),
+                request_body(content = Object, description = "{userDefinedData}: JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+                responses((status = 201, description = "Created: {_id, id}"), (status = 422, description = "Invalid", body = OsmErrorBody)))]
+            async fn create(s: State<OsmState>, a: Authenticated, q: OsmQuery, b: OsmValue) -> Result<Reply, OsmError> {
+                super::create_empty(&$kind, s, a, q, b).await
+            }
+
+            #[utoipa::path(get, path = $sol_item, tag = "osm", operation_id = concat!("show_", stringify!($module)),
+                summary = concat!("Show a ", $what, " (SOL005)"), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 200, description = "The record"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+            async fn show(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::show(&$kind, s, a, q, id).await
+            }
+
+            #[utoipa::path(patch, path = $sol_item, tag = "osm", operation_id = concat!("edit_", stringify!($module)),
+                summary = "Change the operational state or userDefinedData; SET_PROJECT / PUBLIC with an empty body share it",
+                security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                request_body(content = Object, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+                responses((status = 204, description = "Changed"), (status = 409, description = "Already in that state", body = OsmErrorBody)))]
+            async fn patch(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue) -> Result<Reply, OsmError> {
+                super::patch_states(&$kind, s, a, q, id, b).await
+            }
+
+            #[utoipa::path(delete, path = $sol_item, tag = "osm", operation_id = concat!("delete_", stringify!($module)),
+                summary = concat!("Delete a ", $what), security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 204, description = "Deleted"), (status = 409, description = "Referenced or in use", body = OsmErrorBody)))]
+            async fn delete(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Reply, OsmError> {
+                super::remove(&$kind, s, a, q, id).await
+            }
+
+            #[utoipa::path(get, path = $package_content, tag = "osm", operation_id = concat!("download_", stringify!($module)),
+                summary = "Download the package (Accept: application/zip, application/gzip or text/plain)", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 200, description = "The package file", content_type = "application/zip"),
+                    (status = 406, description = "Unacceptable Accept", body = OsmErrorBody),
+                    (status = 409, description = "Not onboarded", body = OsmErrorBody)))]
+            async fn download(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, h: HeaderMap) -> Result<Response, OsmError> {
+                super::download(&$kind, s, a, q, id, h).await
+            }
+
+            #[utoipa::path(put, path = $package_content, tag = "osm", operation_id = concat!("upload_", stringify!($module)),
+                summary = "Upload the package content", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                request_body(content = Vec<u8>, description = "tar.gz, zip/CSAR, or a YAML/JSON descriptor", content_type = "application/octet-stream"),
+                responses((status = 204, description = "Onboarded"), (status = 413, description = "Over the upload limit", body = OsmErrorBody)))]
+            async fn upload(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, h: HeaderMap, b: Body) -> Result<Reply, OsmError> {
+                super::upload_into(&$kind, "id:content:put", s, a, q, id, h, b.0).await
+            }
+
+            #[utoipa::path(post, path = $upload_from_uri, tag = "osm", operation_id = concat!("upload_", stringify!($module), "_from_uri"),
+                summary = "Not supported yet (501), as OSM", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 501, description = "Not implemented", body = OsmErrorBody)))]
+            async fn upload_from_uri() -> OsmError {
+                OsmError::NotImplemented("Method POST not supported yet for this URL".into())
+            }
+
+            #[utoipa::path(get, path = $descriptor, tag = "osm", operation_id = concat!("descriptor_of_", stringify!($module)),
+                summary = "The descriptor file as uploaded", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 200, description = "The descriptor", content_type = "text/plain")))]
+            async fn descriptor(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Response, OsmError> {
+                super::descriptor_file(&$kind, s, a, q, id).await
+            }
+
+            #[utoipa::path(get, path = $artifacts, tag = "osm", operation_id = concat!("artifacts_of_", stringify!($module)),
+                summary = "List the package's files", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id")),
+                responses((status = 200, description = "File and folder names")))]
+            async fn artifacts(s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId) -> Result<Response, OsmError> {
+                super::artifacts(&$kind, s, a, q, id.0, String::new()).await
+            }
+
+            #[utoipa::path(get, path = $artifact, tag = "osm", operation_id = concat!("artifact_of_", stringify!($module)),
+                summary = "One file of the package, or a folder listing", security(("bearerAuth" = [])),
+                params(("id" = String, Path, description = "Id"), ("path" = String, Path, description = "File or folder inside the package")),
+                responses((status = 200, description = "The file, or the folder's entries"), (status = 404, description = "No such file", body = OsmErrorBody)))]
+            async fn artifact(s: State<OsmState>, a: Authenticated, q: OsmQuery, Path((id, path)): Path<(String, String)>) -> Result<Response, OsmError> {
                 check_id(&id)?;
-                artifacts(kind, s, a, q, id, path).await
-            },
-        ),
-    )
-    .route(
-        &format!("{base}/{}/{{id}}/package_content/upload_from_uri", kind.sol),
-        axum::routing::post(|| async {
-            OsmError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "Method POST not supported yet for this URL",
-            )
-        }),
-    )
+                super::artifacts(&$kind, s, a, q, id, path).await
+            }
+
+            /// Adds the kind's routes and operations; uploads accept up to `max_upload` bytes.
+            pub(crate) fn register(r: OpenApiRouter<OsmState>, max_upload: usize) -> OpenApiRouter<OsmState> {
+                let limit = || DefaultBodyLimit::max(max_upload);
+                let (schemas, paths, content) = routes!(list_content, onboard);
+                let r = r.routes((schemas, paths, content.layer(limit())));
+                let (schemas, paths, item) = routes!(show_content, revise, delete_content);
+                let r = r.routes((schemas, paths, item.layer(limit())));
+                let (schemas, paths, package) = routes!(download, upload);
+                r.routes(routes!(list, create))
+                    .routes(routes!(show, patch, delete))
+                    .routes((schemas, paths, package.layer(limit())))
+                    .routes(routes!(upload_from_uri))
+                    .routes(routes!(descriptor))
+                    .routes(routes!(artifacts))
+                    .routes(routes!(artifact))
+            }
+        }
+    };
+}
+
+package_endpoints!(
+    vnf_packages,
+    super::VNF,
+    "VNF package",
+    content = "/osm/vnfpkgm/v1/vnf_packages_content",
+    content_item = "/osm/vnfpkgm/v1/vnf_packages_content/{id}",
+    sol = "/osm/vnfpkgm/v1/vnf_packages",
+    sol_item = "/osm/vnfpkgm/v1/vnf_packages/{id}",
+    package_content = "/osm/vnfpkgm/v1/vnf_packages/{id}/package_content",
+    upload_from_uri = "/osm/vnfpkgm/v1/vnf_packages/{id}/package_content/upload_from_uri",
+    descriptor = "/osm/vnfpkgm/v1/vnf_packages/{id}/vnfd",
+    artifacts = "/osm/vnfpkgm/v1/vnf_packages/{id}/artifacts",
+    artifact = "/osm/vnfpkgm/v1/vnf_packages/{id}/artifacts/{*path}"
+);
+package_endpoints!(
+    ns_descriptors,
+    super::NSD,
+    "NS descriptor",
+    content = "/osm/nsd/v1/ns_descriptors_content",
+    content_item = "/osm/nsd/v1/ns_descriptors_content/{id}",
+    sol = "/osm/nsd/v1/ns_descriptors",
+    sol_item = "/osm/nsd/v1/ns_descriptors/{id}",
+    package_content = "/osm/nsd/v1/ns_descriptors/{id}/nsd_content",
+    upload_from_uri = "/osm/nsd/v1/ns_descriptors/{id}/package_content/upload_from_uri",
+    descriptor = "/osm/nsd/v1/ns_descriptors/{id}/nsd",
+    artifacts = "/osm/nsd/v1/ns_descriptors/{id}/artifacts",
+    artifact = "/osm/nsd/v1/ns_descriptors/{id}/artifacts/{*path}"
+);
+package_endpoints!(
+    netslice_templates,
+    super::NST,
+    "network slice template",
+    content = "/osm/nst/v1/netslice_templates_content",
+    content_item = "/osm/nst/v1/netslice_templates_content/{id}",
+    sol = "/osm/nst/v1/netslice_templates",
+    sol_item = "/osm/nst/v1/netslice_templates/{id}",
+    package_content = "/osm/nst/v1/netslice_templates/{id}/nst_content",
+    upload_from_uri = "/osm/nst/v1/netslice_templates/{id}/package_content/upload_from_uri",
+    descriptor = "/osm/nst/v1/netslice_templates/{id}/nst",
+    artifacts = "/osm/nst/v1/netslice_templates/{id}/artifacts",
+    artifact = "/osm/nst/v1/netslice_templates/{id}/artifacts/{*path}"
+);
+
+/// Every package endpoint.
+pub(crate) fn register(r: OpenApiRouter<OsmState>, max_upload: usize) -> OpenApiRouter<OsmState> {
+    let r = vnf_packages::register(r, max_upload);
+    let r = ns_descriptors::register(r, max_upload);
+    netslice_templates::register(r, max_upload)
 }
 
 async fn list(
@@ -887,8 +893,7 @@ async fn create_empty(
     s.deps
         .records
         .insert_record(kind.collection, &r, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::created(
         format!("{}/{}/{id}", kind.base, kind.sol),
         &id,
@@ -920,10 +925,7 @@ async fn patch_states(
                     OsmError::bad_request(format!("{state_key} must be ENABLED or DISABLED"))
                 })?;
             if r.body["_admin"]["operationalState"] == json!(want) {
-                return Err(OsmError::new(
-                    StatusCode::CONFLICT,
-                    format!("{state_key} already {want}"),
-                ));
+                return Err(OsmError::conflict(format!("{state_key} already {want}")));
             }
             r.body["_admin"]["operationalState"] = json!(want);
         } else if k == "userDefinedData" {
@@ -938,7 +940,7 @@ async fn patch_states(
                 *target = json!({});
             }
             netorch_http::merge::merge(target, &Value::Object(data.clone()))
-                .map_err(|e| OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+                .map_err(|e| OsmError::unprocessable(e.0))?;
         } else {
             return Err(OsmError::format_error(
                 k,
@@ -953,8 +955,7 @@ async fn patch_states(
     s.deps
         .records
         .update_record(kind.collection, &r, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::no_content())
 }
 
@@ -969,8 +970,7 @@ async fn remove(
     let r = load(kind, &s, &me, &q, &id, Access::Write, "delete").await?;
     if !q.admin.force {
         if r.body["_admin"]["usageState"] == json!("IN_USE") {
-            return Err(OsmError::new(
-                StatusCode::CONFLICT,
+            return Err(OsmError::conflict(
                 "There is at least one NS instance using this descriptor",
             ));
         }
@@ -982,18 +982,13 @@ async fn remove(
                 .identity
                 .scope(&me, "get", &q.admin, Access::Show)
                 .await?;
-            let users = s
-                .deps
-                .records
-                .list_records(collection, &scope)
-                .await
-                .map_err(|e| internal(&e))?;
+            let users = s.deps.records.list_records(collection, &scope).await?;
             if users.iter().any(|u| {
                 u.body["_admin"]["references"]
                     .as_array()
                     .is_some_and(|refs| refs.iter().any(|x| x == descriptor_id))
             }) {
-                return Err(OsmError::new(StatusCode::CONFLICT, message));
+                return Err(OsmError::conflict(message));
             }
         }
     }
@@ -1001,8 +996,7 @@ async fn remove(
     s.deps
         .records
         .delete_record(kind.collection, &id, &[event])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::no_content())
 }
 
@@ -1017,8 +1011,7 @@ fn event_payload(kind: &PkgKind, r: &Record) -> Value {
 
 fn onboarded(r: &Record) -> Result<(), OsmError> {
     if r.body["_admin"]["onboardingState"] != json!("ONBOARDED") {
-        return Err(OsmError::new(
-            StatusCode::CONFLICT,
+        return Err(OsmError::conflict(
             "Cannot get content because this resource is not at 'ONBOARDED' state",
         ));
     }
@@ -1027,16 +1020,11 @@ fn onboarded(r: &Record) -> Result<(), OsmError> {
 
 async fn blob(s: &OsmState, digest: &Value) -> Result<Vec<u8>, OsmError> {
     let d = digest.as_str().unwrap_or_default();
-    s.deps
-        .blobs
-        .get(d)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| {
-            internal(&netorch_core::StoreError::Internal(format!(
-                "package file {d} is missing from blob storage"
-            )))
-        })
+    s.deps.blobs.get(d).await?.ok_or_else(|| {
+        internal(&netorch_core::StoreError::Internal(format!(
+            "package file {d} is missing from blob storage"
+        )))
+    })
 }
 
 fn bytes_response(content_type: &str, bytes: Vec<u8>) -> Response {
@@ -1061,8 +1049,7 @@ async fn download(
     let gzip = accept.contains("application/gzip") || accept.contains("application/x-gzip");
     let text = accept.contains("text/plain");
     if !(zip || gzip || text) {
-        return Err(OsmError::new(
-            StatusCode::NOT_ACCEPTABLE,
+        return Err(OsmError::not_acceptable(
             "Only 'Accept' of type 'text/plain' or 'application/zip' is allowed",
         ));
     }
@@ -1072,8 +1059,7 @@ async fn download(
     let files = storage["files"].as_object().map(|m| m.len()).unwrap_or(0);
     if text && !zip && !gzip {
         if files > 1 {
-            return Err(OsmError::new(
-                StatusCode::NOT_ACCEPTABLE,
+            return Err(OsmError::not_acceptable(
                 "Packages that contain several files need to be retrieved with 'application/zip'Accept header",
             ));
         }

@@ -1,11 +1,6 @@
 //! `/osm/pdu/v1/pdu_descriptors`: physical data units.
 
-use axum::{
-    Router,
-    extract::State,
-    http::{Method, StatusCode},
-    routing::get,
-};
+use axum::{extract::State, http::Method};
 use netorch_auth::service::Access;
 use netorch_core::{
     clock::micros_to_secs,
@@ -15,18 +10,15 @@ use netorch_core::{
 use netorch_http::{
     merge::merge,
     osm::{
-        Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Reply, edit_body, from_value, internal,
-        method_key,
+        Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, edit_body,
+        from_value, internal, method_key,
     },
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{
-    OsmState,
-    accounts::{check_name, store_error},
-    render::record_json,
-};
+use crate::{OsmState, accounts::check_name, render::record_json};
 
 /// Collection path.
 pub(crate) const PATH: &str = "/osm/pdu/v1/pdu_descriptors";
@@ -125,36 +117,20 @@ async fn check_vims(s: &OsmState, scope: &ProjectScope, pdu: &PduNew) -> Result<
             .deps
             .records
             .get_record("vim_accounts", vim, scope, false)
-            .await
-            .map_err(|e| internal(&e))?;
+            .await?;
         if found.is_none() {
-            return Err(OsmError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "Descriptor error at 'vim_accounts'='{vim}' references a non existing vim account"
-                ),
-            ));
+            return Err(OsmError::conflict(format!(
+                "Descriptor error at 'vim_accounts'='{vim}' references a non existing vim account"
+            )));
         }
     }
     Ok(())
 }
 
-pub(crate) fn routes(r: Router<OsmState>) -> Router<OsmState> {
-    r.route(PATH, get(list).post(create)).route(
-        &format!("{PATH}/{{id}}"),
-        get(show)
-            .patch(
-                |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue| {
-                    edit(Method::PATCH, s, a, q, id, b)
-                },
-            )
-            .put(
-                |s: State<OsmState>, a: Authenticated, q: OsmQuery, id: OsmId, b: OsmValue| {
-                    edit(Method::PUT, s, a, q, id, b)
-                },
-            )
-            .delete(remove),
-    )
+/// The PDU routes and their OpenAPI operations.
+pub(crate) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
+    r.routes(routes!(list, create))
+        .routes(routes!(show, patch, put, remove))
 }
 
 fn json_of(r: &Record) -> Value {
@@ -169,6 +145,11 @@ fn event(key: &str, r: &Record) -> NewEvent {
     NewEvent::new("pdu", key, doc)
 }
 
+/// List PDUs (SOL005 filters).
+#[utoipa::path(get, path = "/osm/pdu/v1/pdu_descriptors", tag = "osm", operation_id = "list_pdus",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The PDUs the caller's projects may read"),
+        (status = 401, description = "No or bad token, or RBAC refused", body = OsmErrorBody)))]
 async fn list(
     State(s): State<OsmState>,
     Authenticated(me): Authenticated,
@@ -183,6 +164,10 @@ async fn list(
     q.list(docs)
 }
 
+/// Show a PDU.
+#[utoipa::path(get, path = "/osm/pdu/v1/pdu_descriptors/{id}", tag = "osm", operation_id = "show_pdu",
+    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Id or name")),
+    responses((status = 200, description = "The PDU"), (status = 404, description = "Not found", body = OsmErrorBody)))]
 async fn show(
     State(s): State<OsmState>,
     Authenticated(me): Authenticated,
@@ -194,6 +179,13 @@ async fn show(
     Ok(Reply::ok(json_of(&r)))
 }
 
+/// Create a PDU.
+#[utoipa::path(post, path = "/osm/pdu/v1/pdu_descriptors", tag = "osm", operation_id = "create_pdu",
+    security(("bearerAuth" = [])),
+    request_body(content = PduNew, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+    responses((status = 201, description = "Created: {_id, id}"),
+        (status = 409, description = "Name in use, or an unknown VIM account", body = OsmErrorBody),
+        (status = 422, description = "Invalid", body = OsmErrorBody)))]
 async fn create(
     State(s): State<OsmState>,
     Authenticated(me): Authenticated,
@@ -233,9 +225,38 @@ async fn create(
     s.deps
         .records
         .insert_record(COLLECTION, &r, &[event("created", &r)])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::created(format!("{PATH}/{id}"), &id))
+}
+
+/// Edit a PDU (merge patch; `SET_PROJECT` / `PUBLIC` with an empty body share it).
+#[utoipa::path(patch, path = "/osm/pdu/v1/pdu_descriptors/{id}", tag = "osm", operation_id = "edit_pdu",
+    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Id or name")),
+    request_body(content = Object, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+    responses((status = 204, description = "Edited"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+async fn patch(
+    s: State<OsmState>,
+    a: Authenticated,
+    q: OsmQuery,
+    id: OsmId,
+    b: OsmValue,
+) -> Result<Reply, OsmError> {
+    edit(Method::PATCH, s, a, q, id, b).await
+}
+
+/// Replace a PDU.
+#[utoipa::path(put, path = "/osm/pdu/v1/pdu_descriptors/{id}", tag = "osm", operation_id = "replace_pdu",
+    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Id or name")),
+    request_body(content = PduNew, description = "JSON, or YAML with Content-Type: application/yaml", content_type = "application/json"),
+    responses((status = 204, description = "Replaced"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+async fn put(
+    s: State<OsmState>,
+    a: Authenticated,
+    q: OsmQuery,
+    id: OsmId,
+    b: OsmValue,
+) -> Result<Reply, OsmError> {
+    edit(Method::PUT, s, a, q, id, b).await
 }
 
 async fn edit(
@@ -264,8 +285,7 @@ async fn edit(
     if method == Method::PUT {
         doc = patch;
     } else {
-        merge(&mut doc, &patch)
-            .map_err(|e| OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+        merge(&mut doc, &patch).map_err(|e| OsmError::unprocessable(e.0))?;
     }
     let pdu = validate(doc)?;
     let read_scope = s
@@ -286,11 +306,14 @@ async fn edit(
     s.deps
         .records
         .update_record(COLLECTION, &r, &[event("edited", &r)])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::no_content())
 }
 
+/// Delete a PDU.
+#[utoipa::path(delete, path = "/osm/pdu/v1/pdu_descriptors/{id}", tag = "osm", operation_id = "delete_pdu",
+    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Id or name")),
+    responses((status = 204, description = "Deleted"), (status = 409, description = "In use", body = OsmErrorBody)))]
 async fn remove(
     State(s): State<OsmState>,
     Authenticated(me): Authenticated,
@@ -301,16 +324,14 @@ async fn remove(
     let r =
         crate::tenancy::load(&s, &me, &q, "delete", COLLECTION, &id, Access::Write, "pdu").await?;
     if r.body["_admin"]["usageState"] == json!("IN_USE") && !q.admin.force {
-        return Err(OsmError::new(
-            StatusCode::CONFLICT,
+        return Err(OsmError::conflict(
             "There is at least one NS instance using this PDU",
         ));
     }
     s.deps
         .records
         .delete_record(COLLECTION, &id, &[event("deleted", &r)])
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Reply::no_content())
 }
 
@@ -325,14 +346,14 @@ mod tests {
         let e = validate(json!({"name": "r", "type": "t", "interfaces": [{"name": "eth0", "mgmt": true, "ip-address": "300.1.1.1"}]}))
             .expect_err("bad ip");
         assert!(
-            e.detail
+            e.to_string()
                 .starts_with("Format error at 'interfaces:0:ip-address'"),
             "{}",
-            e.detail
+            e.to_string()
         );
         let e = validate(json!({"name": "r", "type": "t", "interfaces": [{"name": "e", "mgmt": true, "ip-address": "10.0.0.1", "mac-address": "zz"}]}))
             .expect_err("bad mac");
-        assert!(e.detail.contains("mac-address"), "{}", e.detail);
+        assert!(e.to_string().contains("mac-address"), "{}", e.to_string());
         assert!(validate(json!({"name": "r", "type": "t", "interfaces": []})).is_err());
         assert!(validate(json!({"name": "r", "interfaces": []})).is_err());
     }

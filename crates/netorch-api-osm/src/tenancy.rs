@@ -1,13 +1,12 @@
 //! OSM's admin query strings on edits (`SET_PROJECT`, `PUBLIC`) and quotas on creation, shared by
 //! every record kind of the family.
 
-use axum::http::StatusCode;
 use netorch_auth::{Session, service::Access};
 use netorch_core::{events::NewEvent, tenancy::Record};
-use netorch_http::osm::{OsmError, OsmQuery, Reply, internal};
+use netorch_http::osm::{OsmError, OsmQuery, Reply};
 use serde_json::Value;
 
-use crate::{OsmState, accounts::store_error};
+use crate::OsmState;
 
 /// Whether an edit only shares or publishes the record (sharing query strings, empty body).
 /// A body together with `SET_PROJECT` is refused, as OSM does.
@@ -15,8 +14,7 @@ pub(crate) fn sharing_only(q: &OsmQuery, body: &Value) -> Result<bool, OsmError>
     let sharing = q.admin.set_project.is_some() || q.admin.public.is_some();
     let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
     if q.admin.set_project.is_some() && !empty {
-        return Err(OsmError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(OsmError::unprocessable(
             "Cannot edit content and set to project (query string SET_PROJECT) at same time",
         ));
     }
@@ -54,11 +52,7 @@ pub(crate) async fn share(
     {
         r.touch(s.deps.clock.now());
         let e = event(&r);
-        s.deps
-            .records
-            .update_record(collection, &r, &[e])
-            .await
-            .map_err(store_error)?;
+        s.deps.records.update_record(collection, &r, &[e]).await?;
     }
     Ok(Reply::no_content())
 }
@@ -81,16 +75,12 @@ pub(crate) async fn check_quota(
         .deps
         .records
         .count_records(collection, &me.project_id)
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     if used >= quota {
-        return Err(OsmError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "quota ({topic}={quota}) exceeded for project {} ({})",
-                me.project_name, me.project_id
-            ),
-        ));
+        return Err(OsmError::unprocessable(format!(
+            "quota ({topic}={quota}) exceeded for project {} ({})",
+            me.project_name, me.project_id
+        )));
     }
     Ok(())
 }
@@ -114,8 +104,7 @@ pub(crate) async fn load(
     s.deps
         .records
         .get_record(collection, id, &scope, access == Access::Write)
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
         .ok_or_else(|| OsmError::not_found(format!("{what} '{id}' not found")))
 }
 
@@ -135,5 +124,5 @@ pub(crate) async fn list(
         .records
         .list_records(collection, &scope)
         .await
-        .map_err(|e| internal(&e))
+        .map_err(OsmError::from)
 }

@@ -183,96 +183,159 @@ impl IntoResponse for Reply {
     }
 }
 
-/// An OSM error: `{"code": "<HTTP status name>", "status": <int>, "detail": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OsmError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Human-readable detail, shown verbatim by osmclient.
-    pub detail: String,
-    /// Adds `WWW-Authenticate: Bearer realm="<detail>"` (authentication failures only).
-    pub challenge: bool,
-}
-
-/// Python `HTTPStatus` names, which OSM puts in `code`.
-fn status_name(s: StatusCode) -> &'static str {
-    match s.as_u16() {
-        400 => "BAD_REQUEST",
-        401 => "UNAUTHORIZED",
-        403 => "FORBIDDEN",
-        404 => "NOT_FOUND",
-        405 => "METHOD_NOT_ALLOWED",
-        406 => "NOT_ACCEPTABLE",
-        408 => "REQUEST_TIMEOUT",
-        409 => "CONFLICT",
-        411 => "LENGTH_REQUIRED",
-        413 => "REQUEST_ENTITY_TOO_LARGE",
-        415 => "UNSUPPORTED_MEDIA_TYPE",
-        416 => "REQUESTED_RANGE_NOT_SATISFIABLE",
-        422 => "UNPROCESSABLE_ENTITY",
-        429 => "TOO_MANY_REQUESTS",
-        500 => "INTERNAL_SERVER_ERROR",
-        501 => "NOT_IMPLEMENTED",
-        502 => "BAD_GATEWAY",
-        503 => "SERVICE_UNAVAILABLE",
-        504 => "GATEWAY_TIMEOUT",
-        _ => "ERROR",
-    }
+/// An OSM error: `{"code": "<HTTP status name>", "status": <int>, "detail": "..."}`. One variant per
+/// status OSM answers; the detail is shown verbatim by osmclient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OsmError {
+    /// 400: malformed request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer realm="<detail>"`: missing or invalid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 401 without a challenge: RBAC refused the operation (as OSM).
+    #[error("{0}")]
+    Denied(String),
+    /// 403: an operation nobody may do (deleting `system_admin`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: unknown URL or method under `/osm` (as OSM).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 406: the `Accept` header asks for what cannot be served.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 409: duplicate, in use, wrong state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: a body type OSM does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 416: a chunk's `Content-Range` does not fit the upload.
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    /// 422: well-formed but invalid (schema errors in jsonschema's words).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 500: logged where it arose; the caller gets a generic detail.
+    #[error("Internal server error")]
+    Internal,
+    /// 501.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 503: the store cannot be reached; logged, the caller is told to retry.
+    #[error("Service temporarily unavailable")]
+    Unavailable,
 }
 
 impl OsmError {
-    /// An error with a status and detail.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            detail: detail.into(),
-            challenge: false,
-        }
-    }
-
     /// 400.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, detail)
-    }
-
-    /// 404.
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, detail)
-    }
-
-    /// 405.
-    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, detail)
-    }
-
-    /// 422 in jsonschema style: `Format error at '<a:b>' '<msg>' `.
-    pub fn format_error(path: &str, msg: &str) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("Format error at '{path}' '{msg}' "),
-        )
+        Self::BadRequest(detail.into())
     }
 
     /// 401 with `WWW-Authenticate`.
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            detail: detail.into(),
-            challenge: true,
+        Self::Unauthenticated(detail.into())
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(detail.into())
+    }
+
+    /// 405.
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::MethodNotAllowed(detail.into())
+    }
+
+    /// 406.
+    pub fn not_acceptable(detail: impl Into<String>) -> Self {
+        Self::NotAcceptable(detail.into())
+    }
+
+    /// 409.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict(detail.into())
+    }
+
+    /// 413.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::TooLarge(detail.into())
+    }
+
+    /// 416.
+    pub fn range_not_satisfiable(detail: impl Into<String>) -> Self {
+        Self::RangeNotSatisfiable(detail.into())
+    }
+
+    /// 422.
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::Unprocessable(detail.into())
+    }
+
+    /// 422 in jsonschema style: `Format error at '<a:b>' '<msg>' `.
+    pub fn format_error(path: &str, msg: &str) -> Self {
+        Self::Unprocessable(format!("Format error at '{path}' '{msg}' "))
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) | Self::Denied(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable code in the body: Python's `HTTPStatus` name, which OSM puts in `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::Unauthenticated(_) | Self::Denied(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::NotAcceptable(_) => "NOT_ACCEPTABLE",
+            Self::Conflict(_) => "CONFLICT",
+            Self::TooLarge(_) => "REQUEST_ENTITY_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RangeNotSatisfiable(_) => "REQUESTED_RANGE_NOT_SATISFIABLE",
+            Self::Unprocessable(_) => "UNPROCESSABLE_ENTITY",
+            Self::Internal => "INTERNAL_SERVER_ERROR",
+            Self::NotImplemented(_) => "NOT_IMPLEMENTED",
+            Self::Unavailable => "SERVICE_UNAVAILABLE",
         }
     }
 
     /// The body document.
     pub fn body(&self) -> Value {
-        json!({"code": status_name(self.status), "status": self.status.as_u16(), "detail": self.detail})
+        json!({"code": self.code(), "status": self.status().as_u16(), "detail": self.to_string()})
     }
 }
 
 impl IntoResponse for OsmError {
     fn into_response(self) -> Response {
-        let mut r = document_response(self.status, self.body());
-        if self.challenge {
-            let realm = self.detail.replace(['"', '\\'], "'");
+        let mut r = document_response(self.status(), self.body());
+        if let Self::Unauthenticated(detail) = &self {
+            let realm = detail.replace(['"', '\\'], "'");
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
@@ -284,29 +347,67 @@ impl IntoResponse for OsmError {
 impl From<AuthError> for OsmError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unauthenticated(m) => OsmError::unauthenticated(m),
-            AuthError::Denied(m) => OsmError::new(StatusCode::UNAUTHORIZED, m),
-            AuthError::Forbidden(m) => OsmError::new(StatusCode::FORBIDDEN, m),
-            AuthError::NotFound(m) => OsmError::new(StatusCode::NOT_FOUND, m),
-            AuthError::Conflict(m) => OsmError::new(StatusCode::CONFLICT, m),
-            AuthError::Invalid(m) => OsmError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
-            AuthError::BadRequest(m) => OsmError::new(StatusCode::BAD_REQUEST, m),
-            AuthError::Store(netorch_core::StoreError::Unavailable(m)) => {
-                tracing::error!(error = %m, "store unavailable");
-                OsmError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service temporarily unavailable",
-                )
-            }
-            AuthError::Store(other) => internal(&other),
+            AuthError::Unauthenticated(m) => Self::Unauthenticated(m),
+            AuthError::Denied(m) => Self::Denied(m),
+            AuthError::Forbidden(m) => Self::Forbidden(m),
+            AuthError::NotFound(m) => Self::NotFound(m),
+            AuthError::Conflict(m) => Self::Conflict(m),
+            AuthError::Invalid(m) => Self::Unprocessable(m),
+            AuthError::BadRequest(m) => Self::BadRequest(m),
+            AuthError::Store(e) => e.into(),
         }
     }
+}
+
+/// Store errors of record reads and writes as OSM answers them: a name or id taken or a record in
+/// use is 409, a missing one 404, an outage 503, anything else a logged 500.
+impl From<netorch_core::StoreError> for OsmError {
+    fn from(e: netorch_core::StoreError) -> Self {
+        use netorch_core::StoreError as E;
+        match e {
+            E::Conflict(m) | E::InUse(m) => Self::Conflict(m),
+            E::NotFound { kind, key } => Self::NotFound(format!("{kind} '{key}' not found")),
+            E::Unavailable(m) => {
+                tracing::error!(error = %m, "store unavailable");
+                Self::Unavailable
+            }
+            other => internal(&other),
+        }
+    }
+}
+
+impl From<crate::extract::Rejection> for OsmError {
+    fn from(r: crate::extract::Rejection) -> Self {
+        use crate::extract::Part;
+        match r.part {
+            Part::Body if r.too_large() => Self::TooLarge("Request body is too large".into()),
+            Part::Body => Self::BadRequest(format!("Cannot read the request body: {}", r.message)),
+            Part::Path => Self::BadRequest("Invalid identifier".into()),
+            Part::Query => Self::BadRequest(format!("Invalid query string: {}", r.message)),
+        }
+    }
+}
+
+/// `Path`, `Query` and `Body` extractors refused in OSM's error shape.
+pub mod extractors {
+    crate::family_extractors!(super::OsmError);
+}
+
+/// OSM's error body, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OsmErrorBody {
+    /// Python's `HTTPStatus` name (`NOT_FOUND`).
+    pub code: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, shown verbatim by osmclient.
+    pub detail: String,
 }
 
 /// Logs an unexpected error with its cause and answers a generic 500.
 pub fn internal(e: &dyn std::error::Error) -> OsmError {
     tracing::error!(error = %e, "internal error");
-    OsmError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    OsmError::Internal
 }
 
 // ------------------------------------------------------------------ request bodies
@@ -345,13 +446,10 @@ pub fn parse_document(media: Option<&str>, bytes: &[u8]) -> Result<Value, OsmErr
         ),
     };
     if !json && !yaml_like {
-        return Err(OsmError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Unsupported Content-Type '{}'; use application/json or application/yaml",
-                media.unwrap_or_default()
-            ),
-        ));
+        return Err(OsmError::UnsupportedMediaType(format!(
+            "Unsupported Content-Type '{}'; use application/json or application/yaml",
+            media.unwrap_or_default()
+        )));
     }
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Value::Null);
@@ -376,11 +474,11 @@ impl<S: Send + Sync> FromRequest<S> for OsmValue {
                     .is_some_and(|s| s.to_string().contains("length limit"))
                     || inner.to_string().contains("length limit") =>
             {
-                OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                OsmError::too_large("Request body is too large")
             }
             other => {
                 if other.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    OsmError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                    OsmError::too_large("Request body is too large")
                 } else {
                     OsmError::bad_request(format!("Cannot read request body: {other}"))
                 }
@@ -693,10 +791,10 @@ mod tests {
         );
         assert_eq!(parse_document(None, b"{a: 1}").ok(), Some(json!({"a": 1})));
         let e = parse_document(Some("application/json"), b"{oops").expect_err("bad json");
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.detail.starts_with("Invalid json format"));
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(e.to_string().starts_with("Invalid json format"));
         let e = parse_document(Some("application/xml"), b"<a/>").expect_err("xml");
-        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(
             parse_document(Some("application/json"), b"  ").ok(),
             Some(Value::Null)
@@ -712,14 +810,18 @@ mod tests {
             a: Vec<u8>,
         }
         let e = from_value::<T>(json!({"a": [1, "x"]})).expect_err("type");
-        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
-            e.detail.starts_with("Format error at 'a:1'"),
+            e.to_string().starts_with("Format error at 'a:1'"),
             "{}",
-            e.detail
+            e.to_string()
         );
         let e = from_value::<T>(json!({"a": [], "b": 1})).expect_err("unknown");
-        assert!(e.detail.contains("unknown field `b`"), "{}", e.detail);
+        assert!(
+            e.to_string().contains("unknown field `b`"),
+            "{}",
+            e.to_string()
+        );
     }
 
     #[test]
