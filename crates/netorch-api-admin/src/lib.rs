@@ -98,10 +98,10 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             roles::patch_role,
             roles::delete_role
         ))
+        .routes(routes!(version))
+        .routes(routes!(domains))
         .split_for_parts();
     let router = router
-        .route("/osm/version", get(version))
-        .route("/osm/admin/v1/domains", get(domains))
         .route("/osm", get(unknown_url))
         .route("/osm/{*rest}", axum::routing::any(unknown_url))
         .method_not_allowed_fallback(method_not_allowed)
@@ -110,10 +110,16 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
     (router, api)
 }
 
+/// The NBI's version (osmclient reads it first).
+#[utoipa::path(get, path = "/osm/version", tag = "admin",
+    responses((status = 200, description = "{version, date, server}")))]
 async fn version() -> Reply {
     Reply::ok(json!({"version": env!("CARGO_PKG_VERSION"), "date": "netorch", "server": "netorch"}))
 }
 
+/// The user and project domains (always `default`: netorch has no Keystone domains).
+#[utoipa::path(get, path = "/osm/admin/v1/domains", tag = "admin",
+    responses((status = 200, description = "{user_domain_name, project_domain_name}")))]
 async fn domains() -> Reply {
     Reply::ok(json!({"user_domain_name": "default", "project_domain_name": "default"}))
 }

@@ -540,7 +540,7 @@ mod tests {
                 e.to_string()
                     .starts_with(&format!("Format error at '{path}'")),
                 "{path}: {}",
-                e.to_string()
+                e
             );
         }
         let doc = json!({"vdu": [{"id": "a", "cloud-init-file": "init.cfg"}]});

@@ -637,7 +637,7 @@ macro_rules! package_endpoints {
                 summary = "Not supported yet (501), as OSM", security(("bearerAuth" = [])),
                 params(("id" = String, Path, description = "Id")),
                 responses((status = 501, description = "Not implemented", body = OsmErrorBody)))]
-            async fn upload_from_uri() -> OsmError {
+            async fn upload_from_uri(_a: Authenticated, _id: OsmId) -> OsmError {
                 OsmError::NotImplemented("Method POST not supported yet for this URL".into())
             }
 

@@ -5,12 +5,10 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use axum::{
-    Json, Router,
-    extract::{DefaultBodyLimit, State},
-    http::{HeaderMap, HeaderName, StatusCode, header},
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, StatusCode},
     middleware,
-    response::{IntoResponse, Response},
-    routing::get,
 };
 use netorch_auth::{
     AuthConfig, IdentityService, PermissionCatalog,
@@ -18,11 +16,8 @@ use netorch_auth::{
     password::PasswordPolicy,
 };
 use netorch_core::{
-    Clock, SystemClock,
-    connectivity::ConnectivityRepository,
-    events::{EventSink, OutboxRepository},
-    identity::IdentityRepository,
-    jobs::JobRepository,
+    Clock, SystemClock, connectivity::ConnectivityRepository, events::EventSink,
+    identity::IdentityRepository, jobs::JobRepository,
 };
 use netorch_events::{InProcessBus, Relay, RelayConfig};
 use netorch_scheduler::{
@@ -38,8 +33,6 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{config::Config, metrics::Metrics};
 
@@ -157,93 +150,6 @@ impl JobHandler for PurgeTokens {
             .map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(json!({"purged": n}))
     }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "netorch",
-        description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."
-    ),
-    paths(healthz, readyz, metrics_doc)
-)]
-struct SystemApi;
-
-/// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "Process is alive")))]
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
-/// Readiness: the store answers and every migration is applied.
-#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
-async fn readyz(State(store): State<Store>) -> Response {
-    match store.ready().await {
-        Ok(true) => Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "migrations pending"})),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "store unavailable"})),
-            )
-                .into_response()
-        }
-    }
-}
-
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Metrics")))]
-#[expect(
-    dead_code,
-    reason = "documents /metrics in the OpenAPI; metrics_endpoint serves it"
-)]
-async fn metrics_doc() {}
-
-async fn metrics_endpoint(State((m, store)): State<(Arc<Metrics>, Store)>) -> Response {
-    if let Ok(n) = OutboxRepository::pending_count(&store).await {
-        m.outbox_pending.set(n);
-    }
-    crate::metrics::endpoint(State(m)).await.into_response()
-}
-
-async fn api_spec(
-    State(doc): State<Arc<utoipa::openapi::OpenApi>>,
-    headers: HeaderMap,
-) -> Response {
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("json") && !a.contains("yaml"));
-    if wants_json {
-        Json(doc.as_ref().clone()).into_response()
-    } else {
-        match doc.to_yaml() {
-            Ok(y) => ([(header::CONTENT_TYPE, "application/yaml")], y).into_response(),
-            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        }
-    }
-}
-
-async fn api_spec_json(
-    State(doc): State<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
-    Json(doc.as_ref().clone())
-}
-
-/// The merged OpenAPI document of every family.
-pub fn openapi(
-    families: utoipa::openapi::OpenApi,
-    osm: utoipa::openapi::OpenApi,
-) -> utoipa::openapi::OpenApi {
-    let mut doc = SystemApi::openapi();
-    doc.merge(families);
-    doc.merge(osm);
-    doc
 }
 
 /// The key sealing secrets at rest: configured, from a file, or generated once in the data dir.
@@ -556,21 +462,11 @@ impl App {
         let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
         let (oof, oof_doc) = netorch_api_oof::router(oof_deps);
-        let mut doc = openapi(admin_doc, osm_doc);
-        doc.merge(slices_doc);
-        doc.merge(oof_doc);
-        let doc = Arc::new(doc);
-        let system = Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz).with_state(store.clone()))
-            .route(
-                "/metrics",
-                get(metrics_endpoint).with_state((metrics.clone(), store.clone())),
-            )
-            .route("/api-spec", get(api_spec))
-            .route("/api-spec.json", get(api_spec_json))
-            .with_state(doc.clone())
-            .merge(SwaggerUi::new("/api-docs").url("/api-docs/openapi.json", doc.as_ref().clone()));
+        let system = crate::system::router(
+            store.clone(),
+            metrics.clone(),
+            [admin_doc, osm_doc, slices_doc, oof_doc],
+        );
         let request_id = HeaderName::from_static("x-request-id");
         let router = system
             .merge(admin)

@@ -4,6 +4,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod metrics;
+mod system;
 pub mod telemetry;
 
 pub use app::App;

@@ -7,6 +7,7 @@ mod oof;
 mod oof_inventory;
 mod osm;
 mod packages;
+mod rejections;
 mod slices;
 mod system;
 

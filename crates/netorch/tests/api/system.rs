@@ -239,3 +239,48 @@ async fn the_version_endpoint_answers() {
     assert_eq!(v["version"], json!(env!("CARGO_PKG_VERSION")));
     app.stop().await;
 }
+
+/// The served document is compared with `docs/openapi.json`, so that any change to the API shows
+/// in review; `NETORCH_UPDATE_SNAPSHOTS=1` rewrites the file. `scripts/test` validates that file
+/// with an OpenAPI 3.1 validator.
+#[tokio::test]
+async fn the_served_openapi_document_matches_its_reviewed_snapshot() {
+    let app = TestApp::start().await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/api-spec.json", app.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    app.stop().await;
+    // Generators and fuzzers need a schema for every parameter and one id per operation.
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                assert!(
+                    p["schema"].is_object(),
+                    "{method} {path}: parameter {} has no schema",
+                    p["name"]
+                );
+            }
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_string()), "operationId {id} used twice");
+        }
+    }
+    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let served = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+    if std::env::var_os("NETORCH_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot, &served).expect("write snapshot");
+        return;
+    }
+    let committed = std::fs::read_to_string(&snapshot).unwrap_or_default();
+    assert!(
+        committed == served,
+        "the served OpenAPI document differs from docs/openapi.json: review the change and \
+         rerun with NETORCH_UPDATE_SNAPSHOTS=1 to accept it"
+    );
+}
