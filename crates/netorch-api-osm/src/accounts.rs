@@ -8,6 +8,7 @@ use netorch_auth::service::Access;
 use netorch_core::{
     clock::micros_to_secs,
     events::NewEvent,
+    jobs::NewJob,
     tenancy::{ProjectScope, Record},
 };
 use netorch_http::{
@@ -23,9 +24,31 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    OsmState, job,
+    OsmState,
+    names::check_name,
     render::{for_each_secret, record_json},
 };
+
+/// Job kind that carries out one account operation (validate on create/edit, remove on delete).
+pub const ACCOUNT_JOB: &str = "osm.account.operation";
+
+/// The job of operation `op` of an account. The dedupe key makes enqueueing idempotent, which the
+/// reconciliation relies on.
+pub(crate) fn account_job(
+    collection: &str,
+    id: &str,
+    op: usize,
+    project: Option<String>,
+) -> NewJob {
+    NewJob {
+        kind: ACCOUNT_JOB.into(),
+        project_id: project,
+        payload: json!({"collection": collection, "id": id, "op": op}),
+        max_attempts: 5,
+        run_at: 0,
+        dedupe_key: Some(format!("{collection}:{id}:{op}")),
+    }
+}
 
 /// One kind of infrastructure account.
 #[derive(Debug)]
@@ -272,20 +295,6 @@ fn edit_typed<T: DeserializeOwned>(v: Value) -> Result<(), OsmError> {
     from_value::<T>(v).map(|_| ())
 }
 
-/// OSM's name rule: 1–255 characters, none of `,;()'"`.
-pub(crate) fn check_name(field: &str, v: &str) -> Result<(), OsmError> {
-    if v.is_empty()
-        || v.chars().count() > 255
-        || v.chars().any(|c| ",;()'\"".contains(c) || c.is_control())
-    {
-        return Err(OsmError::format_error(
-            field,
-            &format!("{v:?} must have 1 to 255 characters, none of , ; ( ) ' \""),
-        ));
-    }
-    Ok(())
-}
-
 /// OSM's short-name rule for types: 1–60 characters, none of `,;().$'"`.
 fn check_type(field: &str, v: &str) -> Result<(), OsmError> {
     if v.is_empty()
@@ -346,7 +355,7 @@ async fn enqueue(
     s.deps
         .jobs
         .enqueue(
-            &job::account_job(kind.collection, id, op, Some(project.to_string())),
+            &account_job(kind.collection, id, op, Some(project.to_string())),
             now,
         )
         .await

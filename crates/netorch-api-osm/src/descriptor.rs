@@ -395,7 +395,7 @@ pub fn parse(kind: DescKind, bytes: &[u8], media: Option<&str>) -> Result<Parsed
         Some(_) => return Err(invalid("id", "must be a non-empty string")),
         None => return Err(invalid("", "'id' is a required property")),
     };
-    crate::accounts::check_name("id", &id)?;
+    crate::names::check_name("id", &id)?;
     check_unique_ids(&doc, &mut Vec::new())?;
     if kind == DescKind::Vnfd && format == "sol006" {
         check_vnfd_references(&doc)?;

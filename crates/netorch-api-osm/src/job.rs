@@ -3,43 +3,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use netorch_core::{
-    StoreError, clock::micros_to_secs, events::NewEvent, jobs::NewJob, tenancy::ProjectScope,
-};
+use netorch_core::{StoreError, clock::micros_to_secs, events::NewEvent, tenancy::ProjectScope};
 use netorch_scheduler::{JobContext, JobError, JobHandler};
 use serde_json::{Value, json};
 
 use crate::{
     Deps,
-    accounts::{KINDS, Kind, kind_of, load},
+    accounts::{ACCOUNT_JOB, KINDS, Kind, account_job, kind_of, load},
     connector,
     render::record_json,
 };
 
-/// Job kind that carries out one account operation (validate on create/edit, remove on delete).
-pub const ACCOUNT_JOB: &str = "osm.account.operation";
 /// Periodic job kind that re-enqueues operations whose job was lost.
 pub const RECONCILE_JOB: &str = "osm.account.reconcile";
 /// Periodic job kind that removes package files no record references and abandoned uploads.
 pub const HOUSEKEEPING_JOB: &str = "osm.packages.housekeeping";
-
-/// The job of operation `op` of an account. The dedupe key makes enqueueing idempotent, which the
-/// reconciliation relies on.
-pub(crate) fn account_job(
-    collection: &str,
-    id: &str,
-    op: usize,
-    project: Option<String>,
-) -> NewJob {
-    NewJob {
-        kind: ACCOUNT_JOB.into(),
-        project_id: project,
-        payload: json!({"collection": collection, "id": id, "op": op}),
-        max_attempts: 5,
-        run_at: 0,
-        dedupe_key: Some(format!("{collection}:{id}:{op}")),
-    }
-}
 
 pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
     vec![

@@ -5,6 +5,7 @@ pub mod archive;
 mod connector;
 pub mod descriptor;
 mod job;
+mod names;
 mod packages;
 mod pdus;
 mod render;
@@ -24,7 +25,8 @@ use tokio::sync::Notify;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use job::{ACCOUNT_JOB, HOUSEKEEPING_JOB, RECONCILE_JOB};
+pub use accounts::ACCOUNT_JOB;
+pub use job::{HOUSEKEEPING_JOB, RECONCILE_JOB};
 
 /// What the OSM family needs.
 #[derive(Clone)]

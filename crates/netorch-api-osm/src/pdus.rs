@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{OsmState, accounts::check_name, render::record_json};
+use crate::{OsmState, names::check_name, render::record_json};
 
 /// Collection path.
 pub(crate) const PATH: &str = "/osm/pdu/v1/pdu_descriptors";

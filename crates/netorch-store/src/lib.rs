@@ -5,6 +5,7 @@ mod connectivity;
 mod db;
 mod identity;
 mod jobs;
+mod keys;
 mod migrate;
 mod outbox;
 mod records;

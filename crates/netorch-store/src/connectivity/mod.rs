@@ -1,4 +1,4 @@
-//! `ConnectivityRepository` and `SigningKeyRepository` on sqlx.
+//! `ConnectivityRepository` on sqlx (the allocation batcher in `batcher`).
 //!
 //! Allocation runs in one write transaction: the two site rows are locked (`FOR UPDATE`, in name
 //! order, on PostgreSQL; SQLite has one writer connection), everything overlapping the window is
@@ -16,14 +16,15 @@ use netorch_core::{
         Snapshot, TagRange, UpdateCommand, earliest_bandwidth_fit, earliest_tag_fit,
         lowest_free_tag, peak_load, plan, reservation_event, used_tags,
     },
-    keys::{SigningKeyRepository, StoredKey},
 };
-use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction, any::AnyRow};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Store, map_err};
+
+mod batcher;
+
+pub(crate) use batcher::Batcher;
 
 const RESERVATION_COLUMNS: &str = "id, experiment_id, created_by, site1, site2, bandwidth, start_us, end_us, \
      created_at, updated_at, site1_s_tag, site1_c_tag, site2_s_tag, site2_c_tag, qinq, state";
@@ -147,7 +148,7 @@ struct Locked {
 }
 
 impl Store {
-    async fn begin_write(&self) -> Result<Tx<'_>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx<'_>, StoreError> {
         self.write().begin().await.map_err(map_err)
     }
 
@@ -510,91 +511,6 @@ impl Store {
         } else {
             Outcome::Refused(Refusal::IdempotencyMismatch)
         }))
-    }
-}
-
-/// A reservation waiting for its link's worker, with where to send the outcome.
-type Pending = (ReserveCommand, oneshot::Sender<Result<Outcome, StoreError>>);
-
-/// Most reservations allocated in one transaction.
-const BATCH: usize = 64;
-
-/// Group commit for allocations: requests for one (site1, site2) pair queue for one worker, which
-/// takes whatever has queued (up to [`BATCH`]) and allocates it in one transaction: one lock, one
-/// overlap read, planning in memory in arrival order, multi-row inserts, one commit. Allocations on
-/// one link are serialised anyway (the site locks); batching makes each turn carry many of them.
-#[derive(Default)]
-pub(crate) struct Batcher {
-    queues: std::sync::Mutex<HashMap<(String, String), mpsc::UnboundedSender<Pending>>>,
-}
-
-/// A worker with nothing to do for this long retires (unknown site pairs must not pin tasks).
-const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl Batcher {
-    fn queue(&self, store: &Store, key: &(String, String)) -> mpsc::UnboundedSender<Pending> {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(q) = queues.get(key)
-            && !q.is_closed()
-        {
-            return q.clone();
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        queues.insert(key.clone(), tx.clone());
-        tokio::spawn(worker(store.clone(), key.clone(), rx));
-        tx
-    }
-
-    fn forget(&self, key: &(String, String), queue: &mpsc::UnboundedSender<Pending>) {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        if queues.get(key).is_some_and(|q| q.same_channel(queue)) {
-            queues.remove(key);
-        }
-    }
-}
-
-async fn worker(store: Store, key: (String, String), mut rx: mpsc::UnboundedReceiver<Pending>) {
-    loop {
-        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(_) => {
-                let retire = {
-                    let mut queues = store
-                        .batcher()
-                        .queues
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    let idle = rx.is_empty();
-                    if idle {
-                        queues.remove(&key);
-                        rx.close();
-                    }
-                    idle
-                };
-                if retire {
-                    // Anything sent between the check and the close is still answered.
-                    while let Ok(p) = rx.try_recv() {
-                        let out = store.reserve_one(&p.0).await;
-                        let _ = p.1.send(out);
-                    }
-                    return;
-                }
-                continue;
-            }
-        };
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let cmds: Vec<ReserveCommand> = batch.iter().map(|p| p.0.clone()).collect();
-        let results = store.reserve_batch(&cmds).await;
-        for ((_, done), r) in batch.into_iter().zip(results) {
-            let _ = done.send(r);
-        }
     }
 }
 
@@ -1034,7 +950,7 @@ impl ConnectivityRepository for Store {
         let key = (cmd.request.site1.clone(), cmd.request.site2.clone());
         loop {
             let queue = self.batcher().queue(self, &key);
-            let (done, result) = oneshot::channel();
+            let (done, result) = tokio::sync::oneshot::channel();
             if queue.send((cmd.clone(), done)).is_err() {
                 // Its worker retired between lookup and send; the next lookup starts a new one.
                 self.batcher().forget(&key, &queue);
@@ -1317,70 +1233,4 @@ async fn import_one(tx: &mut Tx<'_>, r: &Reservation) -> Result<(), StoreError> 
         Store::book(tx, r, None).await?;
     }
     Ok(())
-}
-
-fn key_from(row: &AnyRow) -> Result<StoredKey, StoreError> {
-    Ok(StoredKey {
-        kid: row.try_get("kid").map_err(map_err)?,
-        purpose: row.try_get("purpose").map_err(map_err)?,
-        alg: row.try_get("alg").map_err(map_err)?,
-        sealed_private: row.try_get("sealed_private").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        retired_at: row.try_get("retired_at").map_err(map_err)?,
-        publish_until: row.try_get("publish_until").map_err(map_err)?,
-    })
-}
-
-#[async_trait]
-impl SigningKeyRepository for Store {
-    async fn list_keys(&self, purpose: &str, now: Micros) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, purpose, alg, sealed_private, created_at, retired_at, publish_until FROM signing_keys \
-             WHERE purpose = $1 AND (publish_until IS NULL OR publish_until > $2) ORDER BY created_at DESC, kid",
-        )
-        .bind(purpose)
-        .bind(now)
-        .fetch_all(self.read())
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(key_from).collect()
-    }
-
-    async fn rotate_key(&self, key: &StoredKey, publish_until: Micros) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE purpose = $3 AND retired_at IS NULL",
-        )
-        .bind(key.created_at)
-        .bind(publish_until)
-        .bind(&key.purpose)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, purpose, alg, sealed_private, created_at, retired_at, publish_until) \
-             VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
-        )
-        .bind(&key.kid)
-        .bind(&key.purpose)
-        .bind(&key.alg)
-        .bind(&key.sealed_private)
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        self.commit(tx, false).await
-    }
-
-    async fn prune_keys(&self, purpose: &str, now: Micros) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE purpose = $1 AND publish_until IS NOT NULL AND publish_until <= $2",
-        )
-        .bind(purpose)
-        .bind(now)
-        .execute(self.write())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
-    }
 }
