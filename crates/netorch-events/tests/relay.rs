@@ -23,10 +23,18 @@ fn cfg() -> RelayConfig {
 }
 
 fn relay(store: &Store, sink: Arc<dyn netorch_core::events::EventSink>) -> Relay {
+    relay_at(store, sink, Arc::new(SystemClock))
+}
+
+fn relay_at(
+    store: &Store,
+    sink: Arc<dyn netorch_core::events::EventSink>,
+    clock: Arc<dyn Clock>,
+) -> Relay {
     Relay::new(
         Arc::new(store.clone()),
         sink,
-        Arc::new(SystemClock),
+        clock,
         store.outbox_wake(),
         cfg(),
     )
@@ -89,9 +97,10 @@ async fn a_relay_that_died_before_confirming_is_followed_by_redelivery_with_the_
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // The dead relay's lease runs out: a relay whose clock is past it takes the event over.
+    let later = netorch_test_support::ManualClock::at(now + 60_000);
     let sink = RecordingSink::default();
-    relay(&store, Arc::new(sink.clone()))
+    relay_at(&store, Arc::new(sink.clone()), later)
         .run_once()
         .await
         .expect("deliver");

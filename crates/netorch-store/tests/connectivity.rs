@@ -189,10 +189,11 @@ proptest! {
 }
 
 #[tokio::test]
-async fn postgres_itself_refuses_a_vlan_double_booking_that_skips_the_application() {
+async fn on_postgres_the_database_itself_refuses_a_vlan_double_booking_that_skips_the_application()
+{
     let db = TestDb::new().await.expect("db");
-    if !db.is_postgres() {
-        // SQLite has one writer connection; the exclusion constraint is PostgreSQL's.
+    // SQLite has one writer connection; the exclusion constraint is PostgreSQL's.
+    if netorch_test_support::skip_unless(&db, true, "the exclusion constraint on VLAN bookings") {
         return;
     }
     let store = db.store().await.expect("store");

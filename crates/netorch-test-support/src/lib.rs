@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod app;
+
+pub use app::{Answer, START, TestApp, call, request};
+
 use std::sync::{
     Arc, Mutex,
     atomic::{AtomicBool, Ordering},
@@ -51,6 +55,22 @@ impl TestDb {
         store.migrate().await?;
         Ok(store)
     }
+}
+
+/// For a test that only means something on one backend: true (and a loud line on stderr) when the
+/// database is the other one, so that the test returns at once. `scripts/test` also filters such
+/// tests out by name (`on_postgres_…`, `on_sqlite_…`), so that the runner counts them as skipped.
+pub fn skip_unless(db: &TestDb, postgres: bool, test: &str) -> bool {
+    if db.is_postgres() == postgres {
+        return false;
+    }
+    let (want, have) = if postgres {
+        ("PostgreSQL", "SQLite")
+    } else {
+        ("SQLite", "PostgreSQL")
+    };
+    eprintln!("SKIPPED {test}: needs {want}, running on {have} (scripts/test runs both)");
+    true
 }
 
 /// An event sink that records deliveries and can be made unavailable.

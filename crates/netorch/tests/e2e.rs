@@ -160,10 +160,11 @@ async fn sigterm_stops_the_server_gracefully() {
 }
 
 #[tokio::test]
-async fn a_second_server_on_the_same_sqlite_data_dir_is_refused() {
+async fn on_sqlite_a_second_server_on_the_same_data_dir_is_refused() {
     let db = TestDb::new().await.expect("db");
-    if db.is_postgres() {
-        return; // replicas may share PostgreSQL
+    // Replicas may share PostgreSQL; only SQLite's data dir is exclusive.
+    if netorch_test_support::skip_unless(&db, false, "the exclusive SQLite data dir") {
+        return;
     }
     let mut s = start(&db, free_port()).await;
     let out = command(&db, free_port())

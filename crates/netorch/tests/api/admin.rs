@@ -121,10 +121,20 @@ async fn missing_invalid_and_revoked_tokens_get_401_with_www_authenticate() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let app = TestApp::start_with(|c| c.auth.token_ttl = Duration::from_secs(1)).await;
+    let clock =
+        netorch_test_support::ManualClock::at(netorch_core::Clock::now(&netorch_core::SystemClock));
+    let app = TestApp::start_with_clock(
+        |c| {
+            c.auth.token_ttl = Duration::from_secs(1);
+            // Validated tokens are cached for a while; the expiry must win over the cache.
+            c.auth.token_cache_ttl = Duration::from_secs(60);
+        },
+        clock.clone(),
+    )
+    .await;
     let t = app.admin_token().await;
     assert_eq!(app.get("/osm/admin/v1/users", &t).await.0, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let (s, h, v) = app
         .call(Method::GET, "/osm/admin/v1/users", Some(&t), None)
         .await;
