@@ -1,5 +1,7 @@
-//! `netorch bench`: an HTTP load driver that measures, in one run and on one machine, an
-//! authenticated `GET /osm/admin/v1/users/{id}` against a bare axum handler returning a constant.
+//! `netorch bench`: an HTTP load driver that measures, in one run and on one machine, each scenario
+//! against a bare axum baseline: `auth` (an authenticated `GET /osm/admin/v1/users/{id}` against a
+//! handler returning a constant), `packages` (VNF package onboarding and listing), `slices`
+//! (connectivity reservations on one and many links) and `oof` (placement accept → callback).
 
 use std::time::{Duration, Instant};
 

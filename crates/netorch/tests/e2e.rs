@@ -275,3 +275,56 @@ async fn config_check_reports_invalid_settings() {
         .expect("run");
     assert!(!out.status.success(), "unknown keys are refused");
 }
+
+/// The README's first-session commands, exactly as written, against the binary: every `curl`
+/// must succeed (`--fail-with-body`), and the reservation must be made.
+#[tokio::test]
+async fn the_readmes_first_session_works_against_the_binary_today() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let section = readme
+        .split("<!-- first-session:begin -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- first-session:end -->").next())
+        .expect("first-session markers in README.md");
+    let mut commands = String::new();
+    for block in section.split("```sh").skip(1) {
+        commands.push_str(block.split("```").next().unwrap_or_default());
+    }
+    assert!(commands.contains("NBI=localhost:9999"), "{commands}");
+    let db = TestDb::new().await.expect("db");
+    let port = free_port();
+    let mut s = start(&db, port).await;
+    let script = format!(
+        "set -euo pipefail\n\
+         curl() {{ command curl --silent --show-error --fail-with-body \"$@\"; echo; }}\n\
+         netorch() {{ {BIN:?} \"$@\"; }}\n{}",
+        commands.replace("NBI=localhost:9999", &format!("NBI=127.0.0.1:{port}"))
+    );
+    // The script sees the server's configuration, as a newcomer's shell in the same directory would.
+    let mut bash = Command::new("bash");
+    bash.arg("-c").arg(&script);
+    for (k, v) in command(&db, port).get_envs() {
+        match v {
+            Some(v) => bash.env(k, v),
+            None => bash.env_remove(k),
+        };
+    }
+    let out = bash.output().expect("bash");
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the README's first session failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("op_id"),
+        "no VIM account operation:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("\"con_127.0.0.1_"),
+        "no reservation made:\n{stdout}"
+    );
+}
