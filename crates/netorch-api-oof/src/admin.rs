@@ -11,7 +11,7 @@ use netorch_http::osm::RemoteAddr;
 use crate::{
     Body, OofState, Path,
     auth::{self, administrator, authorize},
-    error::{ErrorBody, OofError},
+    error::{OofError, OofErrorBody},
     inventory::Inventory,
     policy::Policy,
     store,
@@ -42,8 +42,8 @@ pub(crate) async fn get_inventory(
     request_body(content = Object, description = "A&AI-shaped inventory"),
     responses(
         (status = 200, description = "Stored", body = Object),
-        (status = 400, description = "Malformed, or an identifier missing or listed twice", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+        (status = 400, description = "Malformed, or an identifier missing or listed twice", body = OofErrorBody),
+        (status = 403, description = "Not an administrator", body = OofErrorBody)))]
 pub(crate) async fn put_inventory(
     State(state): State<OofState>,
     remote: RemoteAddr,
@@ -78,8 +78,8 @@ pub(crate) async fn list_policies(
     request_body(content = Object, description = "{type, properties}"),
     responses(
         (status = 200, description = "Stored", body = Object),
-        (status = 400, description = "Malformed", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+        (status = 400, description = "Malformed", body = OofErrorBody),
+        (status = 403, description = "Not an administrator", body = OofErrorBody)))]
 pub(crate) async fn put_policy(
     State(state): State<OofState>,
     remote: RemoteAddr,
@@ -100,8 +100,8 @@ pub(crate) async fn put_policy(
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 404, description = "Unknown policy", body = ErrorBody)))]
+        (status = 403, description = "Not an administrator", body = OofErrorBody),
+        (status = 404, description = "Unknown policy", body = OofErrorBody)))]
 pub(crate) async fn delete_policy(
     State(state): State<OofState>,
     remote: RemoteAddr,

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 /// The inner object of an error body.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OofServiceException)]
 pub struct ServiceException {
     /// What happened, for a person (OSDF's texts where OSDF has one).
     pub text: String,
@@ -28,7 +29,7 @@ pub struct ServiceException {
 
 /// The error body.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub struct OofErrorBody {
     /// The error.
     #[serde(rename = "serviceException")]
     pub service_exception: ServiceException,
@@ -169,7 +170,7 @@ impl OofError {
 
 impl IntoResponse for OofError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
+        let body = OofErrorBody {
             service_exception: self.exception(),
         };
         (self.status(), Json(body)).into_response()

@@ -87,7 +87,7 @@ impl OofState {
 
 #[derive(OpenApi)]
 #[openapi(
-    components(schemas(error::ErrorBody, error::ServiceException)),
+    components(schemas(error::OofErrorBody, error::ServiceException)),
     tags((name = "oof", description = "ONAP OOF/HAS placement: exact optimiser, asynchronous callbacks"))
 )]
 struct OofApi;

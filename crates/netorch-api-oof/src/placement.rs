@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     Body, Deps, OofState, Path, Query, SOLVE_JOB,
     auth::{self, authorize},
-    error::{ErrorBody, OofError},
+    error::{OofError, OofErrorBody},
     model,
     request::PlacementRequest,
     store::{self, REQUESTS},
@@ -32,6 +32,7 @@ pub(crate) struct PlaceQuery {
 /// What `GET /api/oof/v1/placement/{requestId}` answers.
 #[derive(Debug, serde::Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OofRequestStatus)]
 pub(crate) struct RequestStatus {
     /// `requestInfo.requestId`.
     request_id: String,
@@ -165,12 +166,12 @@ fn too_few() -> StatusCode {
     responses(
         (status = 202, description = "Accepted: {requestId, transactionId, requestStatus: accepted, statusMessage}"),
         (status = 201, description = "Sync mode: the callback body"),
-        (status = 400, description = "Invalid request, no applicable policy, or missing Authorization", body = ErrorBody),
-        (status = 401, description = "Unauthorized, check username and password", body = ErrorBody),
-        (status = 403, description = "The user may not place", body = ErrorBody),
-        (status = 413, description = "Body over the limit (1 MB)", body = ErrorBody),
+        (status = 400, description = "Invalid request, no applicable policy, or missing Authorization", body = OofErrorBody),
+        (status = 401, description = "Unauthorized, check username and password", body = OofErrorBody),
+        (status = 403, description = "The user may not place", body = OofErrorBody),
+        (status = 413, description = "Body over the limit (1 MB)", body = OofErrorBody),
         (status = 502, description = "Sync mode: the SDN-C controller failed"),
-        (status = 503, description = "The store cannot be reached", body = ErrorBody),
+        (status = 503, description = "The store cannot be reached", body = OofErrorBody),
         (status = 520, description = "Sync mode: the requested number of solutions cannot be found")))]
 pub(crate) async fn place(
     State(state): State<OofState>,
@@ -246,7 +247,7 @@ pub(crate) async fn place(
 #[utoipa::path(post, path = "/api/oof/placement/v1", tag = "oof",
     params(PlaceQuery),
     request_body(content = Object, description = "OSDF placement request"),
-    responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid request", body = ErrorBody)))]
+    responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid request", body = OofErrorBody)))]
 pub(crate) async fn place_alias(
     state: State<OofState>,
     remote: RemoteAddr,
@@ -262,7 +263,7 @@ pub(crate) async fn place_alias(
     params(("requestId" = String, Path, description = "requestInfo.requestId")),
     responses(
         (status = 200, description = "The request's state", body = RequestStatus),
-        (status = 404, description = "Unknown request", body = ErrorBody)))]
+        (status = 404, description = "Unknown request", body = OofErrorBody)))]
 pub(crate) async fn status(
     State(state): State<OofState>,
     remote: RemoteAddr,

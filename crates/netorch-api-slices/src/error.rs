@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 /// One entry of an error body.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = SlicesErrorDetail)]
 pub struct Detail {
     /// Where: `["Site"]`, `["Date"]`, `["Bandwidth"]`, or a field path (`["body", "bandwidth"]`).
     #[schema(value_type = Vec<String>)]
@@ -24,6 +25,7 @@ pub struct Detail {
 
 /// The error body.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlicesErrorBody)]
 pub struct ErrorBody {
     /// Every problem found.
     pub detail: Vec<Detail>,

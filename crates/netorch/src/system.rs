@@ -19,10 +19,13 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::metrics::Metrics;
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "netorch",
-    description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."
-))]
+#[openapi(
+    info(
+        title = "netorch",
+        description = "One server for the north-bound APIs of network-service orchestration: OSM NBI (SOL005), ONAP OOF placement, SLICES connectivity, OpenSlice TMF and peering, ONAP CPS DMI."
+    ),
+    tags((name = "system", description = "Health, readiness, metrics and this document"))
+)]
 struct SystemApi;
 
 #[derive(Clone)]
