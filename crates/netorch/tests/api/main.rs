@@ -146,6 +146,18 @@ impl TestApp {
         (status, headers, value)
     }
 
+    /// The served OpenAPI document (`/api-spec.json`, no credentials).
+    pub async fn openapi(&self) -> Value {
+        self.client
+            .get(format!("{}/api-spec.json", self.base))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// GET with a token.
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let (s, _, v) = self.call(Method::GET, path, Some(token), None).await;

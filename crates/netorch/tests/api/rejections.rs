@@ -150,16 +150,7 @@ async fn every_route_refuses_bad_paths_queries_bodies_and_methods_in_its_familys
         app,
         experiment_token,
     };
-    let doc: Value = w
-        .app
-        .client
-        .get(format!("{}/api-spec.json", w.app.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = w.app.openapi().await;
     let mut probes = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let Some(f) = family(path) else { continue };

@@ -52,15 +52,7 @@ async fn metrics_count_requests_per_route_and_status_in_prometheus_format() {
 #[tokio::test]
 async fn the_openapi_document_is_valid_openapi_3_and_covers_the_admin_api() {
     let app = TestApp::start().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/api-spec.json", app.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     // An independent OpenAPI 3.1 model (utoipa 6 emits 3.1) must accept the document.
     let parsed = oas3::from_json(doc.to_string()).expect("a valid OpenAPI 3.1 document");
     assert!(parsed.openapi.starts_with("3.1"), "{}", parsed.openapi);
@@ -246,15 +238,7 @@ async fn the_version_endpoint_answers() {
 #[tokio::test]
 async fn the_served_openapi_document_matches_its_reviewed_snapshot() {
     let app = TestApp::start().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/api-spec.json", app.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.openapi().await;
     app.stop().await;
     // Generators and fuzzers need a schema for every parameter and one id per operation.
     let mut ids = std::collections::BTreeSet::new();
