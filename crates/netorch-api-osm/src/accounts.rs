@@ -687,17 +687,13 @@ async fn remove(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:id:delete"), "delete", &q.admin)?;
-    let mut record = crate::tenancy::load(
-        &s,
-        &me,
-        &q,
-        "delete",
-        kind.collection,
-        &id,
-        Access::Write,
-        kind.topic,
-    )
-    .await?;
+    let edited = |r: &Record| NewEvent::new(kind.topic, "edited", event_payload(kind, r));
+    let removal =
+        crate::tenancy::load_for_removal(&s, &me, &q, kind.collection, &id, kind.topic, &edited);
+    let mut record = match removal.await? {
+        crate::tenancy::Removal::Whole(r) => r,
+        crate::tenancy::Removal::Pulled => return Ok(Reply::no_content()),
+    };
     if q.admin.force {
         let event = NewEvent::new(kind.topic, "deleted", event_payload(kind, &record));
         s.deps

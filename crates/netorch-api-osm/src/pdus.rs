@@ -18,7 +18,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{OsmState, names::check_name, render::record_json};
+use crate::{
+    OsmState,
+    names::check_name,
+    render::record_json,
+    tenancy::{Removal, load_for_removal},
+};
 
 /// Collection path.
 pub(crate) const PATH: &str = "/osm/pdu/v1/pdu_descriptors";
@@ -321,8 +326,11 @@ async fn remove(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:id:delete"), "delete", &q.admin)?;
-    let r =
-        crate::tenancy::load(&s, &me, &q, "delete", COLLECTION, &id, Access::Write, "pdu").await?;
+    let edited = |r: &Record| event("edited", r);
+    let r = match load_for_removal(&s, &me, &q, COLLECTION, &id, "pdu", &edited).await? {
+        Removal::Whole(r) => r,
+        Removal::Pulled => return Ok(Reply::no_content()),
+    };
     if r.body["_admin"]["usageState"] == json!("IN_USE") && !q.admin.force {
         return Err(OsmError::conflict(
             "There is at least one NS instance using this PDU",

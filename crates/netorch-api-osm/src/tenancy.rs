@@ -2,7 +2,10 @@
 //! every record kind of the family.
 
 use netorch_auth::{Session, service::Access};
-use netorch_core::{events::NewEvent, tenancy::Record};
+use netorch_core::{
+    events::NewEvent,
+    tenancy::{ANY, Record},
+};
 use netorch_http::osm::{OsmError, OsmQuery, Reply};
 use serde_json::Value;
 
@@ -34,7 +37,7 @@ pub(crate) async fn share(
     // On an edit PUBLIC says what to do with the record, not which records to look at.
     let mut lookup = q.clone();
     lookup.admin.public = None;
-    let mut r = load(
+    let writable = load(
         s,
         me,
         &lookup,
@@ -44,7 +47,26 @@ pub(crate) async fn share(
         Access::Write,
         collection,
     )
-    .await?;
+    .await;
+    let mut r = match writable {
+        Ok(r) => r,
+        // Taking a readable record (a public package) into one's own catalogue needs no write
+        // access: only the caller's project joins the readers, never the writers.
+        Err(OsmError::NotFound(_)) if s.deps.identity.joins_own_project(me, &q.admin).await? => {
+            load(
+                s,
+                me,
+                &lookup,
+                method,
+                collection,
+                id,
+                Access::Show,
+                collection,
+            )
+            .await?
+        }
+        Err(e) => return Err(e),
+    };
     if s.deps
         .identity
         .share(me, method, &q.admin, &mut r.owners)
@@ -55,6 +77,58 @@ pub(crate) async fn share(
         s.deps.records.update_record(collection, &r, &[e]).await?;
     }
     Ok(Reply::no_content())
+}
+
+/// What a DELETE does to a record.
+pub(crate) enum Removal {
+    /// The caller's project was the last to hold it: delete the record (the caller goes on with
+    /// its checks and the deletion).
+    Whole(Record),
+    /// Other projects still hold it: only the caller's share was removed (answer 204).
+    Pulled,
+}
+
+/// Loads a record for a DELETE, as OSM: while other projects share it, a DELETE only removes the
+/// caller's project from its readers and writers (reading it is enough for that, so a project can
+/// drop what it took into its catalogue); the record goes when the last project drops it. `ADMIN`
+/// and `FORCE` act on the record itself and need write access.
+pub(crate) async fn load_for_removal(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    collection: &str,
+    id: &str,
+    what: &str,
+    event: &(dyn Fn(&Record) -> NewEvent + Sync),
+) -> Result<Removal, OsmError> {
+    let writable = load(s, me, q, "delete", collection, id, Access::Write, what).await;
+    if q.admin.admin.is_some() || q.admin.force {
+        return writable.map(Removal::Whole);
+    }
+    let mut r = match writable {
+        Ok(r) => r,
+        Err(OsmError::NotFound(_)) => {
+            load(s, me, q, "delete", collection, id, Access::List, what).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let mine = |p: &String| *p == me.project_id;
+    let others = r
+        .owners
+        .read
+        .iter()
+        .chain(&r.owners.write)
+        .any(|p| p != ANY && !mine(p));
+    if !others {
+        return Ok(Removal::Whole(r));
+    }
+    r.owners.read.retain(|p| !mine(p));
+    r.owners.write.retain(|p| !mine(p));
+    r.touch(s.deps.clock.now());
+    let e = event(&r);
+    s.deps.records.update_record(collection, &r, &[e]).await?;
+    tracing::info!(collection, id, project = %me.project_id, "share removed; other projects keep the record");
+    Ok(Removal::Pulled)
 }
 
 /// Refuses a creation beyond the project's quota for `topic` (422, as OSM), unless `FORCE`.

@@ -11,7 +11,10 @@ use netorch_http::osm::{Authenticated, OsmError, OsmId, OsmQuery, OsmValue, Repl
 use serde_json::{Map, Value, json};
 
 use super::{chunks::*, ingest::*, kinds::*};
-use crate::OsmState;
+use crate::{
+    OsmState,
+    tenancy::{Removal, load_for_removal},
+};
 
 pub(super) async fn list(
     kind: &PkgKind,
@@ -244,7 +247,11 @@ pub(super) async fn remove(
     OsmId(id): OsmId,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:id:delete", kind.perm), "delete", &q.admin)?;
-    let r = load(kind, &s, &me, &q, &id, Access::Write, "delete").await?;
+    let edited = |r: &Record| NewEvent::new(kind.topic, "edited", event_payload(kind, r));
+    let r = match load_for_removal(&s, &me, &q, kind.collection, &id, kind.topic, &edited).await? {
+        Removal::Whole(r) => r,
+        Removal::Pulled => return Ok(Reply::no_content()),
+    };
     if !q.admin.force {
         if r.body["_admin"]["usageState"] == json!("IN_USE") {
             return Err(OsmError::conflict(

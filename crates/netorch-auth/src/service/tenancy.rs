@@ -105,7 +105,12 @@ impl IdentityService {
     ) -> Result<bool, AuthError> {
         let before = owners.clone();
         if let Some(extra) = &qs.set_project {
-            let ids = self.project_ids(extra).await?;
+            // A bare `SET_PROJECT` adds the caller's own project ("add to my catalog").
+            let (extra, ids) = if extra.is_empty() {
+                (vec![s.project_name.clone()], vec![s.project_id.clone()])
+            } else {
+                (extra.clone(), self.project_ids(extra).await?)
+            };
             let scope: Vec<String> = match &qs.admin {
                 Some(_) if !s.is_admin(method) => {
                     return Err(AuthError::Denied(
@@ -136,6 +141,23 @@ impl IdentityService {
             _ => {}
         }
         Ok(*owners != before)
+    }
+
+    /// Whether an edit only adds the caller's own project to a record's readers (`SET_PROJECT`
+    /// bare or naming that project, no `ADMIN`, no `PUBLIC`): OSM lets a project take a record it
+    /// can read, such as a public package, into its catalogue without write access to it.
+    pub async fn joins_own_project(&self, s: &Session, qs: &AdminQuery) -> Result<bool, AuthError> {
+        let Some(list) = &qs.set_project else {
+            return Ok(false);
+        };
+        if qs.admin.is_some() || qs.public.is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .project_ids(list)
+            .await?
+            .iter()
+            .all(|id| *id == s.project_id))
     }
 
     /// The quota of a project for a topic (OSM `quotas`), if one is set.

@@ -1143,8 +1143,11 @@ async fn records_are_shared_with_set_project_published_with_public_and_bounded_b
         StatusCode::OK,
         "shared for reading"
     );
+    // A DELETE from a project the record is shared with only removes that project's share.
     let (s, _, v) = app.call(Method::DELETE, &item, Some(&a2), None).await;
-    assert_osm_error(s, &v, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(app.get(&item, &a2).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&item, &a1).await.0, StatusCode::OK);
     // Publishing.
     assert_eq!(app.get(&item, &a3).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -1233,5 +1236,117 @@ async fn records_are_shared_with_set_project_published_with_public_and_bounded_b
     assert_eq!(s, StatusCode::CREATED, "FORCE skips quotas: {v}");
     let (s, v) = app.post("/osm/pdu/v1/pdu_descriptors", &a1, json!({"name": "p", "type": "t", "interfaces": [{"name": "e", "mgmt": true, "ip-address": "10.0.0.1"}]})).await;
     assert_osm_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+/// osmclient's "add to my catalog": a project that can read a public package (or NSD) takes it
+/// with a bare `SET_PROJECT`, sees it in plain lists, may not edit it, and drops only its own share
+/// with a DELETE; the record goes when its last project drops it.
+#[tokio::test]
+async fn a_project_adds_a_public_package_to_its_catalog_and_drops_only_its_share() {
+    let app = TestApp::start().await;
+    let admin = app.admin_token().await;
+    app.project(&admin, "Padmin").await;
+    app.user(&admin, "puser", "Padmin", "project_user").await;
+    let puser = app.token("puser", crate::PW, None).await;
+    let mut items = Vec::new();
+    for (collection, body) in [
+        ("/osm/vnfpkgm/v1/vnf_packages", VNFD),
+        ("/osm/nsd/v1/ns_descriptors", NSD_IM),
+    ] {
+        let (s, _, v) = upload(
+            &app,
+            &admin,
+            Method::POST,
+            &format!("{collection}_content?PUBLIC=TRUE"),
+            "application/yaml",
+            body.as_bytes().to_vec(),
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        items.push((
+            collection,
+            format!("{collection}/{}", v["id"].as_str().expect("id")),
+        ));
+    }
+    for (collection, item) in &items {
+        let listed = |v: &Value| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter(|r| item.ends_with(r["_id"].as_str().unwrap_or("-")))
+                    .count()
+            })
+        };
+        // Public: shown, and listed with PUBLIC=true only.
+        assert_eq!(app.get(item, &puser).await.0, StatusCode::OK);
+        assert_eq!(listed(&app.get(collection, &puser).await.1), Some(0));
+        assert_eq!(
+            listed(
+                &app.get(&format!("{collection}?PUBLIC=true"), &puser)
+                    .await
+                    .1
+            ),
+            Some(1)
+        );
+        // Add to my catalog: 204, and a plain list shows it.
+        let (s, _, v) = app
+            .call(
+                Method::PATCH,
+                &format!("{item}?SET_PROJECT"),
+                Some(&puser),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{collection}: {v}");
+        assert_eq!(
+            listed(&app.get(collection, &puser).await.1),
+            Some(1),
+            "{collection}"
+        );
+        // Reading is all it gave: no edit.
+        let (s, _, v) = app
+            .call(
+                Method::PATCH,
+                item,
+                Some(&puser),
+                Some(json!({"userDefinedData": {"mine": true}})),
+            )
+            .await;
+        assert_osm_error(s, &v, StatusCode::NOT_FOUND);
+        // Sharing it further needs write access to it, which joining did not give.
+        let (s, _, v) = app
+            .call(
+                Method::PATCH,
+                &format!("{item}?SET_PROJECT=admin"),
+                Some(&puser),
+                None,
+            )
+            .await;
+        assert_osm_error(s, &v, StatusCode::NOT_FOUND);
+    }
+    // Delete from each project, the dependent NSD first: Padmin's DELETE drops only its share.
+    for (collection, item) in items.iter().rev() {
+        assert_eq!(
+            app.call(Method::DELETE, item, Some(&puser), None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert!(
+            app.get(collection, &puser)
+                .await
+                .1
+                .as_array()
+                .is_some_and(|a| a.is_empty()),
+            "{collection}: gone from Padmin's catalog"
+        );
+        assert_eq!(
+            app.get(item, &admin).await.0,
+            StatusCode::OK,
+            "admin keeps {item}"
+        );
+        let (s, _, v) = app.call(Method::DELETE, item, Some(&admin), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        assert_eq!(app.get(item, &admin).await.0, StatusCode::NOT_FOUND);
+    }
     app.stop().await;
 }
