@@ -152,7 +152,14 @@ impl Service {
             ));
         }
         let min = micros(self.rules.min_duration);
-        if end - start < min {
+        // When the server picks the start, the client computed its end from its own clock, a
+        // moment (or a little skew) earlier: the same tolerance as for explicit starts applies.
+        let slack = if start_now {
+            micros(self.rules.past_tolerance)
+        } else {
+            0
+        };
+        if end - start + slack < min {
             return Err(SlicesError::Invalid(
                 Loc::Date,
                 format!(

@@ -287,6 +287,13 @@ impl App {
 
     /// Same as [`App::build`] with an injected clock (tests replay dated examples).
     pub async fn build_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Every configured file is read and checked before anything is created: a typo in a path
+        // must not leave a migrated database, a bootstrapped admin or generated keys behind.
+        let oof_files = read_oof_files(cfg)?;
+        let topology = topology(cfg)?;
+        if cfg.osm.secret_key.is_some() || cfg.osm.secret_key_file.is_some() {
+            secret_box(cfg)?;
+        }
         let (store, lock) = open_store(cfg).await?;
         if cfg.database.migrate_on_start {
             store.migrate().await.context("applying migrations")?;
@@ -331,8 +338,15 @@ impl App {
         );
 
         let secrets = secret_box(cfg)?;
-        let slices_deps =
-            slices_deps(cfg, &store, &secrets, identity.clone(), clock.clone()).await?;
+        let slices_deps = slices_deps(
+            cfg,
+            topology,
+            &store,
+            &secrets,
+            identity.clone(),
+            clock.clone(),
+        )
+        .await?;
         let job_waker = Arc::new(tokio::sync::Notify::new());
         let oof_deps = netorch_api_oof::Deps {
             identity: identity.clone(),
@@ -368,7 +382,7 @@ impl App {
                 .context("oof.sdnc_url: HTTP client")?,
             solver: netorch_solver::Backend::parse(&cfg.oof.solver).map_err(anyhow::Error::msg)?,
         };
-        load_oof_files(cfg, &oof_deps).await?;
+        store_oof_files(oof_files, &oof_deps).await?;
         let osm_deps = netorch_api_osm::Deps {
             identity: identity.clone(),
             records: Arc::new(store.clone()),
@@ -621,9 +635,15 @@ impl netorch_core::placement::CloudInventory for VimInventory {
 }
 
 /// Loads the OOF policy directory and inventory file into the store.
-async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::Result<()> {
+/// The OOF policy directory and inventory file, read and checked.
+struct OofFiles {
+    policies: Vec<netorch_api_oof::policy::Policy>,
+    inventory: Option<netorch_api_oof::inventory::Inventory>,
+}
+
+fn read_oof_files(cfg: &Config) -> anyhow::Result<OofFiles> {
+    let mut policies = Vec::new();
     if let Some(dir) = &cfg.oof.policy_dir {
-        let mut n = 0;
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading oof.policy_dir {}", dir.display()))?
             .filter_map(Result::ok)
@@ -632,28 +652,46 @@ async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::R
             .collect();
         files.sort();
         for f in files {
-            let text = std::fs::read_to_string(&f)?;
+            let text = std::fs::read_to_string(&f)
+                .with_context(|| format!("reading policy file {}", f.display()))?;
             let v: Value = serde_json::from_str(&text)
                 .with_context(|| format!("policy file {}", f.display()))?;
-            for p in netorch_api_oof::policy::parse_policies(&v)
-                .map_err(|e| anyhow::anyhow!("policy file {}: {e}", f.display()))?
-            {
-                netorch_api_oof::store_policy(deps, &p)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("storing policy {}: {e}", p.id))?;
-                n += 1;
-            }
+            policies.extend(
+                netorch_api_oof::policy::parse_policies(&v)
+                    .map_err(|e| anyhow::anyhow!("policy file {}: {e}", f.display()))?,
+            );
         }
-        tracing::info!(policies = n, dir = %dir.display(), "loaded OOF policies");
     }
-    if let Some(f) = &cfg.oof.inventory_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading oof.inventory_file {}", f.display()))?;
-        let inv: netorch_api_oof::inventory::Inventory = serde_json::from_str(&text)
-            .with_context(|| format!("oof.inventory_file {}", f.display()))?;
-        inv.validate().map_err(|(path, message)| {
-            anyhow::anyhow!("oof.inventory_file {} at {path}: {message}", f.display())
-        })?;
+    let inventory = match &cfg.oof.inventory_file {
+        None => None,
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading oof.inventory_file {}", f.display()))?;
+            let inv: netorch_api_oof::inventory::Inventory = serde_json::from_str(&text)
+                .with_context(|| format!("oof.inventory_file {}", f.display()))?;
+            inv.validate().map_err(|(path, message)| {
+                anyhow::anyhow!("oof.inventory_file {} at {path}: {message}", f.display())
+            })?;
+            Some(inv)
+        }
+    };
+    Ok(OofFiles {
+        policies,
+        inventory,
+    })
+}
+
+async fn store_oof_files(files: OofFiles, deps: &netorch_api_oof::Deps) -> anyhow::Result<()> {
+    let n = files.policies.len();
+    for p in files.policies {
+        netorch_api_oof::store_policy(deps, &p)
+            .await
+            .map_err(|e| anyhow::anyhow!("storing policy {}: {e}", p.id))?;
+    }
+    if n > 0 {
+        tracing::info!(policies = n, "loaded OOF policies");
+    }
+    if let Some(inv) = files.inventory {
         netorch_api_oof::store_inventory(deps, &inv)
             .await
             .map_err(|e| anyhow::anyhow!("storing the OOF inventory: {e}"))?;
@@ -665,13 +703,13 @@ async fn load_oof_files(cfg: &Config, deps: &netorch_api_oof::Deps) -> anyhow::R
 /// The SLICES family's dependencies: key rings, trusted issuers, seeded topology.
 async fn slices_deps(
     cfg: &Config,
+    t: netorch_api_slices::topology::Topology,
     store: &Store,
     secrets: &netorch_auth::secrets::SecretBox,
     identity: Arc<IdentityService>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<netorch_api_slices::Deps> {
     let public_url = cfg.slices.public_url(&cfg.server);
-    let t = topology(cfg)?;
     if ConnectivityRepository::seed_topology(store, &t.sites, &t.links)
         .await
         .map_err(|e| anyhow::anyhow!("seeding the SLICES topology: {e}"))?

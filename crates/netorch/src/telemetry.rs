@@ -2,10 +2,15 @@
 
 use tracing_subscriber::{EnvFilter, fmt};
 
-/// Installs the global subscriber (text or JSON). `RUST_LOG` overrides `log.level`.
+/// Installs the global subscriber (text or JSON). `RUST_LOG` overrides `log.level`. Logs go to
+/// standard error, always: standard output carries only what a command prints as its result
+/// (`netorch token slices | jq`), and a database's notices must not end up in it.
 pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

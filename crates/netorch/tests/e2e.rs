@@ -328,3 +328,60 @@ async fn the_readmes_first_session_works_against_the_binary_today() {
         "no reservation made:\n{stdout}"
     );
 }
+
+/// Commands that print data print only data on standard output, on SQLite and PostgreSQL alike
+/// (the second run meets existing migrations, which PostgreSQL reports as notices): logs, even at
+/// `debug`, go to standard error, so `| jq` and scripts work.
+#[tokio::test]
+async fn commands_that_print_data_keep_logs_off_standard_output() {
+    let db = TestDb::new().await.expect("db");
+    for round in 0..2 {
+        let out = command(&db, free_port())
+            .env("NETORCH_LOG__LEVEL", "debug")
+            .args([
+                "token",
+                "slices",
+                "--experiment",
+                "exp_cli",
+                "--role",
+                "lead",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "round {round}: stdout is not one JSON document ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert!(
+            v["user_token"].is_string() && v["experiment_token"].is_string(),
+            "{v}"
+        );
+        let out = command(&db, free_port())
+            .env("NETORCH_LOG__LEVEL", "debug")
+            .args(["user", "list"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("admin\t") || l.split('\t').count() == 4),
+            "round {round}: not only user rows on stdout:\n{text}"
+        );
+    }
+}

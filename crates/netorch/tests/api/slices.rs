@@ -283,6 +283,51 @@ async fn every_seed_example_request_and_both_responses_are_byte_compatible() {
     app.stop().await;
 }
 
+/// The obvious request: the client ends its reservation 15 minutes (the minimum) after its own
+/// now and lets the server start it; the server's now is a moment later. Only a shortfall beyond
+/// the clock tolerance (`slices.past_tolerance`) is refused.
+#[tokio::test]
+async fn start_now_with_the_minimum_duration_from_the_clients_clock_is_accepted() {
+    let client_now = date("2025-03-01T08:00:00Z");
+    let clock = ManualClock::at(client_now);
+    let app = TestApp::start_with_clock(|_| {}, clock.clone()).await;
+    let (user, exp) = tokens(&app, "exp_test_min", "lead", "user_test_a").await;
+    let minute = 60_000_000;
+    let mut body = request(
+        "fr-lille",
+        "fr-nantes",
+        json!(50),
+        client_now,
+        client_now + 15 * minute,
+        &user,
+    );
+    body["start_date"] = Value::Null;
+    // The request reaches the server 40 ms later.
+    clock.advance(Duration::from_millis(40));
+    let (s, v) = json_call(
+        &app,
+        Method::POST,
+        "/apis/v1alpha1/connectivity?start_now=true",
+        Some(&exp),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["start_date"], json!("2025-03-01T08:00:00.04Z"));
+    // Ten minutes is short by more than the 5-minute tolerance.
+    body["end_date"] = json!(fmt(client_now + 10 * minute - 1));
+    let (s, v) = json_call(
+        &app,
+        Method::POST,
+        "/apis/v1alpha1/connectivity?start_now=true",
+        Some(&exp),
+        Some(&body),
+    )
+    .await;
+    assert!(assert_detail(s, &v, StatusCode::UNPROCESSABLE_ENTITY, &["Date"]).contains("at least"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn start_now_uses_the_server_clock_and_requires_a_null_start_date() {
     let now = date("2025-03-01T08:00:00.5Z");

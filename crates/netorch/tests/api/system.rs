@@ -1,5 +1,7 @@
 //! Health, metrics, OpenAPI, Swagger UI and TLS.
 
+use std::sync::Arc;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -267,4 +269,73 @@ async fn the_served_openapi_document_matches_its_reviewed_snapshot() {
         "the served OpenAPI document differs from docs/openapi.json: review the change and \
          rerun with NETORCH_UPDATE_SNAPSHOTS=1 to accept it"
     );
+}
+
+/// A typo in a configured file (a policy directory, a policy or inventory that does not parse,
+/// duplicate inventory ids) fails start-up before the database is created or migrated.
+#[tokio::test]
+async fn a_bad_configured_file_fails_start_up_before_the_store_is_touched() {
+    netorch::install_crypto();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("broken.json"), "{not json").expect("write");
+    std::fs::write(
+        dir.path().join("dup.json"),
+        r#"{"cloud-region": [{"cloud-owner": "o", "cloud-region-id": "r1"}, {"cloud-owner": "o", "cloud-region-id": "r1"}]}"#,
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("policies")).expect("mkdir");
+    std::fs::write(dir.path().join("policies/p.json"), "[1, 2").expect("write");
+    type Tweak = Box<dyn Fn(&mut netorch::Config)>;
+    let cases: Vec<(&str, Tweak)> = vec![
+        ("oof.policy_dir", {
+            let p = dir.path().join("missing");
+            Box::new(move |c| c.oof.policy_dir = Some(p.clone()))
+        }),
+        ("p.json", {
+            let p = dir.path().join("policies");
+            Box::new(move |c| c.oof.policy_dir = Some(p.clone()))
+        }),
+        ("broken.json", {
+            let p = dir.path().join("broken.json");
+            Box::new(move |c| c.oof.inventory_file = Some(p.clone()))
+        }),
+        ("dup.json", {
+            let p = dir.path().join("dup.json");
+            Box::new(move |c| c.oof.inventory_file = Some(p.clone()))
+        }),
+    ];
+    for (named, tweak) in cases {
+        let db = netorch_test_support::TestDb::new().await.expect("db");
+        let mut cfg = netorch::Config {
+            data_dir: db.dir.path().join("data"),
+            ..Default::default()
+        };
+        cfg.database.url = Some(db.url.clone());
+        tweak(&mut cfg);
+        let Err(e) =
+            netorch::App::build_with_clock(&cfg, Arc::new(netorch_core::SystemClock)).await
+        else {
+            panic!("{named}: start-up succeeded");
+        };
+        assert!(format!("{e:#}").contains(named), "{named}: {e:#}");
+        if db.is_postgres() {
+            let store = netorch_store::Store::connect(&db.url, &Default::default())
+                .await
+                .expect("connect");
+            assert!(
+                !store.ready().await.unwrap_or(false),
+                "{named}: migrations were applied"
+            );
+            store.close().await;
+        } else {
+            assert!(
+                !db.dir.path().join("test.db").exists(),
+                "{named}: the SQLite database was created"
+            );
+        }
+        assert!(
+            !cfg.data_dir.join("secret.key").exists(),
+            "{named}: keys were generated"
+        );
+    }
 }
