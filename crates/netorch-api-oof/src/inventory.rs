@@ -359,6 +359,105 @@ impl ServiceInstance {
     }
 }
 
+/// An existing VF module with its VNF and service instance (A&AI's `vf-module`, `generic-vnf` and
+/// `service-instance`, flattened): a candidate for demands whose VNF policy has
+/// `inventoryType: vfmodule` (ONAP's vFW traffic distribution).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct VfModule {
+    /// VF module id (the candidate id; identifierType `vfmodule`).
+    pub vf_module_id: String,
+    /// Its name.
+    #[serde(default)]
+    pub vf_module_name: String,
+    /// The VNF it belongs to (`nf-id`, SO reads `vnfId`).
+    #[serde(default)]
+    pub vnf_id: String,
+    /// The VNF's name (`nf-name`, HAS `host_id`, SO reads `vnfHostName`).
+    #[serde(default)]
+    pub vnf_name: String,
+    /// The VNF's `nf-type`.
+    #[serde(default)]
+    pub nf_type: String,
+    /// The VNF's type.
+    #[serde(default)]
+    pub vnf_type: String,
+    /// The service instance the VNF belongs to.
+    #[serde(default)]
+    pub service_instance_id: String,
+    /// The customer owning it.
+    #[serde(default)]
+    pub global_customer_id: String,
+    /// Service type of its subscription.
+    #[serde(default)]
+    pub service_type: String,
+    /// Model of the VNF (what a demand's `resourceModelInfo` names).
+    #[serde(default)]
+    pub model_invariant_id: String,
+    /// Model version of the VNF.
+    #[serde(default)]
+    pub model_version_id: String,
+    /// Equipment role.
+    #[serde(default)]
+    pub equipment_role: String,
+    /// Provisioning status of the VNF.
+    #[serde(default)]
+    pub prov_status: String,
+    /// Orchestration status of the VF module.
+    #[serde(default)]
+    pub orchestration_status: String,
+    /// OAM address of the VNF (IPv4).
+    #[serde(default)]
+    pub ipv4_oam_address: String,
+    /// OAM address of the VNF (IPv6).
+    #[serde(default)]
+    pub ipv6_oam_address: String,
+    /// The module's servers (A&AI `vserver`s, as given: ids, names, l-interfaces).
+    #[serde(default)]
+    pub vservers: Vec<Value>,
+    /// Owner of the cloud region it runs in.
+    pub cloud_owner: String,
+    /// The cloud region it runs in (must be in the inventory).
+    pub cloud_region_id: String,
+    /// Anything else, matched by VNF policy attributes.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+impl VfModule {
+    /// The module seen as an instance of its VNF, so that every rule written for service
+    /// candidates (model, customer, role, attribute filters, subscriber policies) applies.
+    pub(crate) fn as_instance(&self) -> ServiceInstance {
+        let mut attributes = self.attributes.clone();
+        for (k, v) in [
+            ("vf-module-id", &self.vf_module_id),
+            ("vf-module-name", &self.vf_module_name),
+            ("nf-type", &self.nf_type),
+        ] {
+            attributes
+                .entry(k.to_string())
+                .or_insert_with(|| Value::String(v.clone()));
+        }
+        ServiceInstance {
+            service_instance_id: self.service_instance_id.clone(),
+            service_instance_name: String::new(),
+            global_customer_id: self.global_customer_id.clone(),
+            service_type: self.service_type.clone(),
+            vnf_id: self.vnf_id.clone(),
+            vnf_name: self.vnf_name.clone(),
+            vnf_type: self.vnf_type.clone(),
+            model_invariant_id: self.model_invariant_id.clone(),
+            model_version_id: self.model_version_id.clone(),
+            equipment_role: self.equipment_role.clone(),
+            prov_status: self.prov_status.clone(),
+            orchestration_status: self.orchestration_status.clone(),
+            cloud_owner: self.cloud_owner.clone(),
+            cloud_region_id: self.cloud_region_id.clone(),
+            attributes,
+        }
+    }
+}
+
 /// A group of candidates that may be chosen together by the two demands of an inventory group
 /// policy (A&AI's `instance-group`, its relationships flattened to candidate ids).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -377,13 +476,18 @@ pub struct InstanceGroup {
     pub members: Vec<String>,
 }
 
-/// A placement candidate: a cloud region, or an existing service instance in a cloud region.
+/// A placement candidate: a cloud region, or an existing service instance or VF module in a
+/// cloud region.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// The region (of the instance, for service candidates).
+    /// The region (of the instance, for service and vfmodule candidates).
     pub region: CloudRegion,
-    /// The service instance, for `service` candidates.
+    /// The service instance, for `service` candidates (the module's VNF for `vfmodule` ones).
     pub instance: Option<ServiceInstance>,
+    /// The VF module, for `vfmodule` candidates.
+    pub vf_module: Option<VfModule>,
+    /// The VNF policy entry's `passthroughAttributes`, copied into the assignment info.
+    pub passthrough: serde_json::Map<String, Value>,
 }
 
 /// Every location rule (distance, zone, attribute, HPA, capacity) reads the region a candidate is
@@ -405,17 +509,43 @@ impl Site {
             .and_then(num)
     }
 
-    /// The candidate id: the service instance id, else the cloud region id.
+    /// A cloud region candidate.
+    pub fn region(region: CloudRegion) -> Self {
+        Self {
+            region,
+            instance: None,
+            vf_module: None,
+            passthrough: Default::default(),
+        }
+    }
+
+    /// The candidate id: the VF module id, else the service instance id, else the cloud region id.
     pub fn id(&self) -> &str {
-        match &self.instance {
-            Some(i) => &i.service_instance_id,
-            None => &self.region.cloud_region_id,
+        match (&self.vf_module, &self.instance) {
+            (Some(m), _) => &m.vf_module_id,
+            (None, Some(i)) => &i.service_instance_id,
+            (None, None) => &self.region.cloud_region_id,
+        }
+    }
+
+    /// The `identifierType` of the candidate in a solution.
+    pub fn identifier_type(&self) -> &'static str {
+        match (&self.vf_module, &self.instance) {
+            (Some(_), _) => "vfmodule",
+            (None, Some(_)) => "serviceInstanceId",
+            (None, None) => "cloudRegionId",
         }
     }
 
     /// Whether a client's candidate reference names this candidate (region identifiers also
     /// name the instances in that region).
     pub(crate) fn matches(&self, r: &CandidateRef) -> bool {
+        if let Some(IdentifierType::VfModule) = IdentifierType::parse(&r.identifier_type) {
+            return self.vf_module.as_ref().is_some_and(|m| {
+                r.identifiers.contains(&m.vf_module_id)
+                    || (!m.vf_module_name.is_empty() && r.identifiers.contains(&m.vf_module_name))
+            });
+        }
         match (IdentifierType::parse(&r.identifier_type), &self.instance) {
             (Some(IdentifierType::ServiceInstanceId), Some(i)) => {
                 r.identifiers.contains(&i.service_instance_id)
@@ -437,6 +567,9 @@ pub struct Inventory {
     /// Existing service instances (candidates of `service` demands).
     #[serde(default)]
     pub service_instance: Vec<ServiceInstance>,
+    /// Existing VF modules (candidates of `vfmodule` demands).
+    #[serde(default)]
+    pub vf_module: Vec<VfModule>,
     /// Instance groups (inventory group policies).
     #[serde(default)]
     pub instance_group: Vec<InstanceGroup>,
@@ -488,6 +621,16 @@ impl Inventory {
                     at,
                     format!("service instance {} is listed twice", x.service_instance_id),
                 ));
+            }
+        }
+        let mut modules = std::collections::BTreeSet::new();
+        for (i, m) in self.vf_module.iter().enumerate() {
+            let at = format!("vf-module[{i}]");
+            if m.vf_module_id.is_empty() {
+                return Err((at, "vf-module-id must not be empty".into()));
+            }
+            if !modules.insert(&m.vf_module_id) {
+                return Err((at, format!("VF module {} is listed twice", m.vf_module_id)));
             }
         }
         Ok(())

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 pub use crate::{
     inventory::{
         CloudRegion, Complex, Flavor, HpaAttribute, HpaCapability, InstanceGroup, Inventory,
-        LicensePool, ServiceInstance, Site,
+        LicensePool, ServiceInstance, Site, VfModule,
     },
     policy::{PlanError, Policy, dotted, parse_policies, select},
 };
 use crate::{
     inventory::{best_flavor, capacity_fits, compare, num},
     policy::{Term, aggregation_entries, applies, normalise, objective_terms, subscriber_policies},
-    request::{PlacementDemand, PlacementRequest},
+    request::{IdentifierType, PlacementDemand, PlacementRequest},
 };
 
 /// A request translated for the solver, with what is needed to answer.
@@ -138,10 +138,7 @@ fn sources(
     let cloud = || {
         inv.cloud_region
             .iter()
-            .map(|r| Site {
-                region: r.clone(),
-                instance: None,
-            })
+            .map(|r| Site::region(r.clone()))
             .collect::<Vec<_>>()
     };
     if entries.is_empty() {
@@ -162,6 +159,14 @@ fn sources(
             .as_str()
             .unwrap_or("cloud")
             .to_lowercase();
+        let passthrough = e["passthroughAttributes"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let add = |out: &mut Vec<Site>, mut s: Site| {
+            s.passthrough = passthrough.clone();
+            add(out, s);
+        };
         match kind.as_str() {
             "cloud" => {
                 for s in cloud() {
@@ -171,7 +176,7 @@ fn sources(
                     "the inventory has no cloud region for demand {name}"
                 ));
             }
-            "service" => {
+            "service" | "vfmodule" => {
                 let model = &d.resource_model_info;
                 let role = text(&resolve(&e["equipmentRole"], query));
                 let customer = text(&resolve(&e["customerId"], query));
@@ -181,7 +186,18 @@ fn sources(
                     .flatten()
                     .map(|(k, v)| (k.clone(), resolve(v, query)))
                     .collect();
-                for i in &inv.service_instance {
+                let modules: Vec<(ServiceInstance, Option<&VfModule>)> = if kind == "vfmodule" {
+                    inv.vf_module
+                        .iter()
+                        .map(|m| (m.as_instance(), Some(m)))
+                        .collect()
+                } else {
+                    inv.service_instance
+                        .iter()
+                        .map(|i| (i.clone(), None))
+                        .collect()
+                };
+                for (i, module) in &modules {
                     let fits = (model.model_invariant_id.is_empty()
                         || i.model_invariant_id == model.model_invariant_id)
                         && (model.model_version_id.is_empty()
@@ -202,12 +218,15 @@ fn sources(
                             Site {
                                 region: r.clone(),
                                 instance: Some(i.clone()),
+                                vf_module: module.cloned(),
+                                passthrough: Default::default(),
                             },
                         );
                     }
                 }
                 why.push(format!(
-                    "no service instance in the inventory matches policy {} for demand {name} (model {}{}{}, in a known cloud region)",
+                    "no {} in the inventory matches policy {} for demand {name} (model {}{}{}, in a known cloud region)",
+                    if kind == "vfmodule" { "VF module" } else { "service instance" },
                     p.id,
                     model.model_invariant_id,
                     customer.map(|c| format!(", customer {c}")).unwrap_or_default(),
@@ -216,13 +235,36 @@ fn sources(
             }
             other => {
                 return Err(PlanError(format!(
-                    "policy {}: inventoryType '{other}' is not supported by netorch (cloud, service)",
+                    "policy {}: inventoryType '{other}' is not supported by netorch (cloud, service, vfmodule)",
                     p.id
                 )));
             }
         }
     }
     Ok((out, why.join("; ")))
+}
+
+/// OSDF accepts any `identifierType`; one that no candidate kind has cannot be evaluated, so
+/// the request fails naming it (HAS would silently ignore an exclusion and empty a demand with a
+/// requirement).
+fn check_identifier_types(req: &PlacementRequest) -> Result<(), PlanError> {
+    for (i, d) in req.placement_info.placement_demands.iter().enumerate() {
+        for (list, refs) in [
+            ("existingCandidates", &d.existing_candidates),
+            ("excludedCandidates", &d.excluded_candidates),
+            ("requiredCandidates", &d.required_candidates),
+        ] {
+            for (j, c) in refs.iter().enumerate() {
+                if IdentifierType::parse(&c.identifier_type).is_none() {
+                    return Err(PlanError(format!(
+                        "placementDemands[{i}].{list}[{j}]: identifierType '{}' cannot be evaluated; the candidates netorch knows are named by cloudRegionId, vimId, serviceInstanceId, vnfName or vfmodule",
+                        c.identifier_type
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What every rule of one request reads.
@@ -768,6 +810,7 @@ pub fn plan(
     policies: &[&Policy],
     fits: &FitAnswers,
 ) -> Result<Plan, PlanError> {
+    check_identifier_types(req)?;
     let query = query_parameters(req, policies);
     let customer = match (
         query.get("customerLatitude").and_then(num),
@@ -1009,6 +1052,23 @@ pub fn placement_solutions(req: &PlacementRequest, plan: &Plan, answer: &Answer)
                             info.push(kv("vnfId", json!(i.vnf_id)));
                             info.push(kv("serviceInstanceId", json!(i.service_instance_id)));
                         }
+                        // HAS's vfmodule extras, under A&AI's names (what the vFW traffic
+                        // distribution workflow reads).
+                        if let Some(m) = &site.vf_module {
+                            for (k, v) in [
+                                ("vf-module-id", &m.vf_module_id),
+                                ("vf-module-name", &m.vf_module_name),
+                                ("nf-id", &m.vnf_id),
+                                ("nf-name", &m.vnf_name),
+                                ("nf-type", &m.nf_type),
+                                ("vnf-type", &m.vnf_type),
+                                ("ipv4-oam-address", &m.ipv4_oam_address),
+                                ("ipv6-oam-address", &m.ipv6_oam_address),
+                            ] {
+                                info.push(kv(k, json!(v)));
+                            }
+                            info.push(kv("vservers", json!(m.vservers)));
+                        }
                         info.extend([
                             kv("cloudOwner", json!(r.cloud_owner)),
                             kv("cloudClli", json!(r.complex.physical_location_id)),
@@ -1016,13 +1076,19 @@ pub fn placement_solutions(req: &PlacementRequest, plan: &Plan, answer: &Answer)
                             kv("aicVersion", json!(r.cloud_region_version)),
                             kv("cloudRegionId", json!(r.cloud_region_id)),
                             kv("vimId", json!(r.vim_id())),
-                            kv("oof_directives", json!({"directives": plan.directives[d][s.choice[d]]})),
+                            kv(
+                                "oof_directives",
+                                json!({"directives": plan.directives[d][s.choice[d]]}),
+                            ),
                         ]);
+                        for (k, v) in &site.passthrough {
+                            info.push(kv(k, v.clone()));
+                        }
                         json!({
                             "resourceModuleName": demand.resource_module_name,
                             "serviceResourceId": demand.service_resource_id,
                             "solution": {
-                                "identifierType": if site.instance.is_some() { "serviceInstanceId" } else { "cloudRegionId" },
+                                "identifierType": site.identifier_type(),
                                 "identifiers": [site.id()],
                                 "cloudOwner": r.cloud_owner,
                             },

@@ -90,7 +90,9 @@ pub struct ModelInfo {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CandidateRef {
-    /// `cloudRegionId`, `vimId`, `serviceInstanceId`, `vnfName` (or the snake_case spellings).
+    /// `cloudRegionId`, `vimId`, `serviceInstanceId`, `vnfName`, `vfmodule` (or the snake_case
+    /// spellings). Any string is accepted, as OSDF does; one no policy can evaluate fails the
+    /// request with a message naming it.
     pub identifier_type: String,
     /// Identifiers.
     #[serde(default)]
@@ -111,6 +113,8 @@ pub enum IdentifierType {
     ServiceInstanceId,
     /// A VNF name.
     VnfName,
+    /// A VF module id (or name).
+    VfModule,
 }
 
 impl IdentifierType {
@@ -121,6 +125,7 @@ impl IdentifierType {
             "vimId" | "vim_id" => Self::VimId,
             "serviceInstanceId" | "service_instance_id" => Self::ServiceInstanceId,
             "vnfName" | "vnf_name" => Self::VnfName,
+            "vfmodule" | "vfModule" | "vf_module" => Self::VfModule,
             _ => return None,
         })
     }
@@ -322,25 +327,6 @@ impl PlacementRequest {
                     &format!("placementInfo.placementDemands[{i}].resourceModuleName"),
                     format!("'{}' is used by two demands", d.resource_module_name),
                 );
-            }
-            for (list, refs) in [
-                ("existingCandidates", &d.existing_candidates),
-                ("excludedCandidates", &d.excluded_candidates),
-                ("requiredCandidates", &d.required_candidates),
-            ] {
-                for (j, c) in refs.iter().enumerate() {
-                    if IdentifierType::parse(&c.identifier_type).is_none() {
-                        return err(
-                            &format!(
-                                "placementInfo.placementDemands[{i}].{list}[{j}].identifierType"
-                            ),
-                            format!(
-                                "'{}' is not one of cloudRegionId, vimId, serviceInstanceId, vnfName",
-                                c.identifier_type
-                            ),
-                        );
-                    }
-                }
             }
         }
         Ok(())

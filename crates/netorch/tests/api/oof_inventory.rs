@@ -615,3 +615,120 @@ async fn a_default_policy_applies_to_demands_no_policy_of_its_type_names() {
     assert!(msg.contains("distance-default"), "{msg}");
     app.stop().await;
 }
+
+/// A VF module of the vFW traffic-distribution use case.
+fn vfm(id: &str, region: &str, status: &str) -> Value {
+    json!({"vf-module-id": id, "vf-module-name": format!("{id}-name"), "vnf-id": format!("vnf-{id}"),
+        "vnf-name": format!("vfw-{region}"), "nf-type": "FIREWALL", "vnf-type": "vFW_TD/vFW 0",
+        "service-instance-id": "si-vfw-td", "global-customer-id": "DemoCust", "service-type": "vFWDT",
+        "model-invariant-id": "vfw-model", "model-version-id": "vfw-v1",
+        "orchestration-status": status, "prov-status": "ACTIVE", "ipv4-oam-address": "10.0.0.7",
+        "vservers": [{"vserver-id": format!("vs-{id}"), "vserver-name": format!("vm-{id}")}],
+        "cloud-owner": "CloudOwner", "cloud-region-id": region})
+}
+
+/// OSDF's `vnfPolicy_vFW_TD`: active VF modules of the customer, tagged as the destination.
+fn vfw_td_policies() -> Value {
+    json!({"vnfPolicy_vFW_TD": {"type": "onap.policies.optimization.resource.VnfPolicy", "version": "1.0.0",
+        "properties": {"services": ["vFW_TD"], "resources": ["vFW-SINK"], "vnfProperties": [
+            {"inventoryProvider": "aai", "inventoryType": "vfmodule", "serviceType": "", "customerId": "DemoCust",
+             "equipmentRole": "", "attributes": {"orchestrationStatus": ["active"], "provStatus": "ACTIVE"},
+             "passthroughAttributes": {"td-role": "destination"}}]}}})
+}
+
+fn vfw_td_request(id: &str, candidates: Value) -> Value {
+    json!({
+        "requestInfo": {"transactionId": format!("tx-{id}"), "requestId": id, "callbackUrl": "http://127.0.0.1:9/unused",
+            "sourceId": "so", "requestType": "create", "numSolutions": 1, "optimizers": ["placement"], "timeout": 60},
+        "placementInfo": {"requestParameters": {}, "placementDemands": [{
+            "resourceModuleName": "vFW-SINK", "serviceResourceId": "vFW-SINK-XX",
+            "resourceModelInfo": {"modelInvariantId": "vfw-model", "modelVersionId": "vfw-v1"},
+            "excludedCandidates": candidates["excluded"], "requiredCandidates": candidates["required"]}]},
+        "serviceInfo": {"serviceInstanceId": "si-vfw-td", "serviceName": "vFW_TD",
+            "modelInfo": {"modelInvariantId": "vfw-td-model", "modelVersionId": "vfw-td-v1"}}
+    })
+}
+
+#[tokio::test]
+async fn vf_modules_are_candidates_with_their_extras_and_the_policys_passthrough_attributes() {
+    let app = start(vfw_td_policies(), |_| {}).await;
+    let mut inv = inventory_with_instances();
+    inv["vf-module"] = json!([
+        vfm("vfm-dfw", "dfw-2", "Active"),
+        vfm("vfm-chi", "chi-1", "Active"),
+        vfm("vfm-nyc", "nyc-1", "Created")
+    ]);
+    let r = app
+        .client
+        .put(format!("{}/api/oof/v1/inventory", app.base))
+        .basic_auth("admin", Some("admin"))
+        .json(&inv)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    // dfw excluded by the client, nyc not active: chi is the only VF module left.
+    let req = vfw_td_request(
+        "td-1",
+        json!({"excluded": [{"identifierType": "vfmodule", "identifiers": ["vfm-dfw"]}], "required": []}),
+    );
+    let (s, v) = place_sync(&app, &req).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let chosen = solution_of(&v["solutions"]["placementSolutions"][0], "vFW-SINK");
+    assert_eq!(
+        chosen["solution"],
+        json!({"identifierType": "vfmodule", "identifiers": ["vfm-chi"], "cloudOwner": "CloudOwner"})
+    );
+    for (key, want) in [
+        ("vf-module-id", json!("vfm-chi")),
+        ("vf-module-name", json!("vfm-chi-name")),
+        ("nf-type", json!("FIREWALL")),
+        ("ipv4-oam-address", json!("10.0.0.7")),
+        ("vnfHostName", json!("vfw-chi-1")),
+        ("serviceInstanceId", json!("si-vfw-td")),
+        ("locationId", json!("chi-1")),
+        ("td-role", json!("destination")),
+    ] {
+        assert_eq!(info(chosen, key), want, "{key}: {chosen}");
+    }
+    assert_eq!(info(chosen, "vservers")[0]["vserver-id"], "vs-vfm-chi");
+    // Required by VF module name: the one named, or nothing.
+    let req = vfw_td_request(
+        "td-2",
+        json!({"excluded": [], "required": [{"identifierType": "vfmodule", "identifiers": ["vfm-nyc-name"]}]}),
+    );
+    let (s, v) = place_sync(&app, &req).await;
+    assert_eq!(s.as_u16(), 520, "{v}");
+    assert!(
+        v["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("vFW-SINK")),
+        "{v}"
+    );
+    // An identifier type no candidate kind has: accepted as OSDF accepts it, then failed with a
+    // message naming it (sync: 400 with the failed body; async: 202, then the callback says so).
+    let req = vfw_td_request(
+        "td-3",
+        json!({"excluded": [{"identifierType": "nssi", "identifiers": ["x"]}], "required": []}),
+    );
+    let (s, v) = place_sync(&app, &req).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["requestStatus"], "failed", "{v}");
+    assert!(
+        v["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("'nssi'")),
+        "{v}"
+    );
+    let (s, _, v) = place(
+        &app,
+        "/api/oof/v1/placement",
+        &vfw_td_request(
+            "td-4",
+            json!({"excluded": [{"identifierType": "nssi", "identifiers": ["x"]}], "required": []}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    app.stop().await;
+}
