@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
@@ -513,7 +513,10 @@ impl App {
                     )
                 }),
             )
-            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+            .layer(SetRequestIdLayer::new(
+                request_id,
+                SequentialRequestId::new(),
+            ));
         Ok(Self {
             router,
             store,
@@ -846,4 +849,43 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     opts.open(path)?.write_all(bytes)?;
     Ok(())
+}
+
+/// Request ids for requests that bring none: a random prefix drawn once per process and a
+/// counter (`3f9a1c2b7d4e5f60-1a`), unique across replicas and restarts with overwhelming
+/// probability. A UUID v4 per request cost a `getrandom` system call and a formatting pass on every
+/// request.
+#[derive(Clone)]
+struct SequentialRequestId {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SequentialRequestId {
+    fn new() -> Self {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        // std's hasher keys are random per process; the clock and pid separate processes that
+        // might share them.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        h.write_u32(std::process::id());
+        Self {
+            prefix: Arc::from(format!("{:016x}", h.finish())),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
