@@ -7,9 +7,13 @@ use tracing_subscriber::{EnvFilter, fmt};
 /// (`netorch token slices | jq`), and a database's notices must not end up in it.
 pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours only for a person at a terminal: log files and collectors get plain text, and the
+    // escape codes are not formatted into every request's span.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()
