@@ -3,11 +3,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    body::Bytes,
-    extract::{
-        ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request,
-        rejection::BytesRejection,
-    },
+    extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -381,8 +377,8 @@ impl From<crate::extract::Rejection> for OsmError {
         use crate::extract::Part;
         match r.part {
             Part::Body if r.too_large() => Self::TooLarge("Request body is too large".into()),
-            Part::Body => Self::BadRequest(format!("Cannot read the request body: {}", r.message)),
-            Part::Path => Self::BadRequest("Invalid identifier".into()),
+            Part::Body => Self::BadRequest(format!("Cannot read request body: {}", r.message)),
+            Part::Path => Self::BadRequest(format!("Invalid URL: {}", r.message)),
             Part::Query => Self::BadRequest(format!("Invalid query string: {}", r.message)),
         }
     }
@@ -468,22 +464,7 @@ impl<S: Send + Sync> FromRequest<S> for OsmValue {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let media = media_type(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(ref inner)
-                if std::error::Error::source(inner)
-                    .is_some_and(|s| s.to_string().contains("length limit"))
-                    || inner.to_string().contains("length limit") =>
-            {
-                OsmError::too_large("Request body is too large")
-            }
-            other => {
-                if other.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    OsmError::too_large("Request body is too large")
-                } else {
-                    OsmError::bad_request(format!("Cannot read request body: {other}"))
-                }
-            }
-        })?;
+        let extractors::Body(bytes) = extractors::Body::from_request(req, state).await?;
         parse_document(media.as_deref(), &bytes).map(OsmValue)
     }
 }
@@ -641,9 +622,8 @@ impl<S: Send + Sync> FromRequestParts<S> for OsmId {
     type Rejection = OsmError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| OsmError::bad_request(format!("Invalid URL: {e}")))?;
+        let extractors::Path(id) =
+            extractors::Path::<String>::from_request_parts(parts, state).await?;
         check_id(&id)?;
         Ok(OsmId(id))
     }
