@@ -13,7 +13,7 @@ use netorch_core::{
     clock::micros_to_secs,
     identity::{Project, Role},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
@@ -243,25 +243,66 @@ pub fn token_json(id: &str, s: &Session) -> Value {
 
 /// A user without secrets.
 pub fn user_json(v: &UserView) -> Value {
-    let mut projects: Vec<&str> = Vec::new();
-    for m in &v.mappings {
-        if !projects.contains(&m.project_name.as_str()) {
-            projects.push(&m.project_name);
+    serde_json::to_value(UserDoc::new(v)).unwrap_or_default()
+}
+
+/// The user document, typed so that `GET /users/{id}` serialises it without building a `Value`.
+/// Fields are declared in the order `serde_json` sorts a `Value`'s keys, so both paths give the
+/// same bytes (a test compares them).
+#[derive(Serialize)]
+pub struct UserDoc<'a> {
+    _admin: UserAdmin<'a>,
+    _id: &'a str,
+    project_role_mappings: Vec<MappingDoc<'a>>,
+    projects: Vec<&'a str>,
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+struct UserAdmin<'a> {
+    created: f64,
+    modified: f64,
+    user_status: &'a str,
+}
+
+#[derive(Serialize)]
+struct MappingDoc<'a> {
+    project: &'a str,
+    project_name: &'a str,
+    role: &'a str,
+    role_name: &'a str,
+}
+
+impl<'a> UserDoc<'a> {
+    /// The document of `v`.
+    pub fn new(v: &'a UserView) -> Self {
+        let mut projects: Vec<&str> = Vec::new();
+        for m in &v.mappings {
+            if !projects.contains(&m.project_name.as_str()) {
+                projects.push(&m.project_name);
+            }
+        }
+        Self {
+            _admin: UserAdmin {
+                created: micros_to_secs(v.user.created),
+                modified: micros_to_secs(v.user.modified),
+                user_status: &v.user.status,
+            },
+            _id: &v.user.id,
+            project_role_mappings: v
+                .mappings
+                .iter()
+                .map(|m| MappingDoc {
+                    project: &m.project_id,
+                    project_name: &m.project_name,
+                    role: &m.role_id,
+                    role_name: &m.role_name,
+                })
+                .collect(),
+            projects,
+            username: &v.user.username,
         }
     }
-    json!({
-        "_id": v.user.id,
-        "username": v.user.username,
-        "_admin": {
-            "created": micros_to_secs(v.user.created),
-            "modified": micros_to_secs(v.user.modified),
-            "user_status": v.user.status,
-        },
-        "project_role_mappings": v.mappings.iter().map(|m| json!({
-            "project": m.project_id, "project_name": m.project_name, "role": m.role_id, "role_name": m.role_name
-        })).collect::<Vec<_>>(),
-        "projects": projects,
-    })
 }
 
 /// A project.
@@ -283,4 +324,57 @@ pub fn role_json(r: &Role) -> Value {
         "permissions": r.permissions,
         "_admin": {"created": micros_to_secs(r.created), "modified": micros_to_secs(r.modified)},
     })
+}
+
+#[cfg(test)]
+mod user_doc_tests {
+    use netorch_core::identity::User;
+
+    use super::*;
+
+    #[test]
+    fn the_typed_user_document_serialises_to_the_same_bytes_as_the_value() {
+        let v = UserView {
+            user: User {
+                id: "u-1".into(),
+                username: "alice \"the\" admin".into(),
+                password_hash: "secret".into(),
+                status: "active".into(),
+                created: 1_700_000_000_123_456,
+                modified: 1_700_000_001_000_000,
+                mappings: Vec::new(),
+            },
+            mappings: vec![
+                netorch_core::identity::NamedMapping {
+                    project_id: "p1".into(),
+                    project_name: "admin".into(),
+                    role_id: "r1".into(),
+                    role_name: "system_admin".into(),
+                },
+                netorch_core::identity::NamedMapping {
+                    project_id: "p1".into(),
+                    project_name: "admin".into(),
+                    role_id: "r2".into(),
+                    role_name: "project_user".into(),
+                },
+            ],
+        };
+        let typed = serde_json::to_vec(&UserDoc::new(&v)).unwrap_or_default();
+        let legacy = serde_json::to_vec(&json!({
+            "_id": "u-1",
+            "username": "alice \"the\" admin",
+            "_admin": {"created": 1_700_000_000.123456, "modified": 1_700_000_001.0, "user_status": "active"},
+            "project_role_mappings": [
+                {"project": "p1", "project_name": "admin", "role": "r1", "role_name": "system_admin"},
+                {"project": "p1", "project_name": "admin", "role": "r2", "role_name": "project_user"},
+            ],
+            "projects": ["admin"],
+        }))
+        .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&typed),
+            String::from_utf8_lossy(&legacy)
+        );
+        assert!(!String::from_utf8_lossy(&typed).contains("secret"));
+    }
 }

@@ -9,7 +9,7 @@ mod users;
 
 use std::sync::Arc;
 
-use axum::{Router, extract::FromRef, http::Method, middleware, routing::get};
+use axum::{Router, extract::FromRef, http::Method, routing::get};
 use netorch_auth::IdentityService;
 use netorch_http::osm::{self, BasicAuthPolicy, OsmError, Reply};
 use serde_json::json;
@@ -105,7 +105,7 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .route("/osm", get(unknown_url))
         .route("/osm/{*rest}", axum::routing::any(unknown_url))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(osm::render))
+        .layer(osm::RenderLayer)
         .with_state(state);
     (router, api)
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     AdminState,
-    json::{UserCreateDto, UserEditDto, user_json},
+    json::{UserCreateDto, UserDoc, UserEditDto, user_json},
 };
 
 /// List users (all with `users:get`, otherwise only oneself).
@@ -65,7 +65,7 @@ pub async fn get_user(
         .identity
         .get_user(&me, &id, grant == Grant::OwnOnly)
         .await?;
-    Ok(Reply::ok(user_json(&user)))
+    Ok(Reply::ok_typed(&UserDoc::new(&user)))
 }
 
 async fn edit_user(

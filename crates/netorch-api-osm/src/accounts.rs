@@ -498,12 +498,10 @@ async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{perm}:get"), "get", &q.admin)?;
-    let records = crate::tenancy::list(&s, &me, &q, kind.collection).await?;
-    let docs = records
-        .iter()
-        .map(|r| record_json(r, kind.secrets))
-        .collect();
-    q.list(docs)
+    crate::tenancy::list_reply(&s, &me, &q, kind.collection, |r| {
+        record_json(r, kind.secrets)
+    })
+    .await
 }
 
 async fn show(

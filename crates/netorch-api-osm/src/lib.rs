@@ -13,7 +13,7 @@ mod tenancy;
 
 use std::sync::Arc;
 
-use axum::{Router, extract::FromRef, http::Method, middleware};
+use axum::{Router, extract::FromRef, http::Method};
 use netorch_auth::{IdentityService, secrets::SecretBox};
 use netorch_core::{
     Clock, blobs::BlobStore, jobs::JobRepository, tenancy::RecordRepository,
@@ -60,6 +60,8 @@ pub struct Deps {
 #[derive(Clone)]
 pub(crate) struct OsmState {
     pub deps: Deps,
+    /// Lists rendered per scope and query, valid while their collection's version holds.
+    pub lists: Arc<tenancy::ListCache>,
 }
 
 impl FromRef<OsmState> for Arc<IdentityService> {
@@ -96,8 +98,11 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .collect();
     let router = router
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(osm::render))
-        .with_state(OsmState { deps });
+        .layer(osm::RenderLayer)
+        .with_state(OsmState {
+            deps,
+            lists: Arc::default(),
+        });
     (router, api)
 }
 

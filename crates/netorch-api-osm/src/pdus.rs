@@ -161,12 +161,7 @@ async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{PERM}:get"), "get", &q.admin)?;
-    let docs = crate::tenancy::list(&s, &me, &q, COLLECTION)
-        .await?
-        .iter()
-        .map(json_of)
-        .collect();
-    q.list(docs)
+    crate::tenancy::list_reply(&s, &me, &q, COLLECTION, json_of).await
 }
 
 /// Show a PDU.

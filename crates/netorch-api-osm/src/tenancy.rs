@@ -182,21 +182,80 @@ pub(crate) async fn load(
         .ok_or_else(|| OsmError::not_found(format!("{what} '{id}' not found")))
 }
 
-/// The records of a collection inside the caller's list scope.
-pub(crate) async fn list(
+/// Rendered list answers, keyed by collection, caller scope and query, each tagged with the
+/// collection version it was rendered at. A list of 50 VIM accounts re-read, re-parsed and
+/// re-rendered per request cost 3.3× re-serialising the same document (issue 12); a hit costs one
+/// indexed read of the version. Bounded in entries and bytes; stale entries are replaced on the
+/// next miss of their key.
+#[derive(Default)]
+pub(crate) struct ListCache {
+    entries: std::sync::Mutex<ListEntries>,
+}
+
+#[derive(Default)]
+struct ListEntries {
+    map: std::collections::HashMap<String, (i64, Reply)>,
+    bytes: usize,
+}
+
+impl ListCache {
+    const MAX_ENTRIES: usize = 512;
+    const MAX_BYTES: usize = 32 << 20;
+
+    fn get(&self, key: &str, version: i64) -> Option<Reply> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .map
+            .get(key)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, key: String, version: i64, reply: &Reply) {
+        let Some(len) = reply.frozen_len() else {
+            return;
+        };
+        if len > Self::MAX_BYTES / 4 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.map.len() >= Self::MAX_ENTRIES || entries.bytes + len > Self::MAX_BYTES {
+            // Rare (many distinct queries); starting over is simpler than LRU bookkeeping and
+            // costs each key one miss.
+            entries.map.clear();
+            entries.bytes = 0;
+        }
+        if let Some((_, old)) = entries.map.insert(key, (version, reply.clone())) {
+            entries.bytes -= old.frozen_len().unwrap_or(0);
+        }
+        entries.bytes += len;
+    }
+}
+
+/// The list answer for a collection inside the caller's list scope, each record rendered by
+/// `render` and the query's filters and paging applied; served from [`ListCache`] while the
+/// collection is unchanged.
+pub(crate) async fn list_reply(
     s: &OsmState,
     me: &Session,
     q: &OsmQuery,
     collection: &str,
-) -> Result<Vec<Record>, OsmError> {
+    render: impl Fn(&Record) -> serde_json::Value,
+) -> Result<Reply, OsmError> {
     let scope = s
         .deps
         .identity
         .scope(me, "get", &q.admin, Access::List)
         .await?;
-    s.deps
-        .records
-        .list_records(collection, &scope)
-        .await
-        .map_err(OsmError::from)
+    // The version is read before the records: a change in between only makes the entry look
+    // older than its content, never newer.
+    let version = s.deps.records.collection_version(collection).await?;
+    let key = format!("{collection}\n{scope:?}\n{q:?}");
+    if let Some(reply) = s.lists.get(&key, version) {
+        return Ok(reply);
+    }
+    let records = s.deps.records.list_records(collection, &scope).await?;
+    let reply = q.list(records.iter().map(render).collect())?.frozen();
+    s.lists.put(key, version, &reply);
+    Ok(reply)
 }

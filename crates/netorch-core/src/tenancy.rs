@@ -145,6 +145,10 @@ pub trait RecordRepository: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Records of a collection readable by a project (OSM quotas count these).
     async fn count_records(&self, collection: &str, project_id: &str) -> Result<i64, StoreError>;
+    /// A number the database changes in the same transaction as any change to the collection's
+    /// records or owners (0 before the first): equal versions mean an equal collection, on every
+    /// replica, so a rendering made at one version may be served again while it holds.
+    async fn collection_version(&self, collection: &str) -> Result<i64, StoreError>;
 }
 
 #[cfg(test)]

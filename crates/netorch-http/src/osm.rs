@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
@@ -46,7 +45,12 @@ impl Format {
 
 /// Marks a response whose body is a document that `render` may re-encode as YAML.
 #[derive(Debug, Clone)]
-struct Document(Value);
+enum Document {
+    /// Built as a `Value`.
+    Value(Value),
+    /// Serialised straight from a typed document; the JSON is parsed again only for YAML.
+    Json(bytes::Bytes),
+}
 
 /// Serialises a document in the given format.
 pub fn encode(value: &Value, format: Format) -> (HeaderValue, Vec<u8>) {
@@ -66,31 +70,118 @@ pub fn encode(value: &Value, format: Format) -> (HeaderValue, Vec<u8>) {
     }
 }
 
-fn document_response(status: StatusCode, value: Value) -> Response {
-    let (ct, body) = encode(&value, Format::Json);
-    let mut r = (status, [(header::CONTENT_TYPE, ct)], body).into_response();
-    r.extensions_mut().insert(Document(value));
+fn document_response(status: StatusCode, body: Body) -> Response {
+    let (json, doc) = match body {
+        Body::Value(value) => (
+            bytes::Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+            Document::Value(value),
+        ),
+        Body::Json(json) => (json.clone(), Document::Json(json)),
+    };
+    let mut r = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    r.extensions_mut().insert(doc);
     r
 }
 
-/// Middleware for every OSM route: re-encodes document responses in the format the request's
-/// `Accept` asks for (handlers always produce JSON first).
-pub async fn render(req: Request, next: Next) -> Response {
-    // Decide both possible formats now, so the request headers need not be kept.
-    let for_success = Format::negotiate(req.headers(), false);
-    let for_error = Format::negotiate(req.headers(), true);
-    let mut resp = next.run(req).await;
-    let Some(Document(value)) = resp.extensions_mut().remove::<Document>() else {
-        return resp;
-    };
-    let format = if resp.status().as_u16() >= 300 {
-        for_error
-    } else {
-        for_success
-    };
+/// Layer for every OSM route: re-encodes document responses in the format the request's `Accept`
+/// asks for (handlers always produce JSON first). A plain tower layer rather than an axum
+/// `from_fn` middleware, which boxes a future per request on the hottest routes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderLayer;
+
+impl<S> tower::Layer<S> for RenderLayer {
+    type Service = Render<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Render { inner }
+    }
+}
+
+/// The service of [`RenderLayer`].
+#[derive(Debug, Clone)]
+pub struct Render<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for Render<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RenderFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        // Decide both possible formats now, so the request headers need not be kept.
+        let for_success = Format::negotiate(req.headers(), false);
+        let for_error = Format::negotiate(req.headers(), true);
+        RenderFuture {
+            inner: self.inner.call(req),
+            for_success,
+            for_error,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Render`].
+    pub struct RenderFuture<F> {
+        #[pin]
+        inner: F,
+        for_success: Format,
+        for_error: Format,
+    }
+}
+
+impl<F, E> std::future::Future for RenderFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.inner.poll(cx).map_ok(|resp| {
+            let format = if resp.status().as_u16() >= 300 {
+                *this.for_error
+            } else {
+                *this.for_success
+            };
+            reencode(resp, format)
+        })
+    }
+}
+
+fn reencode(mut resp: Response, format: Format) -> Response {
     if format == Format::Json {
+        resp.extensions_mut().remove::<Document>();
         return resp;
     }
+    let Some(doc) = resp.extensions_mut().remove::<Document>() else {
+        return resp;
+    };
+    let value = match doc {
+        Document::Value(v) => v,
+        Document::Json(json) => serde_json::from_slice(&json).unwrap_or_default(),
+    };
     let (ct, body) = encode(&value, format);
     let (mut parts, _) = resp.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, ct);
@@ -99,12 +190,18 @@ pub async fn render(req: Request, next: Next) -> Response {
 }
 
 /// A successful OSM answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reply {
     status: StatusCode,
     location: Option<String>,
-    body: Option<Value>,
+    body: Option<Body>,
     headers: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Value(Value),
+    Json(bytes::Bytes),
 }
 
 impl Reply {
@@ -113,7 +210,41 @@ impl Reply {
         Self {
             status: StatusCode::OK,
             location: None,
-            body: Some(body),
+            body: Some(Body::Value(body)),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same answer with its document serialised now, so that clones of it (a cached
+    /// rendering) share the bytes instead of serialising again.
+    pub fn frozen(mut self) -> Self {
+        if let Some(Body::Value(v)) = &self.body {
+            self.body = Some(Body::Json(bytes::Bytes::from(
+                serde_json::to_vec(v).unwrap_or_default(),
+            )));
+        }
+        self
+    }
+
+    /// Size of the serialised document, if it is serialised.
+    pub fn frozen_len(&self) -> Option<usize> {
+        match &self.body {
+            Some(Body::Json(b)) => Some(b.len()),
+            _ => None,
+        }
+    }
+
+    /// 200 with a typed document, serialised without building a `Value` first (hot reads). The
+    /// JSON must be what `serde_json::to_vec` of the equivalent `Value` gives — `serde_json` sorts
+    /// a `Value`'s keys, so the type declares its fields in that order — so that both paths put the
+    /// same bytes on the wire.
+    pub fn ok_typed<T: serde::Serialize>(body: &T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            location: None,
+            body: Some(Body::Json(bytes::Bytes::from(
+                serde_json::to_vec(body).unwrap_or_default(),
+            ))),
             headers: Vec::new(),
         }
     }
@@ -123,7 +254,7 @@ impl Reply {
         Self {
             status: StatusCode::CREATED,
             location: Some(location),
-            body: Some(json!({"_id": id, "id": id})),
+            body: Some(Body::Value(json!({"_id": id, "id": id}))),
             headers: Vec::new(),
         }
     }
@@ -143,7 +274,7 @@ impl Reply {
         Self {
             status,
             location: None,
-            body: Some(body),
+            body: Some(Body::Value(body)),
             headers: Vec::new(),
         }
     }
@@ -329,7 +460,7 @@ impl OsmError {
 
 impl IntoResponse for OsmError {
     fn into_response(self) -> Response {
-        let mut r = document_response(self.status(), self.body());
+        let mut r = document_response(self.status(), Body::Value(self.body()));
         if let Self::Unauthenticated(detail) = &self {
             let realm = detail.replace(['"', '\\'], "'");
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {

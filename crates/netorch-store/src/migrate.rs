@@ -27,6 +27,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "slices",
         include_str!("../migrations/sqlite/0004_slices.sql"),
     ),
+    (
+        5,
+        "collection versions",
+        include_str!("../migrations/sqlite/0005_collection_versions.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -49,6 +54,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "slices",
         include_str!("../migrations/postgres/0004_slices.sql"),
+    ),
+    (
+        5,
+        "collection versions",
+        include_str!("../migrations/postgres/0005_collection_versions.sql"),
     ),
 ];
 

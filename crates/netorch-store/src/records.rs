@@ -282,6 +282,16 @@ impl RecordRepository for Store {
         Ok(existed)
     }
 
+    async fn collection_version(&self, collection: &str) -> Result<i64, StoreError> {
+        let v: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM collection_versions WHERE collection = $1")
+                .bind(collection)
+                .fetch_optional(self.read())
+                .await
+                .map_err(map_err)?;
+        Ok(v.map_or(0, |(v,)| v))
+    }
+
     async fn count_records(&self, collection: &str, project_id: &str) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM record_owners WHERE collection = $1 AND project_id = $2 AND can_read = 1",

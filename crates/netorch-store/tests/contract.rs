@@ -703,6 +703,55 @@ mod records {
     }
 
     #[tokio::test]
+    async fn the_collection_version_moves_with_every_change_and_a_failed_change_leaves_it() {
+        let (_db, s) = store().await;
+        let v = |s: &netorch_store::Store| {
+            let s = s.clone();
+            async move { s.collection_version("vim_accounts").await.expect("version") }
+        };
+        assert_eq!(v(&s).await, 0);
+        let mut a = rec("a", "vim1", &["p1"], &["p1"]);
+        s.insert_record("vim_accounts", &a, &[])
+            .await
+            .expect("insert");
+        let v1 = v(&s).await;
+        assert!(v1 > 0);
+        // Another collection's changes leave this one's version alone.
+        s.insert_record("pdus", &rec("x", "pdu", &["p1"], &["p1"]), &[])
+            .await
+            .expect("other");
+        assert_eq!(v(&s).await, v1);
+        // A refused insert (duplicate name) rolls its bump back with it.
+        assert!(
+            s.insert_record("vim_accounts", &rec("b", "vim1", &["p1"], &["p1"]), &[])
+                .await
+                .is_err()
+        );
+        assert_eq!(v(&s).await, v1);
+        a.body = json!({"changed": true});
+        a.touch(a.modified + 1);
+        s.update_record("vim_accounts", &a, &[])
+            .await
+            .expect("update");
+        let v2 = v(&s).await;
+        assert!(v2 > v1);
+        // Sharing with another project changes only owners; lists of that project change.
+        a.owners.read.push("p2".into());
+        a.touch(a.modified + 1);
+        s.update_record("vim_accounts", &a, &[])
+            .await
+            .expect("share");
+        let v3 = v(&s).await;
+        assert!(v3 > v2);
+        assert!(
+            s.delete_record("vim_accounts", "a", &[])
+                .await
+                .expect("delete")
+        );
+        assert!(v(&s).await > v3);
+    }
+
+    #[tokio::test]
     async fn names_are_unique_per_project_and_collection() {
         let (_db, s) = store().await;
         s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])

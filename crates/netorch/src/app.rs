@@ -4,12 +4,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    http::{HeaderName, StatusCode},
-    middleware,
-};
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
 use netorch_auth::{
     AuthConfig, IdentityService, PermissionCatalog,
     jwt::{KeyRing, KeyRingConfig, KeySource, TokenVerifier, TrustedIssuer},
@@ -27,12 +22,7 @@ use netorch_store::{Backend, Store, StoreOptions};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
-};
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
 use crate::{config::Config, metrics::Metrics};
 
@@ -481,42 +471,18 @@ impl App {
             metrics.clone(),
             [admin_doc, osm_doc, slices_doc, oof_doc],
         );
-        let request_id = HeaderName::from_static("x-request-id");
         let router = system
             .merge(admin)
             .merge(osm)
             .merge(slices)
             .merge(oof)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
-            .layer(middleware::from_fn_with_state(
-                metrics.clone(),
-                crate::metrics::track,
-            ))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 cfg.server.request_timeout,
             ))
             .layer(CatchPanicLayer::new())
-            .layer(PropagateRequestIdLayer::new(request_id.clone()))
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                    let id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        request_id = id,
-                        method = req.method().as_str(),
-                        path = req.uri().path()
-                    )
-                }),
-            )
-            .layer(SetRequestIdLayer::new(
-                request_id,
-                SequentialRequestId::new(),
-            ));
+            .layer(crate::observe::ObserveLayer::new(metrics.clone()));
         Ok(Self {
             router,
             store,
@@ -849,43 +815,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     opts.open(path)?.write_all(bytes)?;
     Ok(())
-}
-
-/// Request ids for requests that bring none: a random prefix drawn once per process and a
-/// counter (`3f9a1c2b7d4e5f60-1a`), unique across replicas and restarts with overwhelming
-/// probability. A UUID v4 per request cost a `getrandom` system call and a formatting pass on every
-/// request.
-#[derive(Clone)]
-struct SequentialRequestId {
-    prefix: Arc<str>,
-    next: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl SequentialRequestId {
-    fn new() -> Self {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        // std's hasher keys are random per process; the clock and pid separate processes that
-        // might share them.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        h.write_u32(std::process::id());
-        Self {
-            prefix: Arc::from(format!("{:016x}", h.finish())),
-            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
-        }
-    }
-}
-
-impl MakeRequestId for SequentialRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
 }

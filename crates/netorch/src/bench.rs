@@ -39,6 +39,11 @@ pub struct BenchArgs {
     /// Database to run on (`postgres://...`); default: SQLite in a temporary directory.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// `auth` only: do not drive any load; print the two servers' URLs and the bearer token as one
+    /// JSON line, then serve until standard input closes, so an external load generator (wrk, see
+    /// `scripts/bench-wrk`) measures the same pair.
+    #[arg(long)]
+    pub hold: bool,
 }
 
 /// Bench scenarios.
@@ -53,6 +58,9 @@ pub enum Scenario {
     Slices,
     /// OOF placement: accept → callback latency of a small vCPE request, sequentially.
     Oof,
+    /// OSM lists (50 VIM accounts, `--packages` VNF packages) on one connection against a bare
+    /// handler re-serialising the very same documents from memory.
+    Lists,
 }
 
 /// Latency summary in microseconds.
@@ -192,6 +200,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         return result;
     }
+    if args.scenario == Scenario::Lists {
+        let result = lists(
+            &client,
+            &format!("http://127.0.0.1:{port}/osm"),
+            &token,
+            &args,
+        )
+        .await;
+        stop.cancel();
+        let _ = server.await;
+        let _ = bare_server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
     if args.scenario == Scenario::Oof {
         let result = oof(&client, port, &baseline, &args).await;
         stop.cancel();
@@ -209,6 +231,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return result;
     }
     let health = format!("http://127.0.0.1:{port}/healthz");
+    if args.hold {
+        println!(
+            "{}",
+            serde_json::json!({"bare": baseline, "healthz": health, "target": target, "token": token})
+        );
+        // Blocking read on a plain thread: the servers keep the runtime's workers.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        stop.cancel();
+        let _ = server.await;
+        let _ = bare_server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
 
     // Warm up connections and caches.
     let endpoints: [(&str, &str, Option<&str>); 3] = [
@@ -264,24 +304,20 @@ fn print(name: &str, s: &Summary) {
     );
 }
 
-/// Onboards `args.packages` VNF packages, then measures a package read, the full listing and a
-/// large upload, each against its baseline in the same run.
-async fn packages(
+/// Onboards `n` small VNF packages with 8 concurrent uploaders; returns the first one's id.
+async fn onboard(
     client: &reqwest::Client,
     osm: &str,
-    baseline: &str,
     token: &str,
-    args: &BenchArgs,
-    dir: &std::path::Path,
-) -> anyhow::Result<()> {
-    use std::io::Write as _;
+    n: usize,
+) -> anyhow::Result<Option<String>> {
     let url = format!("{osm}/vnfpkgm/v1/vnf_packages_content");
     let mut first = None;
     let mut tasks = Vec::new();
-    let chunk = args.packages.div_ceil(8).max(1);
+    let chunk = n.div_ceil(8).max(1);
     for w in 0..8 {
         let (client, url, token) = (client.clone(), url.clone(), token.to_string());
-        let range = (w * chunk)..((w + 1) * chunk).min(args.packages);
+        let range = (w * chunk)..((w + 1) * chunk).min(n);
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for i in range {
@@ -300,6 +336,169 @@ async fn packages(
             first = ids.first().cloned();
         }
     }
+    Ok(first)
+}
+
+/// Lists of 50 VIM accounts and of `args.packages` VNF packages, one client, against a bare
+/// handler that re-serialises the very same documents from memory (the floor of any server that
+/// renders them per request). Checks that both put the same bytes on the wire.
+async fn lists(
+    client: &reqwest::Client,
+    osm: &str,
+    token: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
+    let vims = format!("{osm}/admin/v1/vim_accounts");
+    for i in 0..50 {
+        let r = client
+            .post(&vims)
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .json(&serde_json::json!({
+                "name": format!("vim-{i:02}"), "vim_type": "dummy", "vim_url": "http://dummy.example/v3",
+                "vim_tenant_name": "bench", "vim_user": "bench", "vim_password": "bench-secret",
+                "description": "a VIM account of the lists benchmark, long enough to look like one",
+                "config": {"location": {"site": format!("site-{i}"), "latitude": 45.0, "longitude": 7.0}},
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "VIM create answered {}",
+            r.status()
+        );
+    }
+    let fetch = |url: String| async move {
+        let r = client
+            .get(&url)
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "{url} answered {}", r.status());
+        Ok::<_, anyhow::Error>(r.bytes().await?)
+    };
+    // Accounts settle asynchronously; measure the settled list.
+    for _ in 0..500 {
+        let body = fetch(vims.clone()).await?;
+        if !String::from_utf8_lossy(&body).contains("PROCESSING") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    onboard(client, osm, token, args.packages).await?;
+    let pkgs = format!("{osm}/vnfpkgm/v1/vnf_packages");
+    let vim_bytes = fetch(vims.clone()).await?;
+    let pkg_bytes = fetch(pkgs.clone()).await?;
+    let vim_doc: std::sync::Arc<Value> = std::sync::Arc::new(serde_json::from_slice(&vim_bytes)?);
+    let pkg_doc: std::sync::Arc<Value> = std::sync::Arc::new(serde_json::from_slice(&pkg_bytes)?);
+    anyhow::ensure!(
+        serde_json::to_vec(&*vim_doc)? == vim_bytes && serde_json::to_vec(&*pkg_doc)? == pkg_bytes,
+        "netorch's lists are not the bytes of their documents re-serialised"
+    );
+    let floor = {
+        let (v, p) = (vim_doc.clone(), pkg_doc.clone());
+        let json = |doc: std::sync::Arc<Value>| {
+            move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        serde_json::to_vec(&*doc).unwrap_or_default(),
+                    )
+                }
+            }
+        };
+        Router::new()
+            .route("/vims", get(json(v)))
+            .route("/pkgs", get(json(p)))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, floor)
+            .with_graceful_shutdown(s.cancelled_owned())
+            .await
+    });
+    let floor_vims = format!("http://127.0.0.1:{port}/vims");
+    let floor_pkgs = format!("http://127.0.0.1:{port}/pkgs");
+    let (n_vims, n_pkgs) = (
+        args.requests.div_ceil(5).max(50),
+        (args.requests / 50).max(20),
+    );
+    let plan: [(&str, &str, Option<&str>, usize); 4] = [
+        (
+            "floor: 50 VIM accounts re-serialised",
+            &floor_vims,
+            None,
+            n_vims,
+        ),
+        (
+            "GET /osm/admin/v1/vim_accounts (50)",
+            &vims,
+            Some(token),
+            n_vims,
+        ),
+        ("floor: packages re-serialised", &floor_pkgs, None, n_pkgs),
+        (
+            "GET /osm/vnfpkgm/v1/vnf_packages",
+            &pkgs,
+            Some(token),
+            n_pkgs,
+        ),
+    ];
+    for (_, url, tok, _) in &plan {
+        drive(client, url, *tok, 10, 1).await?;
+    }
+    let mut acc = vec![(Vec::new(), Duration::ZERO); plan.len()];
+    for _ in 0..args.rounds.max(1) {
+        for (i, (_, url, tok, n)) in plan.iter().enumerate() {
+            let (s, w) = drive(client, url, *tok, *n, 1).await?;
+            acc[i].0.extend(s);
+            acc[i].1 += w;
+        }
+    }
+    let sums: Vec<Summary> = acc.into_iter().map(|(s, w)| summarize(s, w)).collect();
+    println!(
+        "netorch bench (lists): 50 VIM accounts ({} KB), {} VNF packages ({} KB), one client, {} rounds, loopback",
+        vim_bytes.len() / 1024,
+        args.packages,
+        pkg_bytes.len() / 1024,
+        args.rounds
+    );
+    for ((name, ..), s) in plan.iter().zip(&sums) {
+        print(name, s);
+    }
+    println!(
+        "ratio VIM list / floor        p50 {:.2}x  p99 {:.2}x",
+        sums[1].p50 / sums[0].p50,
+        sums[1].p99 / sums[0].p99
+    );
+    println!(
+        "ratio package list / floor    p50 {:.2}x  p99 {:.2}x",
+        sums[3].p50 / sums[2].p50,
+        sums[3].p99 / sums[2].p99
+    );
+    stop.cancel();
+    let _ = server.await;
+    Ok(())
+}
+
+/// Onboards `args.packages` VNF packages, then measures a package read, the full listing and a
+/// large upload, each against its baseline in the same run.
+async fn packages(
+    client: &reqwest::Client,
+    osm: &str,
+    baseline: &str,
+    token: &str,
+    args: &BenchArgs,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let url = format!("{osm}/vnfpkgm/v1/vnf_packages_content");
+    let first = onboard(client, osm, token, args.packages).await?;
     let one = format!(
         "{osm}/vnfpkgm/v1/vnf_packages/{}",
         first.context("no package")?

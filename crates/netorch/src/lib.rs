@@ -4,6 +4,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod metrics;
+pub mod observe;
 mod system;
 pub mod telemetry;
 

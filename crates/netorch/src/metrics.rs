@@ -1,12 +1,14 @@
 //! Prometheus metrics: request counts and latency histograms per route and status.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
-    http::header,
-    middleware::Next,
-    response::{IntoResponse, Response},
+    extract::State,
+    http::{Method, header},
+    response::IntoResponse,
 };
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -21,11 +23,21 @@ struct RequestLabels {
     status: u16,
 }
 
+struct Handles {
+    method: Method,
+    status: u16,
+    requests: Counter,
+    latency: Histogram,
+}
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
+    /// The two series of each (route, method, status) seen so far, looked up by route without
+    /// building a label set: `Family::get_or_create` hashes the whole set under a lock per call.
+    handles: RwLock<HashMap<String, Vec<Handles>>>,
     /// Undelivered outbox events (sampled by `/metrics`).
     pub outbox_pending: Gauge,
 }
@@ -60,8 +72,45 @@ impl Metrics {
             registry,
             requests,
             latency,
+            handles: RwLock::default(),
             outbox_pending,
         })
+    }
+
+    /// Counts one request and its latency. Routes are labelled by their pattern (`/users/{id}`), so
+    /// label cardinality stays bounded; unmatched paths share one label.
+    pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let found = |handles: &HashMap<String, Vec<Handles>>| {
+            handles.get(route).and_then(|hs| {
+                hs.iter()
+                    .find(|h| h.status == status && h.method == method)
+                    .map(|h| {
+                        h.requests.inc();
+                        h.latency.observe(seconds);
+                    })
+            })
+        };
+        if found(&self.handles.read().unwrap_or_else(|e| e.into_inner())).is_some() {
+            return;
+        }
+        let mut handles = self.handles.write().unwrap_or_else(|e| e.into_inner());
+        if found(&handles).is_some() {
+            return;
+        }
+        let labels = RequestLabels {
+            method: method.as_str().to_string(),
+            route: route.to_string(),
+            status,
+        };
+        let h = Handles {
+            method: method.clone(),
+            status,
+            requests: self.requests.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+        };
+        h.requests.inc();
+        h.latency.observe(seconds);
+        handles.entry(route.to_string()).or_default().push(h);
     }
 
     /// Prometheus text exposition.
@@ -72,29 +121,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Middleware recording every request. Routes are labelled by their pattern (`/users/{id}`), so
-/// label cardinality stays bounded; unmatched paths share one label.
-pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let labels = RequestLabels {
-        method,
-        route,
-        status: resp.status().as_u16(),
-    };
-    m.requests.get_or_create(&labels).inc();
-    m.latency
-        .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
-    resp
 }
 
 /// `GET /metrics`.

@@ -24,9 +24,7 @@ pub(super) async fn list(
     q: OsmQuery,
 ) -> Result<Reply, OsmError> {
     me.authorize(&format!("{}:{op}", kind.perm), "get", &q.admin)?;
-    let records = crate::tenancy::list(&s, &me, &q, kind.collection).await?;
-    let docs = records.iter().map(|r| package_json(kind, r)).collect();
-    q.list(docs)
+    crate::tenancy::list_reply(&s, &me, &q, kind.collection, |r| package_json(kind, r)).await
 }
 
 pub(super) async fn show(

@@ -615,3 +615,71 @@ async fn the_osmclient_flow_script_passes_over_http_and_https() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_repeated_list_changes_as_soon_as_the_collection_does_even_when_another_replica_wrote() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let (s, v) = app
+            .post(
+                "/osm/pdu/v1/pdu_descriptors",
+                &t,
+                json!({"name": name, "type": "gw", "shared": false, "vim_accounts": [],
+                       "interfaces": [{"name": "eth0", "mgmt": true, "ip-address": "10.0.0.1"}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (_, first) = app.get("/osm/pdu/v1/pdu_descriptors", &t).await;
+    let (_, again) = app.get("/osm/pdu/v1/pdu_descriptors", &t).await;
+    assert_eq!(first, again);
+    assert_eq!(names(&first), ["a", "b"]);
+    // Filters are part of what is remembered.
+    let (_, only_b) = app.get("/osm/pdu/v1/pdu_descriptors?name=b", &t).await;
+    assert_eq!(names(&only_b), ["b"]);
+
+    // Another replica renames a PDU: this process saw no request, only the database changed.
+    let mut r = app
+        .store
+        .get_record("pdus", &ids[0], &ProjectScope::All, true)
+        .await
+        .expect("read")
+        .expect("record");
+    r.name = Some("renamed".into());
+    r.body["name"] = json!("renamed");
+    r.touch(r.modified + 1);
+    app.store
+        .update_record("pdus", &r, &[])
+        .await
+        .expect("update");
+    let (_, after) = app.get("/osm/pdu/v1/pdu_descriptors", &t).await;
+    assert_eq!(names(&after), ["renamed", "b"]);
+
+    // A project that cannot read them gets its own (empty) answer, not the admin's.
+    app.project(&t, "other").await;
+    app.user(&t, "carol", "other", "project_admin").await;
+    let carol = app.token("carol", PW, Some("other")).await;
+    let (s, theirs) = app.get("/osm/pdu/v1/pdu_descriptors", &carol).await;
+    assert_eq!(s, StatusCode::OK, "{theirs}");
+    assert_eq!(theirs, json!([]));
+
+    assert!(
+        app.store
+            .delete_record("pdus", &ids[1], &[])
+            .await
+            .expect("delete")
+    );
+    let (_, last) = app.get("/osm/pdu/v1/pdu_descriptors", &t).await;
+    assert_eq!(names(&last), ["renamed"]);
+    app.stop().await;
+}

@@ -24,6 +24,34 @@ async fn health_and_readiness_answer_200() {
 }
 
 #[tokio::test]
+async fn a_callers_request_id_is_echoed_and_one_is_made_when_it_brings_none() {
+    let app = TestApp::start().await;
+    let url = format!("{}/healthz", app.base);
+    let r = app
+        .client
+        .get(&url)
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers()["x-request-id"], "client-chosen-42");
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let r = app.client.get(&url).send().await.expect("send");
+        let id = r.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        let (prefix, counter) = id.split_once('-').expect("prefix-counter");
+        assert_eq!(prefix.len(), 16, "{id}");
+        assert!(u64::from_str_radix(counter, 16).is_ok(), "{id}");
+        made.push(id);
+    }
+    assert_ne!(made[0], made[1], "ids are unique");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_count_requests_per_route_and_status_in_prometheus_format() {
     let app = TestApp::start().await;
     let t = app.admin_token().await;
