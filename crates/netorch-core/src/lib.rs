@@ -2,6 +2,7 @@
 
 pub mod blobs;
 pub mod clock;
+pub mod cloud;
 pub mod connectivity;
 pub mod error;
 pub mod events;

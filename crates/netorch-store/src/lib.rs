@@ -9,6 +9,7 @@ mod keys;
 mod migrate;
 mod outbox;
 mod records;
+mod simulated;
 mod uploads;
 
 pub use blobs::FsBlobStore;

@@ -32,6 +32,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "collection versions",
         include_str!("../migrations/sqlite/0005_collection_versions.sql"),
     ),
+    (
+        6,
+        "simulated cloud",
+        include_str!("../migrations/sqlite/0006_simulated_cloud.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -59,6 +64,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "collection versions",
         include_str!("../migrations/postgres/0005_collection_versions.sql"),
+    ),
+    (
+        6,
+        "simulated cloud",
+        include_str!("../migrations/postgres/0006_simulated_cloud.sql"),
     ),
 ];
 

@@ -1,0 +1,122 @@
+#![doc = include_str!("../README.md")]
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use netorch_core::{
+    Clock, StoreError,
+    cloud::{
+        Capacity, CloudConnector, CloudError, Resource, ResourceSpec, SimulatedCloudRepository,
+        VimTarget,
+    },
+};
+use serde_json::Value;
+
+/// The connector of every VIM type this server can deploy to.
+pub struct Clouds {
+    dummy: DummyCloud,
+}
+
+impl Clouds {
+    /// Connectors over the simulated cloud's store.
+    pub fn new(sim: Arc<dyn SimulatedCloudRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            dummy: DummyCloud { sim, clock },
+        }
+    }
+
+    fn pick(&self, vim: &VimTarget) -> Result<&DummyCloud, CloudError> {
+        match vim.vim_type.as_str() {
+            "dummy" => Ok(&self.dummy),
+            other => Err(CloudError::Unsupported(format!(
+                "VIM account '{}' is of type '{other}': this server deploys only to 'dummy' VIMs so far",
+                vim.name
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl CloudConnector for Clouds {
+    async fn create(&self, vim: &VimTarget, spec: &ResourceSpec) -> Result<Resource, CloudError> {
+        self.pick(vim)?.create(vim, spec).await
+    }
+
+    async fn delete(&self, vim: &VimTarget, key: &str) -> Result<bool, CloudError> {
+        self.pick(vim)?.delete(vim, key).await
+    }
+
+    async fn resources(&self, prefix: &str) -> Result<Vec<Resource>, CloudError> {
+        // Only the simulated cloud keeps resources today.
+        Ok(self.dummy.sim.list_resources(prefix).await?)
+    }
+
+    async fn usage(&self, vim: &VimTarget) -> Result<(Capacity, Capacity), CloudError> {
+        self.pick(vim)?.usage(vim).await
+    }
+}
+
+/// The simulated cloud of `dummy` VIM accounts.
+struct DummyCloud {
+    sim: Arc<dyn SimulatedCloudRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A dummy account's capacity from its `config.capacity`.
+pub fn dummy_capacity(config: &Value) -> Capacity {
+    let c = &config["capacity"];
+    let get = |k: &str, default: u64| c[k].as_u64().unwrap_or(default);
+    Capacity {
+        vcpus: get("vcpus", 64),
+        ram_mb: get("ram_mb", 262_144),
+        disk_gb: get("disk_gb", 4_096),
+        instances: get("instances", 1_000),
+        networks: get("networks", 1_000),
+    }
+}
+
+impl DummyCloud {
+    async fn simulate(&self, vim: &VimTarget, creating: bool) -> Result<(), CloudError> {
+        let sim = &vim.config["simulate"];
+        if let Some(ms) = sim["latency_ms"].as_u64().filter(|ms| *ms > 0) {
+            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        }
+        let rate = sim["failure_rate"].as_f64().unwrap_or(0.0);
+        if creating && rate > 0.0 && rand::random::<f64>() < rate {
+            return Err(CloudError::Failed(format!(
+                "VIM account '{}' failed the request (simulated failure, rate {rate})",
+                vim.name
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, vim: &VimTarget, spec: &ResourceSpec) -> Result<Resource, CloudError> {
+        self.simulate(vim, true).await?;
+        let limit = dummy_capacity(&vim.config);
+        match self
+            .sim
+            .allocate(&vim.account_id, spec, &limit, self.clock.now())
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(StoreError::Conflict(why)) => Err(CloudError::Full(format!(
+                "VIM account '{}' is full: {why}",
+                vim.name
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, vim: &VimTarget, key: &str) -> Result<bool, CloudError> {
+        self.simulate(vim, false).await?;
+        Ok(self.sim.release(&vim.account_id, key).await?)
+    }
+
+    async fn usage(&self, vim: &VimTarget) -> Result<(Capacity, Capacity), CloudError> {
+        Ok((
+            dummy_capacity(&vim.config),
+            self.sim.used(&vim.account_id).await?,
+        ))
+    }
+}
