@@ -33,6 +33,14 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
             HOUSEKEEPING_JOB,
             Arc::new(Housekeeping { deps: deps.clone() }) as Arc<dyn JobHandler>,
         ),
+        (
+            netorch_lcm::NSLCM_JOB,
+            Arc::new(netorch_lcm::Engine::new(
+                deps.records.clone(),
+                deps.cloud.clone(),
+                deps.clock.clone(),
+            )) as Arc<dyn JobHandler>,
+        ),
     ]
 }
 

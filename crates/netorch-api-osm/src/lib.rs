@@ -6,6 +6,7 @@ mod connector;
 pub mod descriptor;
 mod job;
 mod names;
+mod nslcm;
 mod packages;
 mod pdus;
 mod render;
@@ -55,6 +56,8 @@ pub struct Deps {
     pub max_upload: usize,
     /// Unreferenced package files younger than this are kept (their record may be committing).
     pub orphan_grace: std::time::Duration,
+    /// Southbound clouds (NS deployment, VIM usage).
+    pub cloud: Arc<dyn netorch_core::cloud::CloudConnector>,
 }
 
 #[derive(Clone)]
@@ -90,6 +93,7 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
     let r = OpenApiRouter::with_openapi(OsmApi::openapi());
     let r = accounts::register(r);
     let r = pdus::register(r);
+    let r = nslcm::register(r);
     let (router, mut api) = packages::register(r, max_upload).split_for_parts();
     // axum spells a catch-all `{*path}`; OpenAPI knows only `{path}`.
     api.paths.paths = std::mem::take(&mut api.paths.paths)

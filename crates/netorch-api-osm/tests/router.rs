@@ -32,6 +32,10 @@ async fn app() -> (TestApp, Router, String) {
         },
         max_upload: 64 * 1024,
         orphan_grace: Duration::from_secs(60),
+        cloud: Arc::new(netorch_cloud::Clouds::new(
+            Arc::new(t.store.clone()),
+            t.clock.clone(),
+        )),
     };
     let (r, _) = router(deps);
     let token = t.admin_token().await.expect("token");

@@ -48,7 +48,9 @@ async fn servers_consume_capacity_are_refused_when_full_and_give_it_back() {
     // The same key again is the same server (an interrupted operation re-run).
     let again = c.create(&v, &server("ns1/1/vm/0", 2)).await.expect("again");
     assert_eq!(one, again);
-    c.create(&v, &server("ns1/2/vm/0", 2)).await.expect("second");
+    c.create(&v, &server("ns1/2/vm/0", 2))
+        .await
+        .expect("second");
     let full = c.create(&v, &server("ns2/1/vm/0", 1)).await;
     match full {
         Err(CloudError::Full(m)) => assert!(
@@ -62,10 +64,14 @@ async fn servers_consume_capacity_are_refused_when_full_and_give_it_back() {
     assert_eq!(c.resources("ns1/").await.expect("list").len(), 2);
     assert!(c.delete(&v, "ns1/1/vm/0").await.expect("delete"));
     assert!(!c.delete(&v, "ns1/1/vm/0").await.expect("gone"));
-    c.create(&v, &server("ns2/1/vm/0", 1)).await.expect("fits now");
+    c.create(&v, &server("ns2/1/vm/0", 1))
+        .await
+        .expect("fits now");
     // Another account's capacity is its own.
     let other = vim("b", json!({}));
-    c.create(&other, &server("ns3/1/vm/0", 32)).await.expect("other VIM");
+    c.create(&other, &server("ns3/1/vm/0", 32))
+        .await
+        .expect("other VIM");
     assert_eq!(c.usage(&v).await.expect("usage").1.vcpus, 3);
 }
 

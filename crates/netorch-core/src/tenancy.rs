@@ -114,6 +114,18 @@ pub trait RecordRepository: Send + Sync + 'static {
         r: &Record,
         events: &[NewEvent],
     ) -> Result<(), StoreError>;
+    /// Inserts several records (of any collections) in one transaction: all or none.
+    async fn insert_records(
+        &self,
+        records: &[(&str, &Record)],
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
+    /// Deletes several records in one transaction; how many existed.
+    async fn delete_records(
+        &self,
+        keys: &[(&str, &str)],
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError>;
     /// One record, if it is inside `scope` (reads use the read set; `for_write` uses the write set).
     async fn get_record(
         &self,

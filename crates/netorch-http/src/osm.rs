@@ -285,6 +285,12 @@ impl Reply {
         self
     }
 
+    /// Replaces the status (a 202 without a body, say).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Adds a `Location` header.
     pub fn location(mut self, location: String) -> Self {
         self.location = Some(location);

@@ -165,6 +165,59 @@ impl RecordRepository for Store {
         self.commit_with(tx, events).await
     }
 
+    async fn insert_records(
+        &self,
+        records: &[(&str, &Record)],
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().begin().await.map_err(map_err)?;
+        for (collection, r) in records {
+            sqlx::query(
+                "INSERT INTO records (collection, id, name, body, created, modified, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(*collection)
+            .bind(&r.id)
+            .bind(r.name.as_deref())
+            .bind(r.body.to_string())
+            .bind(r.created)
+            .bind(r.modified)
+            .bind(r.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("{collection} '{}' already exists", r.id))
+                }
+                other => other,
+            })?;
+            Store::write_owners(&mut tx, collection, r).await?;
+        }
+        self.commit_with(tx, events).await
+    }
+
+    async fn delete_records(
+        &self,
+        keys: &[(&str, &str)],
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write().begin().await.map_err(map_err)?;
+        let mut n = 0;
+        for (collection, id) in keys {
+            n += sqlx::query("DELETE FROM records WHERE collection = $1 AND id = $2")
+                .bind(*collection)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        }
+        if n > 0 {
+            Store::append_events(&mut tx, events).await?;
+        }
+        self.commit(tx, n > 0 && !events.is_empty()).await?;
+        Ok(n)
+    }
+
     async fn get_record(
         &self,
         collection: &str,

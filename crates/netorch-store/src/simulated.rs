@@ -96,20 +96,32 @@ impl SimulatedCloudRepository for Store {
         let short = match spec.kind {
             ResourceKind::Server => [
                 ("vCPU", used.vcpus + d.vcpus, limit.vcpus, used.vcpus),
-                ("MB of RAM", used.ram_mb + d.ram_mb, limit.ram_mb, used.ram_mb),
-                ("GB of disk", used.disk_gb + d.disk_gb, limit.disk_gb, used.disk_gb),
-                ("instances", used.instances + 1, limit.instances, used.instances),
+                (
+                    "MB of RAM",
+                    used.ram_mb + d.ram_mb,
+                    limit.ram_mb,
+                    used.ram_mb,
+                ),
+                (
+                    "GB of disk",
+                    used.disk_gb + d.disk_gb,
+                    limit.disk_gb,
+                    used.disk_gb,
+                ),
+                (
+                    "instances",
+                    used.instances + 1,
+                    limit.instances,
+                    used.instances,
+                ),
             ]
             .into_iter()
             .find(|(_, want, max, _)| want > max),
-            ResourceKind::Network => [(
-                "networks",
-                used.networks + 1,
-                limit.networks,
-                used.networks,
-            )]
-            .into_iter()
-            .find(|(_, want, max, _)| want > max),
+            ResourceKind::Network => {
+                [("networks", used.networks + 1, limit.networks, used.networks)]
+                    .into_iter()
+                    .find(|(_, want, max, _)| want > max)
+            }
         };
         if let Some((what, want, max, in_use)) = short {
             return Err(StoreError::Conflict(format!(
@@ -181,7 +193,10 @@ impl SimulatedCloudRepository for Store {
     }
 }
 
-async fn used_in(conn: &mut sqlx::AnyConnection, vim_account_id: &str) -> Result<Capacity, StoreError> {
+async fn used_in(
+    conn: &mut sqlx::AnyConnection,
+    vim_account_id: &str,
+) -> Result<Capacity, StoreError> {
     // PostgreSQL sums BIGINTs into NUMERIC, which the Any driver does not decode: cast back.
     let row = sqlx::query(
         "SELECT CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), CAST(COALESCE(SUM(ram_mb), 0) AS BIGINT), \

@@ -397,6 +397,10 @@ impl App {
             },
             max_upload: cfg.osm.package_max_bytes,
             orphan_grace: cfg.osm.orphan_grace,
+            cloud: Arc::new(netorch_cloud::Clouds::new(
+                Arc::new(store.clone()),
+                clock.clone(),
+            )),
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());

@@ -1,0 +1,596 @@
+//! The engine: each NS lifecycle operation is one durable job that walks its stages, writing
+//! progress into the NSR and the operation as it goes.
+//!
+//! Every step is idempotent (cloud resources are created under keys derived from the NSR, records
+//! are rewritten from what the cloud returns), so a job interrupted at any point — a crash, a
+//! lost lease — is simply run again by the scheduler and finishes the operation. A failed
+//! instantiation first marks the operation `ROLLING_BACK`, then releases everything created under
+//! the NSR's key prefix, then ends `FAILED`: an interrupted rollback resumes as a rollback.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use netorch_core::{
+    Clock, StoreError,
+    clock::micros_to_secs,
+    cloud::{CloudConnector, CloudError, Demand, Resource, ResourceKind, ResourceSpec, VimTarget},
+    jobs::NewJob,
+    tenancy::{ProjectScope, Record, RecordRepository},
+};
+use netorch_scheduler::{JobContext, JobError, JobHandler};
+use serde_json::{Value, json};
+
+use crate::documents::{NSLCMOPS, NSRS, VNFRS};
+
+/// Job kind of NS lifecycle operations.
+pub const NSLCM_JOB: &str = "osm.nslcm.operation";
+
+/// The job that carries out operation `op_id`. Its dedupe key makes enqueueing idempotent.
+pub fn op_job(op_id: &str, project: Option<String>) -> NewJob {
+    NewJob {
+        kind: NSLCM_JOB.into(),
+        project_id: project,
+        payload: json!({"nslcmop": op_id}),
+        max_attempts: 8,
+        run_at: 0,
+        dedupe_key: Some(format!("nslcmop:{op_id}")),
+    }
+}
+
+/// Why a step stopped.
+#[derive(Debug)]
+enum Stop {
+    /// Transient (store or VIM unreachable): run the job again.
+    Retry(String),
+    /// Final: the operation fails (and an instantiation is rolled back).
+    Fail(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => Stop::Retry(m),
+            other => Stop::Retry(other.to_string()),
+        }
+    }
+}
+
+impl From<CloudError> for Stop {
+    fn from(e: CloudError) -> Self {
+        match e {
+            CloudError::Unavailable(m) => Stop::Retry(m),
+            other => Stop::Fail(other.to_string()),
+        }
+    }
+}
+
+/// The lifecycle engine (a job handler).
+#[derive(Clone)]
+pub struct Engine {
+    records: Arc<dyn RecordRepository>,
+    cloud: Arc<dyn CloudConnector>,
+    clock: Arc<dyn Clock>,
+}
+
+fn at<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
+    if !v.is_object() {
+        *v = json!({});
+    }
+    &mut v[key]
+}
+
+impl Engine {
+    /// An engine over the records, a cloud connector and a clock.
+    pub fn new(
+        records: Arc<dyn RecordRepository>,
+        cloud: Arc<dyn CloudConnector>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            records,
+            cloud,
+            clock,
+        }
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, Stop> {
+        Ok(self
+            .records
+            .get_record(collection, id, &ProjectScope::All, false)
+            .await?)
+    }
+
+    /// Read-modify-write with optimistic concurrency: re-read and re-apply on a conflict.
+    async fn modify(
+        &self,
+        collection: &str,
+        id: &str,
+        mut f: impl FnMut(&mut Value),
+    ) -> Result<Value, Stop> {
+        for _ in 0..8 {
+            let Some(mut r) = self.get(collection, id).await? else {
+                return Err(Stop::Fail(format!("{collection} '{id}' no longer exists")));
+            };
+            f(&mut r.body);
+            let now = self.clock.now();
+            *at(at(&mut r.body, "_admin"), "modified") = json!(micros_to_secs(now));
+            r.touch(now);
+            match self.records.update_record(collection, &r, &[]).await {
+                Ok(()) => return Ok(r.body),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Stop::Retry(format!(
+            "{collection} '{id}' kept changing while being updated"
+        )))
+    }
+
+    async fn progress(&self, ctx: &JobContext, op_id: &str, stage: &str) -> Result<(), Stop> {
+        let body = self
+            .modify(NSLCMOPS, op_id, |b| {
+                b["stage"] = json!(stage);
+                b["detailed-status"] = json!(stage);
+                b["detailedStatus"] = json!(stage);
+            })
+            .await?;
+        ctx.progress(stage).await;
+        if body["isCancelPending"] == json!(true) {
+            return Err(Stop::Fail("Operation cancelled by the user".into()));
+        }
+        Ok(())
+    }
+
+    async fn vim(&self, id: &str) -> Result<VimTarget, Stop> {
+        let Some(r) = self.get("vim_accounts", id).await? else {
+            return Err(Stop::Fail(format!("VIM account '{id}' no longer exists")));
+        };
+        let b = &r.body;
+        let state = b["_admin"]["operationalState"]
+            .as_str()
+            .unwrap_or("ENABLED");
+        if state != "ENABLED" {
+            return Err(Stop::Fail(format!(
+                "VIM account '{}' is {state}: {}",
+                b["name"].as_str().unwrap_or(id),
+                b["_admin"]["detailed-status"].as_str().unwrap_or("")
+            )));
+        }
+        Ok(VimTarget {
+            account_id: r.id.clone(),
+            name: b["name"].as_str().unwrap_or(id).to_string(),
+            vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
+            config: b["config"].clone(),
+        })
+    }
+
+    /// The VIM a resource lives in, for deleting it even if its account has since been disabled.
+    async fn vim_of(&self, r: &Resource) -> Result<VimTarget, Stop> {
+        let b = self
+            .get("vim_accounts", &r.vim_account_id)
+            .await?
+            .map(|r| r.body)
+            .unwrap_or(Value::Null);
+        Ok(VimTarget {
+            account_id: r.vim_account_id.clone(),
+            name: b["name"].as_str().unwrap_or(&r.vim_account_id).to_string(),
+            // Resources are only ever listed from the simulated cloud today.
+            vim_type: b["vim_type"].as_str().unwrap_or("dummy").to_string(),
+            config: b["config"].clone(),
+        })
+    }
+
+    async fn finish_op(&self, op_id: &str, state: &str, error: Option<&str>) -> Result<(), Stop> {
+        let now = micros_to_secs(self.clock.now());
+        let detail = error.unwrap_or("Done").to_string();
+        self.modify(NSLCMOPS, op_id, |b| {
+            b["operationState"] = json!(state);
+            b["statusEnteredTime"] = json!(now);
+            b["detailed-status"] = json!(detail);
+            b["detailedStatus"] = json!(detail);
+            b["errorMessage"] = json!(error);
+            b["stage"] = json!("");
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn vnfrs(&self, nsr: &Value) -> Result<Vec<Record>, Stop> {
+        let mut out = Vec::new();
+        for id in nsr["constituent-vnfr-ref"].as_array().into_iter().flatten() {
+            if let Some(r) = self.get(VNFRS, id.as_str().unwrap_or_default()).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn instantiate(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+    ) -> Result<Value, Stop> {
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                b["nsState"] = json!("BUILDING");
+                b["currentOperation"] = json!("INSTANTIATING");
+                b["currentOperationID"] = json!(op_id);
+                b["detailed-status"] = json!("creating");
+                b["operational-status"] = json!("init");
+                b["errorDescription"] = Value::Null;
+                b["errorDetail"] = Value::Null;
+                // As OSM's LCM: INSTANTIATED once deployment starts, so terminate is allowed.
+                *at(at(b, "_admin"), "nsState") = json!("INSTANTIATED");
+            })
+            .await?;
+        self.progress(ctx, op_id, "Stage 1/3: Preparing the deployment")
+            .await?;
+        let name = nsr["name"].as_str().unwrap_or(nsr_id).to_string();
+        let ns_vim = self
+            .vim(nsr["datacenter"].as_str().unwrap_or_default())
+            .await?;
+        let vnfrs = self.vnfrs(&nsr).await?;
+        let mut vims = std::collections::HashMap::new();
+        for v in &vnfrs {
+            let id = v.body["vim-account-id"].as_str().unwrap_or_default();
+            if !vims.contains_key(id) {
+                vims.insert(id.to_string(), self.vim(id).await?);
+            }
+        }
+
+        self.progress(ctx, op_id, "Stage 2/3: Deploying virtual links")
+            .await?;
+        let links: Vec<String> = nsr["vld"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["id"].as_str().map(str::to_string))
+            .collect();
+        for link in &links {
+            let net = self
+                .cloud
+                .create(
+                    &ns_vim,
+                    &ResourceSpec {
+                        key: format!("{nsr_id}/vld/{link}"),
+                        kind: ResourceKind::Network,
+                        name: format!("{name}-{link}"),
+                        demand: Demand::default(),
+                        image: None,
+                    },
+                )
+                .await?;
+            let vim_name = ns_vim.name.clone();
+            self.modify(NSRS, nsr_id, |b| {
+                for l in b["vld"].as_array_mut().into_iter().flatten() {
+                    if l["id"].as_str() == Some(link.as_str()) {
+                        l["status"] = json!("ACTIVE");
+                        l["vim-id"] = json!(net.vim_id);
+                        l["vim-network-name"] = json!(net.name);
+                        l["vim-account-id"] = json!(net.vim_account_id);
+                        l["vim-account-name"] = json!(vim_name);
+                        l["ip-profile"] =
+                            json!({"subnet-address": net.address, "ip-version": "ipv4"});
+                    }
+                }
+            })
+            .await?;
+        }
+
+        let total: usize = vnfrs
+            .iter()
+            .map(|v| v.body["vdur"].as_array().map_or(0, Vec::len))
+            .sum();
+        let mut done = 0;
+        for v in &vnfrs {
+            let vim = &vims[v.body["vim-account-id"].as_str().unwrap_or_default()];
+            let member = v.body["member-vnf-index-ref"].as_str().unwrap_or_default();
+            for vdur in v.body["vdur"].as_array().into_iter().flatten() {
+                self.progress(
+                    ctx,
+                    op_id,
+                    &format!("Stage 3/3: Deploying VDUs ({done}/{total} running)"),
+                )
+                .await?;
+                let vdu = vdur["vdu-id-ref"].as_str().unwrap_or_default();
+                let count = vdur["count-index"].as_u64().unwrap_or(0);
+                let c = &vdur["virtual-compute"];
+                let server = self
+                    .cloud
+                    .create(
+                        vim,
+                        &ResourceSpec {
+                            key: format!("{nsr_id}/{member}/{vdu}/{count}"),
+                            kind: ResourceKind::Server,
+                            name: vdur["name"].as_str().unwrap_or(vdu).to_string(),
+                            demand: Demand {
+                                vcpus: c["vcpus"].as_u64().unwrap_or(1),
+                                ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
+                                disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
+                            },
+                            image: vdur["ns-image-id"].as_str().map(str::to_string),
+                        },
+                    )
+                    .await?;
+                let vdur_id = vdur["_id"].clone();
+                self.modify(VNFRS, &v.id, |b| {
+                    for d in b["vdur"].as_array_mut().into_iter().flatten() {
+                        if d["_id"] == vdur_id {
+                            d["status"] = json!("ACTIVE");
+                            d["status-detailed"] = Value::Null;
+                            d["vim-id"] = json!(server.vim_id);
+                            d["vim-account-id"] = json!(server.vim_account_id);
+                            d["ip-address"] = json!(server.address);
+                        }
+                    }
+                    if b["ip-address"].is_null() {
+                        b["ip-address"] = json!(server.address);
+                    }
+                    *at(at(b, "_admin"), "nsState") = json!("INSTANTIATED");
+                })
+                .await?;
+                done += 1;
+            }
+        }
+
+        let deployed: Vec<Value> = vnfrs
+            .iter()
+            .map(|v| json!({"member-vnf-index": v.body["member-vnf-index-ref"], "vnfd_id": v.body["vnfd-ref"], "vim-account-id": v.body["vim-account-id"]}))
+            .collect();
+        self.modify(NSRS, nsr_id, |b| {
+            b["nsState"] = json!("READY");
+            b["currentOperation"] = json!("IDLE");
+            b["currentOperationID"] = Value::Null;
+            b["operational-status"] = json!("running");
+            b["config-status"] = json!("configured");
+            b["detailed-status"] = json!("Done");
+            let admin = at(b, "_admin");
+            *at(admin, "nsState") = json!("INSTANTIATED");
+            *at(at(admin, "deployed"), "RO") =
+                json!({"vnfd": deployed, "operational-status": "running"});
+        })
+        .await?;
+        self.finish_op(op_id, "COMPLETED", None).await?;
+        tracing::info!(
+            nslcmop = op_id,
+            nsr = nsr_id,
+            vdus = total,
+            "NS instantiated"
+        );
+        Ok(json!({"nsState": "READY", "vdus": total}))
+    }
+
+    /// Releases everything created under the NSR's prefix: servers first, then networks.
+    async fn release(&self, ctx: &JobContext, op_id: &str, nsr_id: &str) -> Result<usize, Stop> {
+        let mut resources = self.cloud.resources(&format!("{nsr_id}/")).await?;
+        resources.sort_by_key(|r| r.kind != ResourceKind::Server);
+        let total = resources.len();
+        for (i, r) in resources.iter().enumerate() {
+            if i % 8 == 0 {
+                ctx.progress(&format!("releasing resources ({i}/{total})"))
+                    .await;
+                let note = format!("Deleting resources ({i}/{total} deleted)");
+                self.modify(NSLCMOPS, op_id, |b| {
+                    b["detailed-status"] = json!(note);
+                    b["detailedStatus"] = json!(note);
+                })
+                .await?;
+            }
+            let vim = self.vim_of(r).await?;
+            self.cloud.delete(&vim, &r.key).await?;
+        }
+        Ok(total)
+    }
+
+    async fn clear_vnfrs(&self, nsr: &Value, status: Option<&str>) -> Result<(), Stop> {
+        for v in self.vnfrs(nsr).await? {
+            self.modify(VNFRS, &v.id, |b| {
+                for d in b["vdur"].as_array_mut().into_iter().flatten() {
+                    d["status"] = json!(status);
+                    d["vim-id"] = Value::Null;
+                    d["ip-address"] = Value::Null;
+                }
+                b["ip-address"] = Value::Null;
+                *at(at(b, "_admin"), "nsState") = json!("NOT_INSTANTIATED");
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn clear_links(b: &mut Value) {
+        for l in b["vld"].as_array_mut().into_iter().flatten() {
+            l["status"] = Value::Null;
+            l["vim-id"] = Value::Null;
+        }
+    }
+
+    async fn roll_back(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        why: &str,
+    ) -> Result<Value, Stop> {
+        let released = self.release(ctx, op_id, nsr_id).await?;
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                // OSM shows BROKEN after a failed instantiation; netorch has also released what
+                // was created, so `_admin.nsState` says NOT_INSTANTIATED: the NS can be
+                // instantiated again or deleted without a terminate.
+                b["nsState"] = json!("BROKEN");
+                b["currentOperation"] = json!("IDLE");
+                b["currentOperationID"] = Value::Null;
+                b["operational-status"] = json!("failed");
+                b["detailed-status"] = json!(why);
+                b["errorDescription"] = json!("Operation: INSTANTIATING.");
+                b["errorDetail"] = json!(why);
+                Self::clear_links(b);
+                *at(at(b, "_admin"), "nsState") = json!("NOT_INSTANTIATED");
+            })
+            .await?;
+        self.clear_vnfrs(&nsr, None).await?;
+        self.finish_op(op_id, "FAILED", Some(why)).await?;
+        tracing::warn!(
+            nslcmop = op_id,
+            nsr = nsr_id,
+            released,
+            reason = why,
+            "NS instantiation failed and was rolled back"
+        );
+        Ok(json!({"failed": why, "released": released}))
+    }
+
+    async fn terminate(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        autoremove: bool,
+    ) -> Result<Value, Stop> {
+        self.modify(NSRS, nsr_id, |b| {
+            b["nsState"] = json!("TERMINATING");
+            b["currentOperation"] = json!("TERMINATING");
+            b["currentOperationID"] = json!(op_id);
+            b["operational-status"] = json!("terminating");
+            b["config-status"] = json!("terminating");
+            b["detailed-status"] = json!("terminating");
+        })
+        .await?;
+        self.progress(ctx, op_id, "Stage 1/2: Deleting resources")
+            .await?;
+        let released = self.release(ctx, op_id, nsr_id).await?;
+        self.progress(ctx, op_id, "Stage 2/2: Updating records")
+            .await?;
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                b["nsState"] = json!("NOT_INSTANTIATED");
+                b["currentOperation"] = json!("IDLE");
+                b["currentOperationID"] = Value::Null;
+                b["operational-status"] = json!("terminated");
+                b["config-status"] = json!("terminated");
+                b["detailed-status"] = json!("Done");
+                Self::clear_links(b);
+                let admin = at(b, "_admin");
+                *at(admin, "nsState") = json!("NOT_INSTANTIATED");
+                *at(at(admin, "deployed"), "RO") = json!({"vnfd": [], "operational-status": null});
+            })
+            .await?;
+        self.clear_vnfrs(&nsr, Some("DELETED")).await?;
+        if autoremove {
+            // The NSR, its VNFRs and its operations go in one transaction (OSM deletes them once
+            // LCM reports the termination).
+            let ops: Vec<String> = self
+                .records
+                .list_records(NSLCMOPS, &ProjectScope::All)
+                .await?
+                .into_iter()
+                .filter(|o| o.body["nsInstanceId"].as_str() == Some(nsr_id))
+                .map(|o| o.id)
+                .collect();
+            let vnfrs: Vec<String> = nsr["constituent-vnfr-ref"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let mut keys: Vec<(&str, &str)> = ops.iter().map(|o| (NSLCMOPS, o.as_str())).collect();
+            keys.extend(vnfrs.iter().map(|v| (VNFRS, v.as_str())));
+            keys.push((NSRS, nsr_id));
+            self.records.delete_records(&keys, &[]).await?;
+            tracing::info!(
+                nslcmop = op_id,
+                nsr = nsr_id,
+                released,
+                "NS terminated and removed"
+            );
+            return Ok(json!({"terminated": true, "removed": true, "released": released}));
+        }
+        self.finish_op(op_id, "COMPLETED", None).await?;
+        tracing::info!(nslcmop = op_id, nsr = nsr_id, released, "NS terminated");
+        Ok(json!({"terminated": true, "released": released}))
+    }
+}
+
+#[async_trait]
+impl JobHandler for Engine {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let Some(op_id) = ctx.job.payload["nslcmop"].as_str().map(str::to_string) else {
+            return Err(JobError::Fatal(format!(
+                "malformed payload {}",
+                ctx.job.payload
+            )));
+        };
+        let op = match self.get(NSLCMOPS, &op_id).await {
+            Ok(Some(op)) => op,
+            Ok(None) => return Ok(json!({"skipped": "the operation no longer exists"})),
+            Err(Stop::Retry(m) | Stop::Fail(m)) => return Err(JobError::Retry(m)),
+        };
+        let state = op.body["operationState"].as_str().unwrap_or_default();
+        let nsr_id = op.body["nsInstanceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = op.body["lcmOperationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let last = ctx.job.attempts >= ctx.job.max_attempts;
+        let outcome = match state {
+            "PROCESSING" => match kind.as_str() {
+                "instantiate" => self.instantiate(&ctx, &op_id, &nsr_id).await,
+                "terminate" => {
+                    let auto = op.body["operationParams"]["autoremove"] == json!(true);
+                    self.terminate(&ctx, &op_id, &nsr_id, auto).await
+                }
+                other => Err(Stop::Fail(format!(
+                    "operation '{other}' is not supported by this engine"
+                ))),
+            },
+            "ROLLING_BACK" => {
+                let why = op.body["errorMessage"]
+                    .as_str()
+                    .unwrap_or("rolled back")
+                    .to_string();
+                self.roll_back(&ctx, &op_id, &nsr_id, &why).await
+            }
+            _ => return Ok(json!({"skipped": "the operation already finished"})),
+        };
+        let why = match outcome {
+            Ok(v) => return Ok(v),
+            Err(Stop::Retry(m)) if !last => return Err(JobError::Retry(m)),
+            Err(Stop::Retry(m) | Stop::Fail(m)) => m,
+        };
+        tracing::warn!(nslcmop = %op_id, nsr = %nsr_id, kind = %kind, error = %why, "NS operation failed");
+        let failed = async {
+            if kind == "instantiate" {
+                // Marked first, so that an interruption resumes as a rollback, not a retry.
+                self.modify(NSLCMOPS, &op_id, |b| {
+                    b["operationState"] = json!("ROLLING_BACK");
+                    b["errorMessage"] = json!(why);
+                    b["detailed-status"] = json!(format!("rolling back: {why}"));
+                })
+                .await?;
+                self.roll_back(&ctx, &op_id, &nsr_id, &why).await
+            } else {
+                self.modify(NSRS, &nsr_id, |b| {
+                    b["nsState"] = json!("BROKEN");
+                    b["currentOperation"] = json!("IDLE");
+                    b["currentOperationID"] = Value::Null;
+                    b["operational-status"] = json!("failed");
+                    b["errorDescription"] = json!(format!("Operation: {}.", kind.to_uppercase()));
+                    b["errorDetail"] = json!(why);
+                    b["detailed-status"] = json!(why);
+                })
+                .await?;
+                self.finish_op(&op_id, "FAILED", Some(&why)).await?;
+                Ok(json!({"failed": why}))
+            }
+        };
+        match failed.await {
+            Ok(v) => Ok(v),
+            Err(Stop::Retry(m) | Stop::Fail(m)) => Err(JobError::Retry(m)),
+        }
+    }
+}

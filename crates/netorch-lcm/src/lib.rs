@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
+
+pub mod documents;
+pub mod engine;
+pub mod model;
+
+pub use engine::{Engine, NSLCM_JOB, op_job};

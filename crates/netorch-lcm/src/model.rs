@@ -1,0 +1,336 @@
+//! What an NS consists of, read from its onboarded descriptors: the member VNFs of the NSD's
+//! deployment flavour, the virtual links, and each VNFD's VDUs with the capacity they need.
+//! Both descriptor formats OSM accepts are read: ETSI SOL006 and the legacy OSM-IM catalogs.
+
+use netorch_core::cloud::Demand;
+use serde_json::Value;
+
+/// One member VNF of an NS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `member-vnf-index` (SOL006: the vnf-profile id).
+    pub index: String,
+    /// The VNFD's descriptor id.
+    pub vnfd_id: String,
+}
+
+/// One virtual link of an NS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its id in the NSD.
+    pub id: String,
+    /// Whether it is the management network.
+    pub mgmt: bool,
+    /// Member indexes connected to it.
+    pub members: Vec<String>,
+}
+
+/// The members and links of an NSD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsModel {
+    /// Member VNFs, in descriptor order.
+    pub members: Vec<Member>,
+    /// Virtual links, in descriptor order.
+    pub links: Vec<Link>,
+}
+
+/// One VDU of a VNFD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vdu {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Image name, if the descriptor gives one.
+    pub image: Option<String>,
+    /// Capacity per instance.
+    pub demand: Demand,
+    /// Instances deployed at instantiation.
+    pub min: u32,
+    /// Instances scaling may reach.
+    pub max: u32,
+}
+
+/// The VDUs of a VNFD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VnfModel {
+    /// VDUs in descriptor order.
+    pub vdus: Vec<Vdu>,
+}
+
+fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A number that descriptors write as a number or a string.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The members and links of a stored NSD (`descriptor-format` in `_admin` says which format).
+pub fn ns_model(nsd: &Value) -> NsModel {
+    let profiles: Vec<&Value> = items(&nsd["df"])
+        .next()
+        .map(|df| items(&df["vnf-profile"]).collect())
+        .unwrap_or_default();
+    if !profiles.is_empty() || nsd["virtual-link-desc"].is_array() {
+        let members = profiles
+            .iter()
+            .filter_map(|p| {
+                Some(Member {
+                    index: text(&p["id"])?,
+                    vnfd_id: text(&p["vnfd-id"])?,
+                })
+            })
+            .collect();
+        let links = items(&nsd["virtual-link-desc"])
+            .filter_map(|l| {
+                let id = text(&l["id"])?;
+                let members = profiles
+                    .iter()
+                    .filter(|p| {
+                        items(&p["virtual-link-connectivity"])
+                            .any(|c| c["virtual-link-profile-id"].as_str() == Some(id.as_str()))
+                    })
+                    .filter_map(|p| text(&p["id"]))
+                    .collect();
+                Some(Link {
+                    mgmt: l["mgmt-network"].as_bool().unwrap_or(false),
+                    id,
+                    members,
+                })
+            })
+            .collect();
+        return NsModel { members, links };
+    }
+    let members = items(&nsd["constituent-vnfd"])
+        .filter_map(|c| {
+            Some(Member {
+                index: text(&c["member-vnf-index"])?,
+                vnfd_id: text(&c["vnfd-id-ref"])?,
+            })
+        })
+        .collect();
+    let links = items(&nsd["vld"])
+        .filter_map(|l| {
+            let mut members: Vec<String> = items(&l["vnfd-connection-point-ref"])
+                .filter_map(|r| text(&r["member-vnf-index-ref"]))
+                .collect();
+            members.dedup();
+            Some(Link {
+                mgmt: l["mgmt-network"].as_bool().unwrap_or(false),
+                id: text(&l["id"])?,
+                members,
+            })
+        })
+        .collect();
+    NsModel { members, links }
+}
+
+/// The VDUs of a stored VNFD.
+pub fn vnf_model(vnfd: &Value) -> VnfModel {
+    let find = |list: &str, id: &Value| -> Value {
+        items(&vnfd[list])
+            .find(|x| id.is_string() && x["id"] == *id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let profiles: Vec<&Value> = items(&vnfd["df"])
+        .next()
+        .map(|df| items(&df["vdu-profile"]).collect())
+        .unwrap_or_default();
+    let vdus = items(&vnfd["vdu"])
+        .filter_map(|v| {
+            let id = text(&v["id"])?;
+            let (demand, image, min, max) = if v["vm-flavor"].is_object() {
+                // OSM-IM: the flavour and the count sit on the VDU.
+                let f = &v["vm-flavor"];
+                let count = number(&v["count"]).unwrap_or(1.0).max(0.0) as u32;
+                (
+                    Demand {
+                        vcpus: number(&f["vcpu-count"]).unwrap_or(1.0).max(0.0) as u64,
+                        ram_mb: number(&f["memory-mb"]).unwrap_or(512.0).max(0.0) as u64,
+                        disk_gb: number(&f["storage-gb"]).unwrap_or(1.0).max(0.0) as u64,
+                    },
+                    text(&v["image"]),
+                    count,
+                    count.max(1),
+                )
+            } else {
+                let compute = find("virtual-compute-desc", &v["virtual-compute-desc"]);
+                let disk: f64 = match &v["virtual-storage-desc"] {
+                    Value::Array(ids) => ids
+                        .iter()
+                        .map(|s| {
+                            number(&find("virtual-storage-desc", s)["size-of-storage"])
+                                .unwrap_or(0.0)
+                        })
+                        .sum(),
+                    s @ Value::String(_) => {
+                        number(&find("virtual-storage-desc", s)["size-of-storage"]).unwrap_or(0.0)
+                    }
+                    _ => 0.0,
+                };
+                let image = find("sw-image-desc", &v["sw-image-desc"]);
+                let profile = profiles
+                    .iter()
+                    .find(|p| p["id"].as_str() == Some(id.as_str()));
+                let min = profile
+                    .and_then(|p| number(&p["min-number-of-instances"]))
+                    .unwrap_or(1.0)
+                    .max(0.0) as u32;
+                let max = profile
+                    .and_then(|p| number(&p["max-number-of-instances"]))
+                    .map(|m| m.max(0.0) as u32)
+                    .unwrap_or(min)
+                    .max(min);
+                (
+                    Demand {
+                        vcpus: number(&compute["virtual-cpu"]["num-virtual-cpu"])
+                            .unwrap_or(1.0)
+                            .max(0.0) as u64,
+                        // SOL006 gives memory in GB.
+                        ram_mb: (number(&compute["virtual-memory"]["size"]).unwrap_or(0.5) * 1024.0)
+                            .max(0.0)
+                            .round() as u64,
+                        disk_gb: disk.max(0.0).ceil() as u64,
+                    },
+                    text(&image["image"])
+                        .or_else(|| text(&image["name"]))
+                        .or_else(|| text(&v["sw-image-desc"])),
+                    min,
+                    max,
+                )
+            };
+            Some(Vdu {
+                name: text(&v["name"]).unwrap_or_else(|| id.clone()),
+                id,
+                image,
+                demand,
+                min,
+                max,
+            })
+        })
+        .collect();
+    VnfModel { vdus }
+}
+
+impl VnfModel {
+    /// Capacity the VNF needs at instantiation.
+    pub fn demand(&self) -> (Demand, u64) {
+        let mut d = Demand::default();
+        let mut n = 0;
+        for v in &self.vdus {
+            let k = u64::from(v.min);
+            d.vcpus += v.demand.vcpus * k;
+            d.ram_mb += v.demand.ram_mb * k;
+            d.disk_gb += v.demand.disk_gb * k;
+            n += k;
+        }
+        (d, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn sol006_descriptors_give_members_links_and_vdu_demands() {
+        let nsd = json!({"id": "ns", "virtual-link-desc": [{"id": "mgmt", "mgmt-network": true}, {"id": "data"}],
+            "df": [{"id": "d", "vnf-profile": [
+                {"id": "1", "vnfd-id": "a", "virtual-link-connectivity": [{"virtual-link-profile-id": "mgmt"}, {"virtual-link-profile-id": "data"}]},
+                {"id": "2", "vnfd-id": "b", "virtual-link-connectivity": [{"virtual-link-profile-id": "data"}]}]}]});
+        let m = ns_model(&nsd);
+        assert_eq!(
+            m.members
+                .iter()
+                .map(|x| (x.index.as_str(), x.vnfd_id.as_str()))
+                .collect::<Vec<_>>(),
+            [("1", "a"), ("2", "b")]
+        );
+        assert_eq!(
+            m.links[0],
+            Link {
+                id: "mgmt".into(),
+                mgmt: true,
+                members: vec!["1".into()]
+            }
+        );
+        assert_eq!(m.links[1].members, ["1", "2"]);
+        let vnfd = json!({"id": "a",
+            "vdu": [{"id": "vm", "name": "VM", "sw-image-desc": "img", "virtual-compute-desc": "c", "virtual-storage-desc": ["s"]}],
+            "virtual-compute-desc": [{"id": "c", "virtual-cpu": {"num-virtual-cpu": 2}, "virtual-memory": {"size": "1.5"}}],
+            "virtual-storage-desc": [{"id": "s", "size-of-storage": "10"}],
+            "sw-image-desc": [{"id": "img", "name": "ubuntu", "image": "ubuntu20.04"}],
+            "df": [{"id": "d", "vdu-profile": [{"id": "vm", "min-number-of-instances": 2, "max-number-of-instances": 4}]}]});
+        let v = vnf_model(&vnfd);
+        assert_eq!(
+            v.vdus,
+            [Vdu {
+                id: "vm".into(),
+                name: "VM".into(),
+                image: Some("ubuntu20.04".into()),
+                demand: Demand {
+                    vcpus: 2,
+                    ram_mb: 1536,
+                    disk_gb: 10
+                },
+                min: 2,
+                max: 4
+            }]
+        );
+        assert_eq!(
+            v.demand(),
+            (
+                Demand {
+                    vcpus: 4,
+                    ram_mb: 3072,
+                    disk_gb: 20
+                },
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn osm_im_descriptors_are_read_too() {
+        let nsd = json!({"id": "ns", "constituent-vnfd": [{"member-vnf-index": 1, "vnfd-id-ref": "a"}],
+            "vld": [{"id": "mgmt", "mgmt-network": true, "vnfd-connection-point-ref": [{"member-vnf-index-ref": 1}]}]});
+        let m = ns_model(&nsd);
+        assert_eq!(
+            m.members,
+            [Member {
+                index: "1".into(),
+                vnfd_id: "a".into()
+            }]
+        );
+        assert_eq!(m.links[0].members, ["1"]);
+        let v = vnf_model(
+            &json!({"id": "a", "vdu": [{"id": "vm", "count": 2, "image": "cirros", "vm-flavor": {"vcpu-count": 1, "memory-mb": 256, "storage-gb": 2}}]}),
+        );
+        assert_eq!(
+            v.vdus[0].demand,
+            Demand {
+                vcpus: 1,
+                ram_mb: 256,
+                disk_gb: 2
+            }
+        );
+        assert_eq!((v.vdus[0].min, v.vdus[0].max), (2, 2));
+    }
+}

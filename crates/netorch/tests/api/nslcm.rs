@@ -1,0 +1,519 @@
+//! OSM NS lifecycle over HTTP, as osmclient drives it: create + instantiate, wait, list, show, op
+//! list, terminate, delete — on the simulated cloud, whose capacity is checked before and after.
+
+use std::time::Duration;
+
+use netorch_core::cloud::SimulatedCloudRepository;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{PW, TestApp, assert_osm_error};
+
+const VNFD: &str = "vnfd:
+  id: web_vnfd
+  product-name: web
+  mgmt-cp: mgmt-ext
+  ext-cpd: [{id: mgmt-ext, int-cpd: {vdu-id: web, cpd: eth0}}]
+  vdu:
+    - {id: web, name: web, sw-image-desc: ubuntu, virtual-compute-desc: small, virtual-storage-desc: [disk], int-cpd: [{id: eth0}]}
+  virtual-compute-desc: [{id: small, virtual-cpu: {num-virtual-cpu: 2}, virtual-memory: {size: 1.0}}]
+  virtual-storage-desc: [{id: disk, size-of-storage: 10}]
+  sw-image-desc: [{id: ubuntu, name: ubuntu20.04, image: ubuntu20.04}]
+  df: [{id: default, vdu-profile: [{id: web, min-number-of-instances: 1, max-number-of-instances: 3}]}]
+";
+
+const NSD: &str = "nsd:
+  nsd:
+    - id: web_ns
+      name: web_ns
+      vnfd-id: [web_vnfd]
+      virtual-link-desc: [{id: mgmtnet, mgmt-network: true}]
+      df:
+        - id: default
+          vnf-profile:
+            - {id: '1', vnfd-id: web_vnfd, virtual-link-connectivity: [{virtual-link-profile-id: mgmtnet, constituent-cpd-id: [{constituent-base-element-id: '1', constituent-cpd-id: mgmt-ext}]}]}
+            - {id: '2', vnfd-id: web_vnfd, virtual-link-connectivity: [{virtual-link-profile-id: mgmtnet, constituent-cpd-id: [{constituent-base-element-id: '2', constituent-cpd-id: mgmt-ext}]}]}
+";
+
+async fn onboard(app: &TestApp, token: &str, path: &str, yaml: &str) -> String {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("Content-Type", "application/yaml")
+        .header("Accept", "application/json")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = r.status();
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn dummy_vim(app: &TestApp, token: &str, name: &str, vcpus: u64) -> String {
+    let (s, v) = app
+        .post(
+            "/osm/admin/v1/vim_accounts",
+            token,
+            json!({"name": name, "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t",
+                   "vim_user": "u", "vim_password": "p", "config": {"capacity": {"vcpus": vcpus}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    for _ in 0..500 {
+        let (_, v) = app
+            .get(&format!("/osm/admin/v1/vim_accounts/{id}"), token)
+            .await;
+        if v["_admin"]["operationalState"] == json!("ENABLED") {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("VIM {name} never became ENABLED");
+}
+
+/// Polls an operation until it leaves PROCESSING / ROLLING_BACK (what `--wait` does).
+async fn wait_op(app: &TestApp, token: &str, op: &str) -> Value {
+    for _ in 0..1000 {
+        let (s, v) = app
+            .get(&format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}"), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if !matches!(
+            v["operationState"].as_str(),
+            Some("PROCESSING" | "ROLLING_BACK")
+        ) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("operation {op} never finished");
+}
+
+async fn used_vcpus(app: &TestApp, vim: &str) -> u64 {
+    app.store.used(vim).await.expect("usage").vcpus
+}
+
+#[tokio::test]
+async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmclient_does() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+
+    // ns-create --wait
+    let (s, h, v) = app
+        .call(
+            Method::POST,
+            "/osm/nslcm/v1/ns_instances_content",
+            Some(&t),
+            Some(json!({"nsName": "web1", "nsdId": nsd, "vimAccountId": vim,
+                        "additionalParamsForVnf": [{"member-vnf-index": "2", "additionalParams": {"port": 8080}}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let op = v["nslcmop_id"].as_str().expect("op").to_string();
+    assert_eq!(v["nsName"], json!("web1"));
+    assert_eq!(
+        h["location"],
+        format!("/osm/nslcm/v1/ns_instances_content/{ns}").as_str()
+    );
+    let done = wait_op(&app, &t, &op).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(done["lcmOperationType"], json!("instantiate"));
+    assert_eq!(done["nsInstanceId"], json!(ns));
+    assert_eq!(done["operationParams"]["nsName"], json!("web1"));
+
+    // ns-show
+    let (s, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{ns}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(nsr["nsState"], json!("READY"), "{nsr}");
+    assert_eq!(nsr["_admin"]["nsState"], json!("INSTANTIATED"));
+    assert_eq!(nsr["operational-status"], json!("running"));
+    assert_eq!(nsr["config-status"], json!("configured"));
+    assert_eq!(nsr["detailed-status"], json!("Done"));
+    assert_eq!(nsr["nsd-ref"], json!("web_ns"));
+    assert_eq!(nsr["vld"][0]["status"], json!("ACTIVE"), "{nsr}");
+    assert!(nsr["vld"][0]["vim-id"].is_string());
+    assert_eq!(
+        nsr["constituent-vnfr-ref"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // ns-list
+    let (_, list) = app.get("/osm/nslcm/v1/ns_instances_content", &t).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let (_, sol) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    assert_eq!(sol, list);
+    // vnf-list --ns
+    let (_, vnfs) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances?nsr-id-ref={ns}"), &t)
+        .await;
+    let vnfs = vnfs.as_array().expect("list").clone();
+    assert_eq!(vnfs.len(), 2);
+    for vnfr in &vnfs {
+        assert_eq!(vnfr["vim-account-id"], json!(vim));
+        let vdur = &vnfr["vdur"][0];
+        assert_eq!(vdur["status"], json!("ACTIVE"), "{vnfr}");
+        assert!(vdur["vim-id"].is_string());
+        assert!(
+            vdur["ip-address"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.")),
+            "{vdur}"
+        );
+        assert_eq!(vnfr["ip-address"], vdur["ip-address"]);
+    }
+    let second = vnfs
+        .iter()
+        .find(|v| v["member-vnf-index-ref"] == json!("2"))
+        .expect("member 2");
+    assert_eq!(second["additionalParamsForVnf"], json!({"port": 8080}));
+    let (s, alias) = app
+        .get(
+            &format!(
+                "/osm/nslcm/v1/vnfrs/{}",
+                second["_id"].as_str().expect("id")
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!((s, &alias), (StatusCode::OK, second));
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+
+    // ns-op-list
+    let (_, ops) = app
+        .get(
+            &format!("/osm/nslcm/v1/ns_lcm_op_occs?nsInstanceId={ns}"),
+            &t,
+        )
+        .await;
+    assert_eq!(ops.as_array().map(Vec::len), Some(1));
+
+    // A second instantiation is refused and changes nothing.
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/instantiate"),
+            &t,
+            json!({"vimAccountId": vim}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("already instantiated")),
+        "{e}"
+    );
+
+    // ns-terminate, then the NS is NOT_INSTANTIATED and the VIM is empty again.
+    let (s, h, v) = app
+        .call(
+            Method::POST,
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+            Some(&t),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let term = v["id"].as_str().expect("op").to_string();
+    assert_eq!(
+        h["location"],
+        format!("/osm/nslcm/v1/ns_lcm_op_occs/{term}").as_str()
+    );
+    assert_eq!(
+        wait_op(&app, &t, &term).await["operationState"],
+        json!("COMPLETED")
+    );
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["nsState"], json!("NOT_INSTANTIATED"), "{nsr}");
+    assert_eq!(nsr["operational-status"], json!("terminated"));
+    assert_eq!(used_vcpus(&app, &vim).await, 0);
+    assert!(
+        app.store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not instantiated")),
+        "{e}"
+    );
+
+    // ns-delete: not instantiated, so at once; its VNFRs and operations go with it.
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nslcm/v1/ns_instances_content/{ns}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{ns}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, vnfs) = app.get("/osm/nslcm/v1/vnf_instances", &t).await;
+    assert_eq!(vnfs, json!([]));
+    let (_, ops) = app.get("/osm/nslcm/v1/ns_lcm_op_occs", &t).await;
+    assert_eq!(ops, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_instantiated_ns_terminates_it_and_then_removes_every_record() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "web2", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    // Without FORCE the SOL005 resource refuses; the _content resource terminates first.
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nslcm/v1/ns_instances/{ns}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    let (s, _, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nslcm/v1/ns_instances_content/{ns}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(v["_id"].is_string(), "{v}");
+    for _ in 0..1000 {
+        let (s, _) = app
+            .get(&format!("/osm/nslcm/v1/ns_instances_content/{ns}"), &t)
+            .await;
+        if s == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (s, _) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{ns}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(used_vcpus(&app, &vim).await, 0);
+    let (_, vnfs) = app.get("/osm/nslcm/v1/vnf_instances", &t).await;
+    assert_eq!(vnfs, json!([]));
+    let (_, ops) = app.get("/osm/nslcm/v1/ns_lcm_op_occs", &t).await;
+    assert_eq!(ops, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_instantiation_requests_are_refused_in_osms_shape_and_leave_nothing_behind() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "small", 3).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    // A VIM of another project.
+    app.project(&t, "other").await;
+    app.user(&t, "olga", "other", "project_admin").await;
+    let olga = app.token("olga", PW, Some("other")).await;
+    let theirs = dummy_vim(&app, &olga, "theirs", 64).await;
+
+    let ok = json!({"nsName": "x", "nsdId": nsd, "vimAccountId": vim});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"nsName": "x", "nsdId": nsd}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "'vimAccountId' is a required property",
+        ),
+        (
+            with("colour", json!("blue")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "'colour' was unexpected",
+        ),
+        (
+            with("nsdId", json!("00000000-0000-0000-0000-000000000000")),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            with("vimAccountId", json!(theirs)),
+            StatusCode::BAD_REQUEST,
+            "not present for the project",
+        ),
+        (
+            with(
+                "vnf",
+                json!([{"member-vnf-index": "9", "vimAccountId": vim}]),
+            ),
+            StatusCode::BAD_REQUEST,
+            "member-vnf-index='9'",
+        ),
+        // Two VNFs of 2 vCPU each on a VIM with 3.
+        (ok.clone(), StatusCode::CONFLICT, "needs 4 vCPU, 3 free"),
+    ];
+    for (body, status, text) in cases {
+        let (s, e) = app
+            .post("/osm/nslcm/v1/ns_instances_content", &t, body.clone())
+            .await;
+        assert_osm_error(s, &e, status);
+        assert!(
+            e["detail"].as_str().is_some_and(|d| d.contains(text)),
+            "{body}: {e}"
+        );
+    }
+    let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    assert_eq!(nsrs, json!([]));
+    let (_, vnfs) = app.get("/osm/nslcm/v1/vnf_instances", &t).await;
+    assert_eq!(vnfs, json!([]));
+    let (_, ops) = app.get("/osm/nslcm/v1/ns_lcm_op_occs", &t).await;
+    assert_eq!(ops, json!([]));
+    assert_eq!(used_vcpus(&app, &vim).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_vim_rolls_the_instantiation_back_and_the_ns_can_be_instantiated_again() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (s, _, v) = app
+        .call(
+            Method::POST,
+            "/osm/nslcm/v1/ns_instances",
+            Some(&t),
+            Some(json!({"nsName": "web3", "nsdId": nsd, "vimAccountId": vim})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["nsState"], json!("NOT_INSTANTIATED"));
+
+    // The VIM now fails every creation: the first VDU fails after the network was created.
+    let (s, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/osm/admin/v1/vim_accounts/{vim}"),
+            Some(&t),
+            Some(json!({"config": {"simulate": {"failure_rate": 1.0}}})),
+        )
+        .await
+        .into_status_and_body();
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    dummy_settled(&app, &t, &vim).await;
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/instantiate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let failed = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(failed["operationState"], json!("FAILED"), "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("simulated failure")),
+        "{failed}"
+    );
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["nsState"], json!("BROKEN"), "{nsr}");
+    assert_eq!(nsr["_admin"]["nsState"], json!("NOT_INSTANTIATED"));
+    assert!(
+        app.store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(app.store.used(&vim).await.expect("usage").networks, 0);
+
+    // Healed VIM: the same NS instantiates.
+    app.call(
+        Method::PATCH,
+        &format!("/osm/admin/v1/vim_accounts/{vim}"),
+        Some(&t),
+        Some(json!({"config": {"simulate": {"failure_rate": 0.0}}})),
+    )
+    .await;
+    dummy_settled(&app, &t, &vim).await;
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/instantiate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+    app.stop().await;
+}
+
+async fn dummy_settled(app: &TestApp, token: &str, vim: &str) {
+    for _ in 0..500 {
+        let (_, v) = app
+            .get(&format!("/osm/admin/v1/vim_accounts/{vim}"), token)
+            .await;
+        if v["_admin"]["operationalState"] == json!("ENABLED") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("VIM {vim} did not settle");
+}
+
+trait StatusAndBody {
+    fn into_status_and_body(self) -> (StatusCode, Value);
+}
+
+impl StatusAndBody for (StatusCode, reqwest::header::HeaderMap, Value) {
+    fn into_status_and_body(self) -> (StatusCode, Value) {
+        (self.0, self.2)
+    }
+}
