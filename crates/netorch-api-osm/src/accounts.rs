@@ -636,6 +636,8 @@ async fn edit(
         .as_object_mut()
         .and_then(|m| m.remove("_admin"))
         .unwrap_or_else(|| json!({}));
+    // Written by the server (the lifecycle engine reports VIM usage here), never by a client.
+    let resources = doc.as_object_mut().and_then(|m| m.remove("resources"));
     merge(&mut doc, &sealed_patch).map_err(|e| OsmError::unprocessable(e.0))?;
     let id_value = doc.as_object_mut().and_then(|m| m.remove("_id"));
     let schema_version = doc.as_object_mut().and_then(|m| m.remove("schema_version"));
@@ -660,6 +662,9 @@ async fn edit(
             schema_version.unwrap_or_else(|| json!("1.11")),
         );
         m.insert("_admin".into(), admin);
+        if let Some(r) = resources {
+            m.insert("resources".into(), r);
+        }
     }
     record.name = doc["name"].as_str().map(str::to_string);
     record.body = doc;
@@ -692,6 +697,23 @@ async fn remove(
         crate::tenancy::Removal::Whole(r) => r,
         crate::tenancy::Removal::Pulled => return Ok(Reply::no_content()),
     };
+    if kind.collection == "vim_accounts" && !q.admin.force {
+        let users: Vec<String> = s
+            .deps
+            .records
+            .list_records(netorch_lcm::documents::VNFRS, &ProjectScope::All)
+            .await?
+            .into_iter()
+            .filter(|v| v.body["vim-account-id"].as_str() == Some(record.id.as_str()))
+            .filter_map(|v| v.body["nsr-id-ref"].as_str().map(str::to_string))
+            .collect();
+        if let Some(ns) = users.first() {
+            return Err(OsmError::conflict(format!(
+                "VIM account '{id}' is used by NS instance '{ns}' ({} VNF record(s)); delete the NS instances first or use FORCE",
+                users.len()
+            )));
+        }
+    }
     if q.admin.force {
         let event = NewEvent::new(kind.topic, "deleted", event_payload(kind, &record));
         s.deps

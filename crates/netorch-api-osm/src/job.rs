@@ -179,6 +179,38 @@ impl JobHandler for Reconcile {
                 }
             }
         }
+        // NS lifecycle operations: a lost job (crash between the operation's commit and the
+        // enqueue) is enqueued again; a job that gave up while its operation still runs (its last
+        // attempt was interrupted) gets a successor, which finishes or rolls back the operation.
+        for op in self
+            .deps
+            .records
+            .list_records(netorch_lcm::documents::NSLCMOPS, &ProjectScope::All)
+            .await
+            .map_err(retry)?
+        {
+            if !matches!(
+                op.body["operationState"].as_str(),
+                Some("PROCESSING" | "ROLLING_BACK")
+            ) {
+                continue;
+            }
+            let project = op.owners.write.first().cloned();
+            let now = self.deps.clock.now();
+            let job = netorch_lcm::op_job(&op.id, project.clone());
+            let j = self.deps.jobs.enqueue(&job, now).await.map_err(retry)?;
+            if j.created_at == now {
+                enqueued += 1;
+            } else if j.state == netorch_core::jobs::JobState::Failed {
+                let mut next = netorch_lcm::op_job(&op.id, project);
+                next.dedupe_key = Some(format!("nslcmop:{}:after:{}", op.id, j.id));
+                let n = self.deps.jobs.enqueue(&next, now).await.map_err(retry)?;
+                if n.created_at == now {
+                    tracing::warn!(nslcmop = %op.id, failed_job = %j.id, "NS operation outlived its job; resuming it");
+                    enqueued += 1;
+                }
+            }
+        }
         if enqueued > 0 {
             self.deps.job_waker.notify_one();
         }

@@ -195,6 +195,56 @@ impl Engine {
         Ok(())
     }
 
+    /// Refreshes what other records show about this NS: the `resources` of the VIMs it used and,
+    /// once it is gone, its packages' `usageState`. Best effort: the operation's outcome stands.
+    async fn refresh_others(&self, nsr: &Value, vims: &[String], removed: bool) {
+        let now = self.clock.now();
+        let mut vims: Vec<String> = vims.to_vec();
+        if let Some(dc) = nsr["datacenter"].as_str() {
+            vims.push(dc.to_string());
+        }
+        vims.sort();
+        vims.dedup();
+        for vim in &vims {
+            if let Err(e) =
+                crate::usage::refresh_vim_resources(&*self.records, &*self.cloud, vim, now).await
+            {
+                tracing::warn!(vim_account = %vim, error = %e, "VIM resources not refreshed");
+            }
+        }
+        if removed {
+            let strings = |v: &Value| -> Vec<String> {
+                match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
+            if let Err(e) = crate::usage::refresh_package_usage(
+                &*self.records,
+                &strings(&nsr["nsd-id"]),
+                &strings(&nsr["vnfd-id"]),
+                now,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "package usage not refreshed");
+            }
+        }
+    }
+
+    async fn vim_ids(&self, nsr: &Value) -> Vec<String> {
+        self.vnfrs(nsr)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.body["vim-account-id"].as_str().map(str::to_string))
+            .collect()
+    }
+
     async fn vnfrs(&self, nsr: &Value) -> Result<Vec<Record>, Stop> {
         let mut out = Vec::new();
         for id in nsr["constituent-vnfr-ref"].as_array().into_iter().flatten() {
@@ -351,6 +401,8 @@ impl Engine {
                 json!({"vnfd": deployed, "operational-status": "running"});
         })
         .await?;
+        let vim_ids: Vec<String> = vims.keys().cloned().collect();
+        self.refresh_others(&nsr, &vim_ids, false).await;
         self.finish_op(op_id, "COMPLETED", None).await?;
         tracing::info!(
             nslcmop = op_id,
@@ -431,6 +483,8 @@ impl Engine {
             })
             .await?;
         self.clear_vnfrs(&nsr, None).await?;
+        let vims = self.vim_ids(&nsr).await;
+        self.refresh_others(&nsr, &vims, false).await;
         self.finish_op(op_id, "FAILED", Some(why)).await?;
         tracing::warn!(
             nslcmop = op_id,
@@ -478,6 +532,7 @@ impl Engine {
             })
             .await?;
         self.clear_vnfrs(&nsr, Some("DELETED")).await?;
+        let vims = self.vim_ids(&nsr).await;
         if autoremove {
             // The NSR, its VNFRs and its operations go in one transaction (OSM deletes them once
             // LCM reports the termination).
@@ -499,6 +554,7 @@ impl Engine {
             keys.extend(vnfrs.iter().map(|v| (VNFRS, v.as_str())));
             keys.push((NSRS, nsr_id));
             self.records.delete_records(&keys, &[]).await?;
+            self.refresh_others(&nsr, &vims, true).await;
             tracing::info!(
                 nslcmop = op_id,
                 nsr = nsr_id,
@@ -507,6 +563,7 @@ impl Engine {
             );
             return Ok(json!({"terminated": true, "removed": true, "released": released}));
         }
+        self.refresh_others(&nsr, &vims, false).await;
         self.finish_op(op_id, "COMPLETED", None).await?;
         tracing::info!(nslcmop = op_id, nsr = nsr_id, released, "NS terminated");
         Ok(json!({"terminated": true, "released": released}))

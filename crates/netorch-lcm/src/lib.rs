@@ -4,5 +4,6 @@
 pub mod documents;
 pub mod engine;
 pub mod model;
+pub mod usage;
 
 pub use engine::{Engine, NSLCM_JOB, op_job};

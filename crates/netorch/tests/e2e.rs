@@ -385,3 +385,259 @@ async fn commands_that_print_data_keep_logs_off_standard_output() {
         );
     }
 }
+
+#[expect(
+    clippy::zombie_processes,
+    reason = "each test kills and waits for its server"
+)]
+async fn crash_server(db: &TestDb, port: u16) -> Server {
+    netorch::install_crypto();
+    let child = command(db, port)
+        .env("NETORCH_SCHEDULER__LEASE", "2s")
+        .env("NETORCH_SCHEDULER__POLL_INTERVAL", "100ms")
+        .arg("serve")
+        .spawn()
+        .expect("spawn netorch");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            && r.status().is_success()
+        {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("netorch did not answer /healthz");
+}
+
+async fn call(
+    base: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token)
+        .header("Accept", "application/json");
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("send");
+    let s = r.status().as_u16();
+    let text = r.text().await.expect("text");
+    (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn op_state_after_restart(base: &str, token: &str, op: &str) -> Value {
+    for _ in 0..1500 {
+        let (_, v) = call(
+            base,
+            token,
+            reqwest::Method::GET,
+            &format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}"),
+            None,
+        )
+        .await;
+        if !matches!(
+            v["operationState"].as_str(),
+            Some("PROCESSING" | "ROLLING_BACK")
+        ) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("operation {op} did not finish after the restart");
+}
+
+#[tokio::test]
+async fn an_ns_operation_killed_with_sigkill_completes_after_restart_and_leaves_nothing_orphaned() {
+    use netorch_core::cloud::SimulatedCloudRepository as _;
+    let db = TestDb::new().await.expect("db");
+    let store = db.store().await.expect("store");
+    let port = free_port();
+    let mut s = crash_server(&db, port).await;
+    let t: Value = token(&s.base, "admin", "admin")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let t = t["id"].as_str().expect("id").to_string();
+    let base = s.base.clone();
+    // Each VIM call takes 150 ms, so the kill lands in the middle of the deployment.
+    let (st, v) = call(&base, &t, reqwest::Method::POST, "/osm/admin/v1/vim_accounts", Some(json!({
+        "name": "slow", "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t", "vim_user": "u",
+        "vim_password": "p", "config": {"capacity": {"vcpus": 16}, "simulate": {"latency_ms": 150}}}))).await;
+    assert_eq!(st, 202, "{v}");
+    let vim = v["id"].as_str().expect("id").to_string();
+    for _ in 0..300 {
+        let (_, v) = call(
+            &base,
+            &t,
+            reqwest::Method::GET,
+            &format!("/osm/admin/v1/vim_accounts/{vim}"),
+            None,
+        )
+        .await;
+        if v["_admin"]["operationalState"] == json!("ENABLED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (path, yaml) in [
+        (
+            "/osm/vnfpkgm/v1/vnf_packages_content",
+            "vnfd: {id: v, vdu: [{id: vm, virtual-compute-desc: c}], virtual-compute-desc: [{id: c, virtual-cpu: {num-virtual-cpu: 1}}], df: [{id: d, vdu-profile: [{id: vm, min-number-of-instances: 2}]}]}",
+        ),
+        (
+            "/osm/nsd/v1/ns_descriptors_content",
+            "nsd: {nsd: [{id: n, vnfd-id: [v], virtual-link-desc: [{id: mgmt, mgmt-network: true}], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: v}, {id: '2', vnfd-id: v}, {id: '3', vnfd-id: v}]}]}]}",
+        ),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .bearer_auth(&t)
+            .header("Content-Type", "application/yaml")
+            .header("Accept", "application/json")
+            .body(yaml)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+    let (_, nsds) = call(
+        &base,
+        &t,
+        reqwest::Method::GET,
+        "/osm/nsd/v1/ns_descriptors",
+        None,
+    )
+    .await;
+    let nsd = nsds[0]["_id"].as_str().expect("nsd").to_string();
+    let (st, v) = call(
+        &base,
+        &t,
+        reqwest::Method::POST,
+        "/osm/nslcm/v1/ns_instances_content",
+        Some(json!({"nsName": "crash", "nsdId": nsd, "vimAccountId": vim})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let ns = v["id"].as_str().expect("ns").to_string();
+    let op = v["nslcmop_id"].as_str().expect("op").to_string();
+    // Wait until some, not all, of the 6 servers exist; then SIGKILL.
+    for _ in 0..500 {
+        let n = store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .len();
+        if n >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.child.kill().expect("kill -9");
+    let _ = s.child.wait();
+    let before = store
+        .list_resources(&format!("{ns}/"))
+        .await
+        .expect("list")
+        .len();
+    assert!(
+        before < 7,
+        "the kill came after the deployment ({before} resources)"
+    );
+
+    let mut s = crash_server(&db, port).await;
+    let done = op_state_after_restart(&base, &t, &op).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, nsr) = call(
+        &base,
+        &t,
+        reqwest::Method::GET,
+        &format!("/osm/nslcm/v1/ns_instances/{ns}"),
+        None,
+    )
+    .await;
+    assert_eq!(nsr["nsState"], json!("READY"), "{nsr}");
+    // Exactly the NS's servers and network: nothing created twice.
+    let held = store.list_resources(&format!("{ns}/")).await.expect("list");
+    assert_eq!(held.len(), 7, "{held:?}");
+    assert_eq!(store.used(&vim).await.expect("used").vcpus, 6);
+    let (_, vnfs) = call(
+        &base,
+        &t,
+        reqwest::Method::GET,
+        &format!("/osm/nslcm/v1/vnf_instances?nsr-id-ref={ns}"),
+        None,
+    )
+    .await;
+    for vnfr in vnfs.as_array().expect("vnfrs") {
+        for vdur in vnfr["vdur"].as_array().expect("vdur") {
+            assert_eq!(vdur["status"], json!("ACTIVE"), "{vnfr}");
+            assert!(
+                held.iter()
+                    .any(|r| Some(r.vim_id.as_str()) == vdur["vim-id"].as_str()),
+                "{vdur}"
+            );
+        }
+    }
+
+    // The same during termination.
+    let (st, v) = call(
+        &base,
+        &t,
+        reqwest::Method::POST,
+        &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let term = v["id"].as_str().expect("op").to_string();
+    for _ in 0..500 {
+        if store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .len()
+            <= 5
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.child.kill().expect("kill -9");
+    let _ = s.child.wait();
+    assert!(
+        !store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty(),
+        "the kill came after the termination"
+    );
+    let mut s = crash_server(&db, port).await;
+    let done = op_state_after_restart(&base, &t, &term).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert!(
+        store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(store.used(&vim).await.expect("used"), Default::default());
+    let (_, nsr) = call(
+        &base,
+        &t,
+        reqwest::Method::GET,
+        &format!("/osm/nslcm/v1/ns_instances/{ns}"),
+        None,
+    )
+    .await;
+    assert_eq!(nsr["nsState"], json!("NOT_INSTANTIATED"), "{nsr}");
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+}

@@ -86,6 +86,18 @@ async fn create_records(
         enqueue(s, op, &me.project_id).await?;
         tracing::info!(nsr = %id, nslcmop = %op, "NS created; instantiation queued");
     }
+    let vnfds: Vec<String> = resolved
+        .members
+        .iter()
+        .map(|m| m.vnfd_record_id.clone())
+        .collect();
+    netorch_lcm::usage::refresh_package_usage(
+        &*s.deps.records,
+        std::slice::from_ref(&resolved.nsd.id),
+        &vnfds,
+        now,
+    )
+    .await?;
     Ok((id, op))
 }
 
@@ -285,6 +297,23 @@ async fn remove(
     keys.extend(vnfrs.iter().map(|v| (VNFRS, v.as_str())));
     keys.push((NSRS, nsr.id.as_str()));
     s.deps.records.delete_records(&keys, &[]).await?;
+    let strings = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    netorch_lcm::usage::refresh_package_usage(
+        &*s.deps.records,
+        &strings(&nsr.body["nsd-id"]),
+        &strings(&nsr.body["vnfd-id"]),
+        s.deps.clock.now(),
+    )
+    .await?;
     tracing::info!(nsr = %nsr.id, "NS instance deleted");
     Ok(Reply::no_content())
 }

@@ -186,6 +186,46 @@ async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmcli
         .await;
     assert_eq!((s, &alias), (StatusCode::OK, second));
     assert_eq!(used_vcpus(&app, &vim).await, 4);
+    // The VIM account reports what it holds; the packages are in use; neither can go.
+    let (_, account) = app
+        .get(&format!("/osm/admin/v1/vim_accounts/{vim}"), &t)
+        .await;
+    assert_eq!(
+        account["resources"]["compute"]["vcpus"],
+        json!({"total": 8, "used": 4}),
+        "{account}"
+    );
+    assert_eq!(
+        account["resources"]["network"]["networks"]["used"],
+        json!(1)
+    );
+    let (_, nsd_doc) = app
+        .get(&format!("/osm/nsd/v1/ns_descriptors/{nsd}"), &t)
+        .await;
+    assert_eq!(
+        nsd_doc["_admin"]["usageState"],
+        json!("IN_USE"),
+        "{nsd_doc}"
+    );
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nsd/v1/ns_descriptors/{nsd}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/admin/v1/vim_accounts/{vim}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(e["detail"].as_str().is_some_and(|d| d.contains(&ns)), "{e}");
 
     // ns-op-list
     let (_, ops) = app
@@ -277,6 +317,14 @@ async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmcli
     assert_eq!(vnfs, json!([]));
     let (_, ops) = app.get("/osm/nslcm/v1/ns_lcm_op_occs", &t).await;
     assert_eq!(ops, json!([]));
+    let (_, nsd_doc) = app
+        .get(&format!("/osm/nsd/v1/ns_descriptors/{nsd}"), &t)
+        .await;
+    assert_eq!(nsd_doc["_admin"]["usageState"], json!("NOT_IN_USE"));
+    let (_, account) = app
+        .get(&format!("/osm/admin/v1/vim_accounts/{vim}"), &t)
+        .await;
+    assert_eq!(account["resources"]["compute"]["vcpus"]["used"], json!(0));
     app.stop().await;
 }
 
@@ -473,13 +521,16 @@ async fn a_failing_vim_rolls_the_instantiation_back_and_the_ns_can_be_instantiat
     assert_eq!(app.store.used(&vim).await.expect("usage").networks, 0);
 
     // Healed VIM: the same NS instantiates.
-    app.call(
-        Method::PATCH,
-        &format!("/osm/admin/v1/vim_accounts/{vim}"),
-        Some(&t),
-        Some(json!({"config": {"simulate": {"failure_rate": 0.0}}})),
-    )
-    .await;
+    let (s, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/osm/admin/v1/vim_accounts/{vim}"),
+            Some(&t),
+            Some(json!({"config": {"simulate": {"failure_rate": 0.0}}})),
+        )
+        .await
+        .into_status_and_body();
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     dummy_settled(&app, &t, &vim).await;
     let (s, v) = app
         .post(
@@ -516,4 +567,49 @@ impl StatusAndBody for (StatusCode, reqwest::header::HeaderMap, Value) {
     fn into_status_and_body(self) -> (StatusCode, Value) {
         (self.0, self.2)
     }
+}
+
+#[tokio::test]
+async fn an_ns_operation_whose_job_was_lost_is_reconciled_and_carried_out() {
+    let app = TestApp::start_with(|c| c.osm.reconcile_interval = Duration::from_millis(100)).await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances",
+            &t,
+            json!({"nsName": "lost", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    // An instantiate operation committed whose job never got enqueued (a crash in between).
+    let store = app.db.store().await.expect("store");
+    let nsr = netorch_core::tenancy::RecordRepository::get_record(
+        &store,
+        "nsrs",
+        &ns,
+        &netorch_core::tenancy::ProjectScope::All,
+        false,
+    )
+    .await
+    .expect("read")
+    .expect("nsr");
+    let op = netorch_lcm::documents::new_op(
+        "lost-op",
+        &ns,
+        "instantiate",
+        &nsr.body["instantiate_params"],
+        &nsr.owners,
+        1,
+    );
+    netorch_core::tenancy::RecordRepository::insert_record(&store, "nslcmops", &op, &[])
+        .await
+        .expect("insert");
+    let done = wait_op(&app, &t, "lost-op").await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+    app.stop().await;
 }
