@@ -570,6 +570,186 @@ impl Engine {
     }
 }
 
+impl Engine {
+    async fn scale(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        plan: &Value,
+    ) -> Result<Value, Stop> {
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                b["currentOperation"] = json!("SCALING");
+                b["currentOperationID"] = json!(op_id);
+                b["operational-status"] = json!("scaling");
+            })
+            .await?;
+        let vnfr_id = plan["vnfr"].as_str().unwrap_or_default();
+        let member = plan["member"].as_str().unwrap_or_default();
+        let Some(vnfr) = self.get(VNFRS, vnfr_id).await? else {
+            return Err(Stop::Fail(format!(
+                "VNF record '{vnfr_id}' no longer exists"
+            )));
+        };
+        let vim = self
+            .vim(vnfr.body["vim-account-id"].as_str().unwrap_or_default())
+            .await?;
+        let adds: Vec<Value> = plan["add"].as_array().cloned().unwrap_or_default();
+        let removes: Vec<Value> = plan["remove"].as_array().cloned().unwrap_or_default();
+        let total = adds.len() + removes.len();
+        for (i, add) in adds.iter().enumerate() {
+            self.progress(
+                ctx,
+                op_id,
+                &format!("Stage 1/2: Scaling VDUs ({i}/{total})"),
+            )
+            .await?;
+            let entry = add.clone();
+            self.modify(VNFRS, vnfr_id, |b| {
+                let list = b["vdur"].as_array_mut();
+                if let Some(list) = list
+                    && !list.iter().any(|d| d["_id"] == entry["_id"])
+                {
+                    let mut e = entry.clone();
+                    e["status"] = json!("BUILD");
+                    list.push(e);
+                }
+            })
+            .await?;
+            let vdu = add["vdu-id-ref"].as_str().unwrap_or_default();
+            let count = add["count-index"].as_u64().unwrap_or(0);
+            let c = &add["virtual-compute"];
+            let server = self
+                .cloud
+                .create(
+                    &vim,
+                    &ResourceSpec {
+                        key: format!("{nsr_id}/{member}/{vdu}/{count}"),
+                        kind: ResourceKind::Server,
+                        name: add["name"].as_str().unwrap_or(vdu).to_string(),
+                        demand: Demand {
+                            vcpus: c["vcpus"].as_u64().unwrap_or(1),
+                            ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
+                            disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
+                        },
+                        image: add["ns-image-id"].as_str().map(str::to_string),
+                    },
+                )
+                .await?;
+            let id = add["_id"].clone();
+            self.modify(VNFRS, vnfr_id, |b| {
+                for d in b["vdur"].as_array_mut().into_iter().flatten() {
+                    if d["_id"] == id {
+                        d["status"] = json!("ACTIVE");
+                        d["vim-id"] = json!(server.vim_id);
+                        d["vim-account-id"] = json!(server.vim_account_id);
+                        d["ip-address"] = json!(server.address);
+                    }
+                }
+            })
+            .await?;
+        }
+        for (i, rm) in removes.iter().enumerate() {
+            self.progress(
+                ctx,
+                op_id,
+                &format!("Stage 1/2: Scaling VDUs ({}/{total})", adds.len() + i),
+            )
+            .await?;
+            let vdu = rm["vdu-id-ref"].as_str().unwrap_or_default();
+            let count = rm["count-index"].as_u64().unwrap_or(0);
+            self.cloud
+                .delete(&vim, &format!("{nsr_id}/{member}/{vdu}/{count}"))
+                .await?;
+            let id = rm["_id"].clone();
+            self.modify(VNFRS, vnfr_id, |b| {
+                if let Some(list) = b["vdur"].as_array_mut() {
+                    list.retain(|d| d["_id"] != id);
+                }
+            })
+            .await?;
+        }
+        self.progress(ctx, op_id, "Stage 2/2: Updating records")
+            .await?;
+        let group = plan["group"].clone();
+        let steps = plan["steps"].clone();
+        let member_v = json!(member);
+        self.modify(NSRS, nsr_id, |b| {
+            b["currentOperation"] = json!("IDLE");
+            b["currentOperationID"] = Value::Null;
+            b["operational-status"] = json!("running");
+            let admin = at(b, "_admin");
+            let groups = at(admin, "scaling-group");
+            if !groups.is_array() {
+                *groups = json!([]);
+            }
+            if let Some(list) = groups.as_array_mut() {
+                list.retain(|g| !(g["name"] == group && g["vnf_index"] == member_v));
+                list.push(json!({"name": group, "vnf_index": member_v, "nb-scale-op": steps}));
+            }
+        })
+        .await?;
+        self.refresh_others(&nsr, &[vim.account_id.clone()], false)
+            .await;
+        self.finish_op(op_id, "COMPLETED", None).await?;
+        tracing::info!(
+            nslcmop = op_id,
+            nsr = nsr_id,
+            added = adds.len(),
+            removed = removes.len(),
+            "NS scaled"
+        );
+        Ok(json!({"added": adds.len(), "removed": removes.len()}))
+    }
+
+    /// Undoes what a failed scale-out added; the NS keeps running at its previous size.
+    async fn undo_scale(
+        &self,
+        op_id: &str,
+        nsr_id: &str,
+        plan: &Value,
+        why: &str,
+    ) -> Result<Value, Stop> {
+        let vnfr_id = plan["vnfr"].as_str().unwrap_or_default();
+        let member = plan["member"].as_str().unwrap_or_default();
+        let vim_id = self
+            .get(VNFRS, vnfr_id)
+            .await?
+            .and_then(|v| v.body["vim-account-id"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        for add in plan["add"].as_array().into_iter().flatten() {
+            let vdu = add["vdu-id-ref"].as_str().unwrap_or_default();
+            let count = add["count-index"].as_u64().unwrap_or(0);
+            let key = format!("{nsr_id}/{member}/{vdu}/{count}");
+            let held = self.cloud.resources(&key).await?;
+            for r in held.iter().filter(|r| r.key == key) {
+                let vim = self.vim_of(r).await?;
+                self.cloud.delete(&vim, &r.key).await?;
+            }
+            let id = add["_id"].clone();
+            if self.get(VNFRS, vnfr_id).await?.is_some() {
+                self.modify(VNFRS, vnfr_id, |b| {
+                    if let Some(list) = b["vdur"].as_array_mut() {
+                        list.retain(|d| d["_id"] != id);
+                    }
+                })
+                .await?;
+            }
+        }
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                b["currentOperation"] = json!("IDLE");
+                b["currentOperationID"] = Value::Null;
+                b["operational-status"] = json!("running");
+            })
+            .await?;
+        self.refresh_others(&nsr, &[vim_id], false).await;
+        self.finish_op(op_id, "FAILED", Some(why)).await?;
+        Ok(json!({"failed": why}))
+    }
+}
+
 #[async_trait]
 impl JobHandler for Engine {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
@@ -601,6 +781,10 @@ impl JobHandler for Engine {
                     let auto = op.body["operationParams"]["autoremove"] == json!(true);
                     self.terminate(&ctx, &op_id, &nsr_id, auto).await
                 }
+                "scale" => {
+                    self.scale(&ctx, &op_id, &nsr_id, &op.body["_admin"]["scale-plan"])
+                        .await
+                }
                 other => Err(Stop::Fail(format!(
                     "operation '{other}' is not supported by this engine"
                 ))),
@@ -610,7 +794,12 @@ impl JobHandler for Engine {
                     .as_str()
                     .unwrap_or("rolled back")
                     .to_string();
-                self.roll_back(&ctx, &op_id, &nsr_id, &why).await
+                if kind == "scale" {
+                    self.undo_scale(&op_id, &nsr_id, &op.body["_admin"]["scale-plan"], &why)
+                        .await
+                } else {
+                    self.roll_back(&ctx, &op_id, &nsr_id, &why).await
+                }
             }
             _ => return Ok(json!({"skipped": "the operation already finished"})),
         };
@@ -621,7 +810,16 @@ impl JobHandler for Engine {
         };
         tracing::warn!(nslcmop = %op_id, nsr = %nsr_id, kind = %kind, error = %why, "NS operation failed");
         let failed = async {
-            if kind == "instantiate" {
+            if kind == "scale" {
+                self.modify(NSLCMOPS, &op_id, |b| {
+                    b["operationState"] = json!("ROLLING_BACK");
+                    b["errorMessage"] = json!(why);
+                    b["detailed-status"] = json!(format!("rolling back: {why}"));
+                })
+                .await?;
+                self.undo_scale(&op_id, &nsr_id, &op.body["_admin"]["scale-plan"], &why)
+                    .await
+            } else if kind == "instantiate" {
                 // Marked first, so that an interruption resumes as a rollback, not a retry.
                 self.modify(NSLCMOPS, &op_id, |b| {
                     b["operationState"] = json!("ROLLING_BACK");

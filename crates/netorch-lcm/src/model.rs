@@ -334,3 +334,78 @@ mod tests {
         assert_eq!((v.vdus[0].min, v.vdus[0].max), (2, 2));
     }
 }
+
+/// A scaling group of a VNFD: what one scaling step adds or removes, and how many steps it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalingGroup {
+    /// Its name (SOL006: the scaling aspect id).
+    pub name: String,
+    /// Instances of each VDU per step.
+    pub deltas: Vec<(String, u32)>,
+    /// Most scale-out steps above the instantiation level, if limited.
+    pub max_steps: Option<u32>,
+}
+
+/// The scaling group `name` of a stored VNFD (SOL006 `df[0].scaling-aspect`, OSM-IM
+/// `scaling-group-descriptor`).
+pub fn scaling_group(vnfd: &Value, name: &str) -> Option<ScalingGroup> {
+    let aspect = items(&vnfd["df"])
+        .flat_map(|df| items(&df["scaling-aspect"]))
+        .find(|a| a["id"].as_str() == Some(name) || a["name"].as_str() == Some(name));
+    if let Some(a) = aspect {
+        let deltas = items(&a["aspect-delta-details"]["deltas"])
+            .flat_map(|d| items(&d["vdu-delta"]))
+            .filter_map(|d| {
+                Some((
+                    text(&d["id"])?,
+                    number(&d["number-of-instances"]).unwrap_or(1.0).max(0.0) as u32,
+                ))
+            })
+            .collect();
+        return Some(ScalingGroup {
+            name: name.to_string(),
+            deltas,
+            max_steps: number(&a["max-scale-level"]).map(|m| m.max(0.0) as u32),
+        });
+    }
+    let g = items(&vnfd["scaling-group-descriptor"]).find(|g| g["name"].as_str() == Some(name))?;
+    Some(ScalingGroup {
+        name: name.to_string(),
+        deltas: items(&g["vdu"])
+            .filter_map(|d| {
+                Some((
+                    text(&d["vdu-id-ref"])?,
+                    number(&d["count"]).unwrap_or(1.0).max(0.0) as u32,
+                ))
+            })
+            .collect(),
+        max_steps: number(&g["max-instance-count"]).map(|m| m.max(0.0) as u32),
+    })
+}
+
+#[cfg(test)]
+mod scaling_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn scaling_groups_are_read_from_both_formats() {
+        let sol = json!({"df": [{"id": "d", "scaling-aspect": [{"id": "web_scale", "max-scale-level": 2,
+            "aspect-delta-details": {"deltas": [{"id": "x", "vdu-delta": [{"id": "web", "number-of-instances": 1}]}]}}]}]});
+        assert_eq!(
+            scaling_group(&sol, "web_scale"),
+            Some(ScalingGroup {
+                name: "web_scale".into(),
+                deltas: vec![("web".into(), 1)],
+                max_steps: Some(2)
+            })
+        );
+        assert_eq!(scaling_group(&sol, "other"), None);
+        let im = json!({"scaling-group-descriptor": [{"name": "g", "max-instance-count": 10, "vdu": [{"vdu-id-ref": "vm", "count": 2}]}]});
+        assert_eq!(
+            scaling_group(&im, "g").map(|g| g.deltas),
+            Some(vec![("vm".into(), 2)])
+        );
+    }
+}

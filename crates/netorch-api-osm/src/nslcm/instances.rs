@@ -20,6 +20,7 @@ pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
         .routes(routes!(show, delete))
         .routes(routes!(instantiate))
         .routes(routes!(terminate))
+        .routes(routes!(scale))
 }
 
 const CONTENT: &str = "/osm/nslcm/v1/ns_instances_content";
@@ -441,5 +442,241 @@ async fn terminate(
         )));
     }
     let op = start_op(&s, &me, &nsr.id, "terminate", &body, &nsr.owners).await?;
+    Ok(op_accepted(&op, &nsr.body["name"]))
+}
+
+/// Scale a VNF of an NS instance out or in by one step of one of its scaling groups.
+#[utoipa::path(post, path = "/osm/nslcm/v1/ns_instances/{ns_instance_id}/scale", tag = "osm", operation_id = "scale_ns_instance",
+    security(("bearerAuth" = [])), params(("ns_instance_id" = String, Path, description = "NS instance id")),
+    request_body(content = Object, description = "{scaleType: SCALE_VNF, scaleVnfData: {scaleVnfType: SCALE_OUT | SCALE_IN, scaleByStepData: {scaling-group-descriptor, member-vnf-index}}}", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nslcmop>, nsName}; Location of the operation"),
+        (status = 400, description = "Unknown member-vnf-index", body = OsmErrorBody),
+        (status = 409, description = "Not instantiated, an operation in progress, or the VIM is full", body = OsmErrorBody),
+        (status = 422, description = "Invalid request, unknown scaling group, or beyond the VNFD's limits", body = OsmErrorBody)))]
+async fn scale(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("ns_instances:id:scale:post", "post", &q.admin)?;
+    if body["scaleType"] != json!("SCALE_VNF") {
+        return Err(OsmError::format_error(
+            "scaleType",
+            &format!("{} is not one of ['SCALE_VNF']", body["scaleType"]),
+        ));
+    }
+    let data = &body["scaleVnfData"];
+    let out = match data["scaleVnfType"].as_str() {
+        Some("SCALE_OUT") => true,
+        Some("SCALE_IN") => false,
+        _ => {
+            return Err(OsmError::format_error(
+                "scaleVnfData:scaleVnfType",
+                &format!(
+                    "{} is not one of ['SCALE_OUT', 'SCALE_IN']",
+                    data["scaleVnfType"]
+                ),
+            ));
+        }
+    };
+    let step = &data["scaleByStepData"];
+    let (Some(group_name), Some(member)) = (
+        step["scaling-group-descriptor"].as_str(),
+        step["member-vnf-index"].as_str(),
+    ) else {
+        return Err(OsmError::format_error(
+            "scaleVnfData:scaleByStepData",
+            "'scaling-group-descriptor' and 'member-vnf-index' are required strings",
+        ));
+    };
+    let nsr = load_nsr(&s, &me, &q, &id, true).await?;
+    refuse_if_busy(&s, &nsr.id).await?;
+    if !instantiated(&nsr.body) || nsr.body["nsState"] != json!("READY") {
+        return Err(OsmError::conflict(format!(
+            "ns_instance '{id}' cannot be 'scale' because it is not instantiated and READY (nsState {})",
+            nsr.body["nsState"]
+        )));
+    }
+    let vnfr_id = netorch_lcm::documents::vnfr_id(&nsr.id, member);
+    let vnfr = s
+        .deps
+        .records
+        .get_record(VNFRS, &vnfr_id, &ProjectScope::All, false)
+        .await?
+        .ok_or_else(|| {
+            OsmError::bad_request(format!(
+                "Invalid member-vnf-index='{member}' not present at the NS instance"
+            ))
+        })?;
+    let vnfd_id = vnfr.body["vnfd-id"].as_str().unwrap_or_default();
+    let vnfd = s
+        .deps
+        .records
+        .get_record("vnfds", vnfd_id, &ProjectScope::All, false)
+        .await?
+        .ok_or_else(|| {
+            OsmError::conflict(format!(
+                "vnfd '{vnfd_id}' of member '{member}' is no longer in the catalogue"
+            ))
+        })?;
+    let group = netorch_lcm::model::scaling_group(&vnfd.body, group_name).ok_or_else(|| {
+        OsmError::unprocessable(format!(
+            "scaling-group-descriptor '{group_name}' is not defined in vnfd '{}'",
+            vnfd.body["id"].as_str().unwrap_or(vnfd_id)
+        ))
+    })?;
+    let model = netorch_lcm::model::vnf_model(&vnfd.body);
+    let steps = nsr.body["_admin"]["scaling-group"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["name"].as_str() == Some(group_name) && g["vnf_index"].as_str() == Some(member))
+        .and_then(|g| g["nb-scale-op"].as_u64())
+        .unwrap_or(0);
+    let vdur: Vec<&Value> = vnfr.body["vdur"].as_array().into_iter().flatten().collect();
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    if out {
+        if let Some(max) = group.max_steps
+            && steps >= u64::from(max)
+        {
+            return Err(OsmError::unprocessable(format!(
+                "SCALE_OUT of '{group_name}' on member '{member}': already at its maximum scale level {max}"
+            )));
+        }
+    } else if steps == 0 {
+        return Err(OsmError::unprocessable(format!(
+            "SCALE_IN of '{group_name}' on member '{member}': the VNF is at its instantiation level"
+        )));
+    }
+    let mut need = netorch_core::cloud::Demand::default();
+    for (vdu_id, n) in &group.deltas {
+        let vdu = model.vdus.iter().find(|v| &v.id == vdu_id).ok_or_else(|| {
+            OsmError::unprocessable(format!(
+                "scaling group '{group_name}' names unknown VDU '{vdu_id}'"
+            ))
+        })?;
+        let mine: Vec<&&Value> = vdur
+            .iter()
+            .filter(|d| d["vdu-id-ref"].as_str() == Some(vdu_id.as_str()))
+            .collect();
+        let current = mine.len() as u32;
+        if out {
+            if current + n > vdu.max {
+                return Err(OsmError::unprocessable(format!(
+                    "SCALE_OUT of '{group_name}' would make {} instances of VDU '{vdu_id}'; vnfd '{}' allows at most {}",
+                    current + n,
+                    vnfd.body["id"].as_str().unwrap_or(vnfd_id),
+                    vdu.max
+                )));
+            }
+            let next = mine
+                .iter()
+                .filter_map(|d| d["count-index"].as_u64())
+                .max()
+                .map_or(0, |m| m + 1);
+            for i in 0..u64::from(*n) {
+                let index = next + i;
+                let name = nsr.body["name"].as_str().unwrap_or_default();
+                add.push(json!({
+                    "_id": format!("{vnfr_id}-{vdu_id}-{index}"), "id": format!("{vnfr_id}-{vdu_id}-{index}"),
+                    "vdu-id-ref": vdu_id, "vdu-name": vdu.name, "count-index": index,
+                    "name": format!("{name}-{member}-{vdu_id}-{index}"),
+                    "status": null, "status-detailed": null, "vim-id": null, "ip-address": null,
+                    "ns-image-id": vdu.image, "virtual-compute": {"vcpus": vdu.demand.vcpus,
+                        "ram_mb": vdu.demand.ram_mb, "disk_gb": vdu.demand.disk_gb},
+                    "interfaces": [],
+                }));
+                need.vcpus += vdu.demand.vcpus;
+                need.ram_mb += vdu.demand.ram_mb;
+                need.disk_gb += vdu.demand.disk_gb;
+            }
+        } else {
+            if current < vdu.min + n {
+                return Err(OsmError::unprocessable(format!(
+                    "SCALE_IN of '{group_name}' would leave {} instances of VDU '{vdu_id}'; vnfd '{}' needs at least {}",
+                    current.saturating_sub(*n),
+                    vnfd.body["id"].as_str().unwrap_or(vnfd_id),
+                    vdu.min
+                )));
+            }
+            let mut sorted = mine.clone();
+            sorted.sort_by_key(|d| std::cmp::Reverse(d["count-index"].as_u64().unwrap_or(0)));
+            for d in sorted.into_iter().take(*n as usize) {
+                remove.push(
+                    json!({"_id": d["_id"], "vdu-id-ref": vdu_id, "count-index": d["count-index"]}),
+                );
+            }
+        }
+    }
+    if out {
+        let vim_id = vnfr.body["vim-account-id"].as_str().unwrap_or_default();
+        let scope = ProjectScope::All;
+        let vim = s
+            .deps
+            .records
+            .get_record("vim_accounts", vim_id, &scope, false)
+            .await?;
+        if let Some(vim) = vim {
+            let target = netorch_core::cloud::VimTarget {
+                account_id: vim.id.clone(),
+                name: vim.body["name"].as_str().unwrap_or(vim_id).to_string(),
+                vim_type: vim.body["vim_type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                config: vim.body["config"].clone(),
+            };
+            if let Ok((total, used)) = s.deps.cloud.usage(&target).await {
+                let short = [
+                    ("vCPU", need.vcpus, total.vcpus.saturating_sub(used.vcpus)),
+                    (
+                        "MB of RAM",
+                        need.ram_mb,
+                        total.ram_mb.saturating_sub(used.ram_mb),
+                    ),
+                    (
+                        "GB of disk",
+                        need.disk_gb,
+                        total.disk_gb.saturating_sub(used.disk_gb),
+                    ),
+                    (
+                        "instances",
+                        add.len() as u64,
+                        total.instances.saturating_sub(used.instances),
+                    ),
+                ]
+                .into_iter()
+                .find(|(_, n, free)| n > free);
+                if let Some((what, n, free)) = short {
+                    return Err(OsmError::conflict(format!(
+                        "VIM account '{}' cannot host the scale-out: it needs {n} {what}, {free} free",
+                        target.name
+                    )));
+                }
+            }
+        }
+    }
+    let plan = json!({
+        "vnfr": vnfr_id, "member": member, "group": group_name,
+        "type": if out { "SCALE_OUT" } else { "SCALE_IN" },
+        "steps": if out { steps + 1 } else { steps - 1 },
+        "add": add, "remove": remove,
+    });
+    let op = netorch_core::new_id();
+    let mut r = new_op(
+        &op,
+        &nsr.id,
+        "scale",
+        &body,
+        &nsr.owners,
+        s.deps.clock.now(),
+    );
+    r.body["_admin"]["scale-plan"] = plan;
+    s.deps.records.insert_record(NSLCMOPS, &r, &[]).await?;
+    enqueue(&s, &op, &me.project_id).await?;
+    tracing::info!(nsr = %nsr.id, nslcmop = %op, out, group = group_name, member, "NS scale queued");
     Ok(op_accepted(&op, &nsr.body["name"]))
 }

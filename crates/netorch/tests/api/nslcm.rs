@@ -19,7 +19,10 @@ const VNFD: &str = "vnfd:
   virtual-compute-desc: [{id: small, virtual-cpu: {num-virtual-cpu: 2}, virtual-memory: {size: 1.0}}]
   virtual-storage-desc: [{id: disk, size-of-storage: 10}]
   sw-image-desc: [{id: ubuntu, name: ubuntu20.04, image: ubuntu20.04}]
-  df: [{id: default, vdu-profile: [{id: web, min-number-of-instances: 1, max-number-of-instances: 3}]}]
+  df:
+    - id: default
+      vdu-profile: [{id: web, min-number-of-instances: 1, max-number-of-instances: 3}]
+      scaling-aspect: [{id: web_scale, max-scale-level: 2, aspect-delta-details: {deltas: [{id: one_more, vdu-delta: [{id: web, number-of-instances: 1}]}]}}]
 ";
 
 const NSD: &str = "nsd:
@@ -611,5 +614,130 @@ async fn an_ns_operation_whose_job_was_lost_is_reconciled_and_carried_out() {
     let done = wait_op(&app, &t, "lost-op").await;
     assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
     assert_eq!(used_vcpus(&app, &vim).await, 4);
+    app.stop().await;
+}
+
+async fn scale(
+    app: &TestApp,
+    token: &str,
+    ns: &str,
+    kind: &str,
+    member: &str,
+    group: &str,
+) -> (StatusCode, Value) {
+    app.post(
+        &format!("/osm/nslcm/v1/ns_instances/{ns}/scale"),
+        token,
+        json!({"scaleType": "SCALE_VNF", "scaleVnfData": {"scaleVnfType": kind,
+               "scaleByStepData": {"scaling-group-descriptor": group, "member-vnf-index": member}}}),
+    )
+    .await
+}
+
+async fn vdu_count(app: &TestApp, token: &str, ns: &str, member: &str) -> usize {
+    let (_, v) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances/{ns}-{member}"), token)
+        .await;
+    let vdur = v["vdur"].as_array().expect("vdur");
+    assert!(vdur.iter().all(|d| d["status"] == json!("ACTIVE")), "{v}");
+    vdur.len()
+}
+
+#[tokio::test]
+async fn a_vnf_scales_out_and_in_within_its_vnfds_limits_and_the_vims_capacity() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "elastic", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+
+    for expected in [2, 3] {
+        let (s, v) = scale(&app, &t, &ns, "SCALE_OUT", "1", "web_scale").await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let done = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+        assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+        assert_eq!(done["lcmOperationType"], json!("scale"));
+        assert_eq!(vdu_count(&app, &t, &ns, "1").await, expected);
+    }
+    assert_eq!(used_vcpus(&app, &vim).await, 8);
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["nsState"], json!("READY"));
+    assert_eq!(
+        nsr["_admin"]["scaling-group"][0]["nb-scale-op"],
+        json!(2),
+        "{nsr}"
+    );
+
+    // Refused before anything runs: beyond the aspect's max level, an unknown group or member,
+    // the VIM full (member 2 has room in its VNFD, the VIM has none left).
+    let refused: Vec<((&str, &str, &str), StatusCode, &str)> = vec![
+        (
+            ("SCALE_OUT", "1", "web_scale"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "maximum scale level 2",
+        ),
+        (
+            ("SCALE_OUT", "1", "nope"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "'nope' is not defined",
+        ),
+        (
+            ("SCALE_OUT", "7", "web_scale"),
+            StatusCode::BAD_REQUEST,
+            "member-vnf-index='7'",
+        ),
+        (
+            ("SCALE_OUT", "2", "web_scale"),
+            StatusCode::CONFLICT,
+            "needs 2 vCPU, 0 free",
+        ),
+        (
+            ("SCALE_IN", "2", "web_scale"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "instantiation level",
+        ),
+        (
+            ("SCALE_SIDEWAYS", "1", "web_scale"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "SCALE_OUT",
+        ),
+    ];
+    for ((kind, member, group), status, text) in refused {
+        let (s, e) = scale(&app, &t, &ns, kind, member, group).await;
+        assert_osm_error(s, &e, status);
+        assert!(
+            e["detail"].as_str().is_some_and(|d| d.contains(text)),
+            "{kind} {member} {group}: {e}"
+        );
+    }
+    assert_eq!(used_vcpus(&app, &vim).await, 8);
+
+    for expected in [2, 1] {
+        let (s, v) = scale(&app, &t, &ns, "SCALE_IN", "1", "web_scale").await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let done = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+        assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+        assert_eq!(vdu_count(&app, &t, &ns, "1").await, expected);
+    }
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+    let (_, ops) = app
+        .get(
+            &format!("/osm/nslcm/v1/ns_lcm_op_occs?nsInstanceId={ns}&lcmOperationType=scale"),
+            &t,
+        )
+        .await;
+    assert_eq!(ops.as_array().map(Vec::len), Some(4));
     app.stop().await;
 }
