@@ -690,7 +690,7 @@ impl Engine {
             }
         })
         .await?;
-        self.refresh_others(&nsr, &[vim.account_id.clone()], false)
+        self.refresh_others(&nsr, std::slice::from_ref(&vim.account_id), false)
             .await;
         self.finish_op(op_id, "COMPLETED", None).await?;
         tracing::info!(
