@@ -14,6 +14,7 @@ use netorch_core::{
     Clock, StoreError,
     clock::micros_to_secs,
     cloud::{CloudConnector, CloudError, Demand, Resource, ResourceKind, ResourceSpec, VimTarget},
+    events::NewEvent,
     jobs::NewJob,
     tenancy::{ProjectScope, Record, RecordRepository},
 };
@@ -105,6 +106,17 @@ impl Engine {
         &self,
         collection: &str,
         id: &str,
+        f: impl FnMut(&mut Value),
+    ) -> Result<Value, Stop> {
+        self.modify_emitting(collection, id, &[], f).await
+    }
+
+    /// `modify`, committing `events` to the outbox in the same transaction.
+    async fn modify_emitting(
+        &self,
+        collection: &str,
+        id: &str,
+        events: &[NewEvent],
         mut f: impl FnMut(&mut Value),
     ) -> Result<Value, Stop> {
         for _ in 0..8 {
@@ -115,7 +127,7 @@ impl Engine {
             let now = self.clock.now();
             *at(at(&mut r.body, "_admin"), "modified") = json!(micros_to_secs(now));
             r.touch(now);
-            match self.records.update_record(collection, &r, &[]).await {
+            match self.records.update_record(collection, &r, events).await {
                 Ok(()) => return Ok(r.body),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -183,7 +195,30 @@ impl Engine {
     async fn finish_op(&self, op_id: &str, state: &str, error: Option<&str>) -> Result<(), Stop> {
         let now = micros_to_secs(self.clock.now());
         let detail = error.unwrap_or("Done").to_string();
-        self.modify(NSLCMOPS, op_id, |b| {
+        // OSM's LCM answers on topic `ns` with the past tense of the operation (`instantiated`,
+        // `terminated`, `scaled`, ...), committed with the operation's final state.
+        let event = match self.get(NSLCMOPS, op_id).await? {
+            Some(op) => {
+                let kind = op.body["lcmOperationType"].as_str().unwrap_or_default();
+                let key = match kind {
+                    "instantiate" => "instantiated".to_string(),
+                    "terminate" => "terminated".to_string(),
+                    "scale" => "scaled".to_string(),
+                    "action" => "actioned".to_string(),
+                    other => format!("{other}d"),
+                };
+                vec![NewEvent::new(
+                    "ns",
+                    key,
+                    json!({"nsr_id": op.body["nsInstanceId"], "nslcmop_id": op_id,
+                           "operationState": state, "startTime": op.body["startTime"],
+                           "links": op.body["links"], "operationParams": op.body["operationParams"],
+                           "autoremove": op.body["operationParams"]["autoremove"] == json!(true)}),
+                )]
+            }
+            None => Vec::new(),
+        };
+        self.modify_emitting(NSLCMOPS, op_id, &event, |b| {
             b["operationState"] = json!(state);
             b["statusEnteredTime"] = json!(now);
             b["detailed-status"] = json!(detail);
@@ -553,7 +588,13 @@ impl Engine {
             let mut keys: Vec<(&str, &str)> = ops.iter().map(|o| (NSLCMOPS, o.as_str())).collect();
             keys.extend(vnfrs.iter().map(|v| (VNFRS, v.as_str())));
             keys.push((NSRS, nsr_id));
-            self.records.delete_records(&keys, &[]).await?;
+            let event = NewEvent::new(
+                "ns",
+                "terminated",
+                json!({"nsr_id": nsr_id, "nslcmop_id": op_id, "operationState": "COMPLETED",
+                       "autoremove": true}),
+            );
+            self.records.delete_records(&keys, &[event]).await?;
             self.refresh_others(&nsr, &vims, true).await;
             tracing::info!(
                 nslcmop = op_id,

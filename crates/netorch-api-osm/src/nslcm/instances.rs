@@ -2,7 +2,10 @@
 
 use axum::{extract::State, http::StatusCode};
 use netorch_auth::Session;
-use netorch_core::tenancy::{Ownership, ProjectScope};
+use netorch_core::{
+    events::NewEvent,
+    tenancy::{Ownership, ProjectScope},
+};
 use netorch_http::osm::{
     Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, internal,
 };
@@ -70,9 +73,15 @@ async fn create_records(
     }
     let refs: Vec<(&str, &netorch_core::tenancy::Record)> =
         records.iter().map(|(c, r)| (*c, r)).collect();
+    // OSM's NBI hand-off on topic `ns`: `created` with the NSR (without `_admin`), then the
+    // operation under its type as key, committed with the records.
+    let mut events = vec![NewEvent::new("ns", "created", without_admin(&records[0].1.body))];
+    if let Some((_, op_record)) = records.iter().find(|(c, _)| *c == NSLCMOPS) {
+        events.push(NewEvent::new("ns", "instantiate", without_admin(&op_record.body)));
+    }
     s.deps
         .records
-        .insert_records(&refs, &[])
+        .insert_records(&refs, &events)
         .await
         .map_err(|e| match e {
             netorch_core::StoreError::Conflict(m) if m.contains("name") => {
@@ -234,6 +243,14 @@ async fn delete(
     remove(&s, &me, &q, &id, force).await
 }
 
+fn without_admin(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("_admin");
+    }
+    v
+}
+
 fn instantiated(nsr: &Value) -> bool {
     nsr["_admin"]["nsState"] == json!("INSTANTIATED")
 }
@@ -297,7 +314,8 @@ async fn remove(
     let mut keys: Vec<(&str, &str)> = ops.iter().map(|o| (NSLCMOPS, o.as_str())).collect();
     keys.extend(vnfrs.iter().map(|v| (VNFRS, v.as_str())));
     keys.push((NSRS, nsr.id.as_str()));
-    s.deps.records.delete_records(&keys, &[]).await?;
+    let event = NewEvent::new("ns", "deleted", json!({"_id": nsr.id}));
+    s.deps.records.delete_records(&keys, &[event]).await?;
     let strings = |v: &Value| -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
@@ -330,7 +348,8 @@ async fn start_op(
 ) -> Result<String, OsmError> {
     let op = netorch_core::new_id();
     let r = new_op(&op, nsr_id, op_type, params, owners, s.deps.clock.now());
-    s.deps.records.insert_record(NSLCMOPS, &r, &[]).await?;
+    let event = NewEvent::new("ns", op_type, without_admin(&r.body));
+    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
     enqueue(s, &op, &me.project_id).await?;
     tracing::info!(nsr = %nsr_id, nslcmop = %op, kind = op_type, "NS operation queued");
     Ok(op)
@@ -675,7 +694,8 @@ async fn scale(
         s.deps.clock.now(),
     );
     r.body["_admin"]["scale-plan"] = plan;
-    s.deps.records.insert_record(NSLCMOPS, &r, &[]).await?;
+    let event = NewEvent::new("ns", "scale", without_admin(&r.body));
+    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
     enqueue(&s, &op, &me.project_id).await?;
     tracing::info!(nsr = %nsr.id, nslcmop = %op, out, group = group_name, member, "NS scale queued");
     Ok(op_accepted(&op, &nsr.body["name"]))

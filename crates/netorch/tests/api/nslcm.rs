@@ -103,6 +103,7 @@ async fn used_vcpus(app: &TestApp, vim: &str) -> u64 {
 #[tokio::test]
 async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmclient_does() {
     let app = TestApp::start().await;
+    let mut rx = app.bus.subscribe();
     let t = app.admin_token().await;
     let vim = dummy_vim(&app, &t, "edge", 8).await;
     onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
@@ -328,6 +329,27 @@ async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmcli
         .get(&format!("/osm/admin/v1/vim_accounts/{vim}"), &t)
         .await;
     assert_eq!(account["resources"]["compute"]["vcpus"]["used"], json!(0));
+
+    // OSM's Kafka topic `ns`, through the outbox: the NBI's hand-offs and the LCM's answers.
+    let mut keys = Vec::new();
+    while keys.last().map(String::as_str) != Some("deleted") {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event")
+            .expect("event");
+        if e.topic == "ns" {
+            if e.key == "instantiated" {
+                assert_eq!(e.payload["nsr_id"], json!(ns));
+                assert_eq!(e.payload["nslcmop_id"], json!(op));
+                assert_eq!(e.payload["operationState"], json!("COMPLETED"));
+            }
+            keys.push(e.key.clone());
+        }
+    }
+    assert_eq!(
+        keys,
+        ["created", "instantiate", "instantiated", "terminate", "terminated", "deleted"]
+    );
     app.stop().await;
 }
 
