@@ -75,9 +75,17 @@ async fn create_records(
         records.iter().map(|(c, r)| (*c, r)).collect();
     // OSM's NBI hand-off on topic `ns`: `created` with the NSR (without `_admin`), then the
     // operation under its type as key, committed with the records.
-    let mut events = vec![NewEvent::new("ns", "created", without_admin(&records[0].1.body))];
+    let mut events = vec![NewEvent::new(
+        "ns",
+        "created",
+        without_admin(&records[0].1.body),
+    )];
     if let Some((_, op_record)) = records.iter().find(|(c, _)| *c == NSLCMOPS) {
-        events.push(NewEvent::new("ns", "instantiate", without_admin(&op_record.body)));
+        events.push(NewEvent::new(
+            "ns",
+            "instantiate",
+            without_admin(&op_record.body),
+        ));
     }
     s.deps
         .records

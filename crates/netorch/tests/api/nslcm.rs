@@ -348,7 +348,14 @@ async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmcli
     }
     assert_eq!(
         keys,
-        ["created", "instantiate", "instantiated", "terminate", "terminated", "deleted"]
+        [
+            "created",
+            "instantiate",
+            "instantiated",
+            "terminate",
+            "terminated",
+            "deleted"
+        ]
     );
     app.stop().await;
 }
