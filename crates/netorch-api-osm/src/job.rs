@@ -38,6 +38,7 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
             Arc::new(netorch_lcm::Engine::new(
                 deps.records.clone(),
                 deps.cloud.clone(),
+                deps.primitives.clone(),
                 deps.clock.clone(),
             )) as Arc<dyn JobHandler>,
         ),

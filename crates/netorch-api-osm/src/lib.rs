@@ -58,6 +58,8 @@ pub struct Deps {
     pub orphan_grace: std::time::Duration,
     /// Southbound clouds (NS deployment, VIM usage).
     pub cloud: Arc<dyn netorch_core::cloud::CloudConnector>,
+    /// Runs VNF configuration primitives (day-1 and `action`).
+    pub primitives: Arc<dyn netorch_core::primitives::PrimitiveExecutor>,
 }
 
 #[derive(Clone)]

@@ -36,6 +36,7 @@ async fn app() -> (TestApp, Router, String) {
             Arc::new(t.store.clone()),
             t.clock.clone(),
         )),
+        primitives: Arc::new(netorch_cloud::WebhookExecutor::new().expect("executor")),
     };
     let (r, _) = router(deps);
     let token = t.admin_token().await.expect("token");

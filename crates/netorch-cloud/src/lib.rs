@@ -120,3 +120,60 @@ impl DummyCloud {
         ))
     }
 }
+
+/// Runs primitives by POSTing them as JSON to the VNF's webhook endpoint: `{nslcmop_id,
+/// ns_instance_id, member_vnf_index, vdu_id, vdu_count_index, ip_address, primitive, params}`.
+/// A 2xx answer succeeds with its body as output (a JSON `output` field if there is one); anything
+/// else fails with the status and body. Calls time out after 60 s.
+pub struct WebhookExecutor {
+    http: reqwest::Client,
+}
+
+impl WebhookExecutor {
+    /// An executor with its own HTTP client.
+    pub fn new() -> Result<Self, String> {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map(|http| Self { http })
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl netorch_core::primitives::PrimitiveExecutor for WebhookExecutor {
+    async fn execute(
+        &self,
+        call: &netorch_core::primitives::PrimitiveCall,
+    ) -> Result<String, String> {
+        if !(call.endpoint.starts_with("http://") || call.endpoint.starts_with("https://")) {
+            return Err(format!(
+                "primitive endpoint '{}' is not an http(s) URL",
+                call.endpoint
+            ));
+        }
+        let r = self
+            .http
+            .post(&call.endpoint)
+            .json(call)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the primitive endpoint {}: {e}", call.endpoint))?;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!(
+                "primitive '{}' failed at {}: HTTP {}: {}",
+                call.primitive,
+                call.endpoint,
+                status.as_u16(),
+                text.chars().take(500).collect::<String>()
+            ));
+        }
+        Ok(serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("output").and_then(|o| o.as_str().map(str::to_string)))
+            .unwrap_or(text))
+    }
+}

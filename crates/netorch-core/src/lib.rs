@@ -10,6 +10,7 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod placement;
+pub mod primitives;
 pub mod tenancy;
 pub mod uploads;
 

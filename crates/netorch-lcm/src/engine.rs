@@ -16,6 +16,7 @@ use netorch_core::{
     cloud::{CloudConnector, CloudError, Demand, Resource, ResourceKind, ResourceSpec, VimTarget},
     events::NewEvent,
     jobs::NewJob,
+    primitives::{PrimitiveCall, PrimitiveExecutor},
     tenancy::{ProjectScope, Record, RecordRepository},
 };
 use netorch_scheduler::{JobContext, JobError, JobHandler};
@@ -70,6 +71,7 @@ impl From<CloudError> for Stop {
 pub struct Engine {
     records: Arc<dyn RecordRepository>,
     cloud: Arc<dyn CloudConnector>,
+    executor: Arc<dyn PrimitiveExecutor>,
     clock: Arc<dyn Clock>,
 }
 
@@ -81,15 +83,17 @@ fn at<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
 }
 
 impl Engine {
-    /// An engine over the records, a cloud connector and a clock.
+    /// An engine over the records, a cloud connector, a primitive executor and a clock.
     pub fn new(
         records: Arc<dyn RecordRepository>,
         cloud: Arc<dyn CloudConnector>,
+        executor: Arc<dyn PrimitiveExecutor>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             records,
             cloud,
+            executor,
             clock,
         }
     }
@@ -193,8 +197,19 @@ impl Engine {
     }
 
     async fn finish_op(&self, op_id: &str, state: &str, error: Option<&str>) -> Result<(), Stop> {
+        self.finish_op_with(op_id, state, error, None).await
+    }
+
+    /// Ends the operation; `output` (a primitive's) becomes its `detailed-status`.
+    async fn finish_op_with(
+        &self,
+        op_id: &str,
+        state: &str,
+        error: Option<&str>,
+        output: Option<&str>,
+    ) -> Result<(), Stop> {
         let now = micros_to_secs(self.clock.now());
-        let detail = error.unwrap_or("Done").to_string();
+        let detail = error.or(output).unwrap_or("Done").to_string();
         // OSM's LCM answers on topic `ns` with the past tense of the operation (`instantiated`,
         // `terminated`, `scaled`, ...), committed with the operation's final state.
         let event = match self.get(NSLCMOPS, op_id).await? {
@@ -418,6 +433,8 @@ impl Engine {
                 done += 1;
             }
         }
+
+        self.day1(ctx, op_id, nsr_id, &nsr, &vnfrs).await?;
 
         let deployed: Vec<Value> = vnfrs
             .iter()
@@ -791,6 +808,169 @@ impl Engine {
     }
 }
 
+/// `<rw_mgmt_ip>` and `<param>` placeholders of day-1 parameter values.
+fn substitute(v: &Value, ip: &str, params: &Value) -> Value {
+    match v {
+        Value::String(s) => {
+            let mut out = s.replace("<rw_mgmt_ip>", ip);
+            if let Some(m) = params.as_object() {
+                for (k, val) in m {
+                    let text = val.as_str().map_or_else(|| val.to_string(), str::to_string);
+                    out = out.replace(&format!("<{k}>"), &text);
+                }
+            }
+            Value::String(out)
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, ip, params)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The primitive endpoint of a member, from `additionalParamsForVnf`.
+pub fn primitive_endpoint(instantiate_params: &Value, member: &str) -> Option<String> {
+    instantiate_params["additionalParamsForVnf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["member-vnf-index"].as_str() == Some(member))
+        .and_then(|p| p["additionalParams"]["primitive_endpoint"].as_str())
+        .map(str::to_string)
+}
+
+impl Engine {
+    /// Runs each VNF's day-1 primitives (in `seq` order) once its VDUs run; those done are noted
+    /// in the VNFR, so a re-run operation does not repeat them.
+    async fn day1(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        nsr: &Value,
+        vnfrs: &[Record],
+    ) -> Result<(), Stop> {
+        for v in vnfrs {
+            let member = v.body["member-vnf-index-ref"].as_str().unwrap_or_default();
+            let Some(endpoint) = primitive_endpoint(&nsr["instantiate_params"], member) else {
+                continue;
+            };
+            let vnfd_id = v.body["vnfd-id"].as_str().unwrap_or_default();
+            let Some(vnfd) = self.get("vnfds", vnfd_id).await? else {
+                continue;
+            };
+            let current = self
+                .get(VNFRS, &v.id)
+                .await?
+                .map(|r| r.body)
+                .unwrap_or_default();
+            let ip = current["ip-address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let additional = current["additionalParamsForVnf"].clone();
+            for (name, params) in crate::model::initial_primitives(&vnfd.body) {
+                let done = current["_admin"]["day1-done"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|x| x.as_str() == Some(name.as_str())));
+                if done {
+                    continue;
+                }
+                self.progress(
+                    ctx,
+                    op_id,
+                    &format!("Stage 3/3: Running day-1 primitive '{name}' on member '{member}'"),
+                )
+                .await?;
+                let call = PrimitiveCall {
+                    endpoint: endpoint.clone(),
+                    nslcmop_id: op_id.to_string(),
+                    ns_instance_id: nsr_id.to_string(),
+                    member_vnf_index: member.to_string(),
+                    vdu_id: None,
+                    vdu_count_index: None,
+                    ip_address: Some(ip.clone()),
+                    primitive: name.clone(),
+                    params: substitute(&params, &ip, &additional),
+                };
+                self.executor.execute(&call).await.map_err(|e| {
+                    Stop::Fail(format!(
+                        "day-1 primitive '{name}' of member '{member}': {e}"
+                    ))
+                })?;
+                let n = name.clone();
+                self.modify(VNFRS, &v.id, |b| {
+                    let admin = at(b, "_admin");
+                    let list = at(admin, "day1-done");
+                    if !list.is_array() {
+                        *list = json!([]);
+                    }
+                    if let Some(l) = list.as_array_mut() {
+                        l.push(json!(n));
+                    }
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A day-2 primitive. Its failure fails the operation; the NS keeps running.
+    async fn action(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        plan: &Value,
+    ) -> Result<Value, Stop> {
+        let primitive = plan["primitive"].as_str().unwrap_or_default().to_string();
+        let member = plan["member"].as_str().unwrap_or_default().to_string();
+        self.modify(NSRS, nsr_id, |b| {
+            b["currentOperation"] = json!(format!("RUNNING ACTION {primitive}"));
+            b["currentOperationID"] = json!(op_id);
+        })
+        .await?;
+        self.progress(
+            ctx,
+            op_id,
+            &format!("Running primitive '{primitive}' on member '{member}'"),
+        )
+        .await?;
+        let call = PrimitiveCall {
+            endpoint: plan["endpoint"].as_str().unwrap_or_default().to_string(),
+            nslcmop_id: op_id.to_string(),
+            ns_instance_id: nsr_id.to_string(),
+            member_vnf_index: member.clone(),
+            vdu_id: plan["vdu_id"].as_str().map(str::to_string),
+            vdu_count_index: plan["vdu_count_index"].as_u64(),
+            ip_address: plan["ip_address"].as_str().map(str::to_string),
+            primitive: primitive.clone(),
+            params: plan["params"].clone(),
+        };
+        let outcome = self.executor.execute(&call).await;
+        self.modify(NSRS, nsr_id, |b| {
+            b["currentOperation"] = json!("IDLE");
+            b["currentOperationID"] = Value::Null;
+        })
+        .await?;
+        match outcome {
+            Ok(output) => {
+                self.finish_op_with(op_id, "COMPLETED", None, Some(&output))
+                    .await?;
+                tracing::info!(nslcmop = op_id, nsr = nsr_id, primitive = %primitive, "NS action completed");
+                Ok(json!({"output": output}))
+            }
+            Err(e) => {
+                self.finish_op(op_id, "FAILED", Some(&e)).await?;
+                tracing::warn!(nslcmop = op_id, nsr = nsr_id, primitive = %primitive, error = %e, "NS action failed");
+                Ok(json!({"failed": e}))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl JobHandler for Engine {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
@@ -824,6 +1004,10 @@ impl JobHandler for Engine {
                 }
                 "scale" => {
                     self.scale(&ctx, &op_id, &nsr_id, &op.body["_admin"]["scale-plan"])
+                        .await
+                }
+                "action" => {
+                    self.action(&ctx, &op_id, &nsr_id, &op.body["_admin"]["action-plan"])
                         .await
                 }
                 other => Err(Stop::Fail(format!(

@@ -6,4 +6,4 @@ pub mod engine;
 pub mod model;
 pub mod usage;
 
-pub use engine::{Engine, NSLCM_JOB, op_job};
+pub use engine::{Engine, NSLCM_JOB, op_job, primitive_endpoint};

@@ -409,3 +409,108 @@ mod scaling_tests {
         );
     }
 }
+
+/// A configuration primitive a VNF (or one of its VDUs) offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimitiveDef {
+    /// Name.
+    pub name: String,
+    /// Parameters with their default values (`None`: the caller must give it).
+    pub params: Vec<(String, Option<Value>)>,
+}
+
+fn day12<'a>(vnfd: &'a Value, target: &str) -> Option<&'a Value> {
+    items(&vnfd["df"])
+        .flat_map(|df| {
+            items(&df["lcm-operations-configuration"]["operate-vnf-op-config"]["day1-2"])
+        })
+        .find(|d| d["id"].as_str() == Some(target))
+}
+
+fn primitive_defs(list: &Value) -> Vec<PrimitiveDef> {
+    items(list)
+        .filter_map(|p| {
+            Some(PrimitiveDef {
+                name: text(&p["name"])?,
+                params: items(&p["parameter"])
+                    .filter_map(|x| {
+                        let default = x.get("default-value").filter(|v| !v.is_null()).cloned();
+                        Some((text(&x["name"])?, default))
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The primitives of the VNF (`vdu: None`) or of one of its VDUs.
+pub fn config_primitives(vnfd: &Value, vdu: Option<&str>) -> Vec<PrimitiveDef> {
+    let vnfd_id = vnfd["id"].as_str().unwrap_or_default();
+    let target = vdu.unwrap_or(vnfd_id);
+    if let Some(d) = day12(vnfd, target) {
+        return primitive_defs(&d["config-primitive"]);
+    }
+    match vdu {
+        None => primitive_defs(&vnfd["vnf-configuration"]["config-primitive"]),
+        Some(v) => items(&vnfd["vdu"])
+            .find(|x| x["id"].as_str() == Some(v))
+            .map(|x| primitive_defs(&x["vdu-configuration"]["config-primitive"]))
+            .unwrap_or_default(),
+    }
+}
+
+/// The VNF's day-1 primitives in `seq` order, with their parameter values.
+pub fn initial_primitives(vnfd: &Value) -> Vec<(String, Value)> {
+    let vnfd_id = vnfd["id"].as_str().unwrap_or_default();
+    let list = day12(vnfd, vnfd_id)
+        .map(|d| d["initial-config-primitive"].clone())
+        .unwrap_or_else(|| vnfd["vnf-configuration"]["initial-config-primitive"].clone());
+    let mut out: Vec<(f64, String, Value)> = items(&list)
+        .filter_map(|p| {
+            let params: serde_json::Map<String, Value> = items(&p["parameter"])
+                .filter_map(|x| Some((text(&x["name"])?, x["value"].clone())))
+                .collect();
+            Some((
+                number(&p["seq"]).unwrap_or(0.0),
+                text(&p["name"])?,
+                Value::Object(params),
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.into_iter().map(|(_, n, p)| (n, p)).collect()
+}
+
+#[cfg(test)]
+mod primitive_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn primitives_and_day1_are_read_from_sol006_and_osm_im() {
+        let sol = json!({"id": "v", "df": [{"id": "d", "lcm-operations-configuration": {"operate-vnf-op-config": {"day1-2": [
+            {"id": "v", "config-primitive": [{"name": "touch", "parameter": [{"name": "filename", "data-type": "STRING"},
+                                                                            {"name": "mode", "default-value": "644"}]}],
+             "initial-config-primitive": [{"seq": 2, "name": "b"}, {"seq": 1, "name": "a", "parameter": [{"name": "x", "value": "<rw_mgmt_ip>"}]}]}]}}}]});
+        let p = config_primitives(&sol, None);
+        assert_eq!(p[0].name, "touch");
+        assert_eq!(
+            p[0].params,
+            [
+                ("filename".to_string(), None),
+                ("mode".to_string(), Some(json!("644")))
+            ]
+        );
+        assert_eq!(
+            initial_primitives(&sol),
+            [
+                ("a".to_string(), json!({"x": "<rw_mgmt_ip>"})),
+                ("b".to_string(), json!({}))
+            ]
+        );
+        let im =
+            json!({"id": "v", "vnf-configuration": {"config-primitive": [{"name": "restart"}]}});
+        assert_eq!(config_primitives(&im, None)[0].name, "restart");
+    }
+}

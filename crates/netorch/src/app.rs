@@ -401,6 +401,10 @@ impl App {
                 Arc::new(store.clone()),
                 clock.clone(),
             )),
+            primitives: Arc::new(
+                netorch_cloud::WebhookExecutor::new()
+                    .map_err(|e| anyhow::anyhow!("primitive executor: {e}"))?,
+            ),
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());

@@ -24,6 +24,7 @@ pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
         .routes(routes!(instantiate))
         .routes(routes!(terminate))
         .routes(routes!(scale))
+        .routes(routes!(action))
 }
 
 const CONTENT: &str = "/osm/nslcm/v1/ns_instances_content";
@@ -706,5 +707,165 @@ async fn scale(
     s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
     enqueue(&s, &op, &me.project_id).await?;
     tracing::info!(nsr = %nsr.id, nslcmop = %op, out, group = group_name, member, "NS scale queued");
+    Ok(op_accepted(&op, &nsr.body["name"]))
+}
+
+/// Run a day-2 configuration primitive on a VNF (or one of its VDUs) of an NS instance.
+#[utoipa::path(post, path = "/osm/nslcm/v1/ns_instances/{ns_instance_id}/action", tag = "osm", operation_id = "action_ns_instance",
+    security(("bearerAuth" = [])), params(("ns_instance_id" = String, Path, description = "NS instance id")),
+    request_body(content = Object, description = "{member_vnf_index, vdu_id?, vdu_count_index?, primitive, primitive_params}", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nslcmop>, nsName}; the primitive's output becomes the operation's detailed-status"),
+        (status = 400, description = "Unknown member-vnf-index", body = OsmErrorBody),
+        (status = 409, description = "Not READY, or an operation in progress", body = OsmErrorBody),
+        (status = 422, description = "Unknown primitive, missing parameter, no primitive endpoint", body = OsmErrorBody)))]
+async fn action(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("ns_instances:id:action:post", "post", &q.admin)?;
+    let Some(obj) = body.as_object() else {
+        return Err(OsmError::format_error("", "is not of type 'object'"));
+    };
+    const KEYS: [&str; 9] = [
+        "member_vnf_index",
+        "vdu_id",
+        "vdu_count_index",
+        "kdu_name",
+        "primitive",
+        "primitive_params",
+        "timeout_ns_action",
+        "lcmOperationType",
+        "nsInstanceId",
+    ];
+    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(OsmError::format_error(
+            "",
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    let Some(primitive) = body["primitive"].as_str() else {
+        return Err(OsmError::format_error(
+            "",
+            "'primitive' is a required property",
+        ));
+    };
+    if !body["primitive_params"].is_object() {
+        return Err(OsmError::format_error(
+            "primitive_params",
+            "'primitive_params' is a required property of type 'object'",
+        ));
+    }
+    if body.get("kdu_name").is_some() {
+        return Err(OsmError::unprocessable(
+            "KDU primitives are not supported: this server deploys no KDUs",
+        ));
+    }
+    let nsr = load_nsr(&s, &me, &q, &id, true).await?;
+    refuse_if_busy(&s, &nsr.id).await?;
+    if nsr.body["nsState"] != json!("READY") {
+        return Err(OsmError::conflict(format!(
+            "ns_instance '{id}' cannot be 'action' because it is not READY (nsState {})",
+            nsr.body["nsState"]
+        )));
+    }
+    let member = match &body["member_vnf_index"] {
+        Value::String(m) => m.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(OsmError::unprocessable(
+                "member_vnf_index is required: NS-level primitives are not supported",
+            ));
+        }
+    };
+    let vnfr_id = netorch_lcm::documents::vnfr_id(&nsr.id, &member);
+    let vnfr = s
+        .deps
+        .records
+        .get_record(VNFRS, &vnfr_id, &ProjectScope::All, false)
+        .await?
+        .ok_or_else(|| {
+            OsmError::bad_request(format!(
+                "Invalid member_vnf_index='{member}' not present at the NS instance"
+            ))
+        })?;
+    let vnfd_id = vnfr.body["vnfd-id"].as_str().unwrap_or_default();
+    let vnfd = s
+        .deps
+        .records
+        .get_record("vnfds", vnfd_id, &ProjectScope::All, false)
+        .await?
+        .ok_or_else(|| {
+            OsmError::conflict(format!("vnfd '{vnfd_id}' is no longer in the catalogue"))
+        })?;
+    let vdu_id = body["vdu_id"].as_str();
+    let defs = netorch_lcm::model::config_primitives(&vnfd.body, vdu_id);
+    let Some(def) = defs.iter().find(|d| d.name == primitive) else {
+        let offered: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        return Err(OsmError::unprocessable(format!(
+            "primitive '{primitive}' is not defined for {} of member '{member}' (vnfd '{}' offers: {})",
+            vdu_id.map_or("the VNF".to_string(), |v| format!("VDU '{v}'")),
+            vnfd.body["id"].as_str().unwrap_or(vnfd_id),
+            if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            }
+        )));
+    };
+    let mut params = body["primitive_params"].clone();
+    for (name, default) in &def.params {
+        if params.get(name).is_none() {
+            match default {
+                Some(d) => params[name.as_str()] = d.clone(),
+                None => {
+                    return Err(OsmError::unprocessable(format!(
+                        "primitive '{primitive}' needs parameter '{name}' in primitive_params"
+                    )));
+                }
+            }
+        }
+    }
+    let Some(endpoint) = netorch_lcm::primitive_endpoint(&nsr.body["instantiate_params"], &member)
+    else {
+        return Err(OsmError::unprocessable(format!(
+            "member '{member}' has no primitive endpoint: give additionalParamsForVnf[member-vnf-index={member}].additionalParams.primitive_endpoint when instantiating"
+        )));
+    };
+    let count = body["vdu_count_index"].as_u64().unwrap_or(0);
+    let ip = match vdu_id {
+        Some(v) => vnfr.body["vdur"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| {
+                d["vdu-id-ref"].as_str() == Some(v) && d["count-index"].as_u64() == Some(count)
+            })
+            .ok_or_else(|| {
+                OsmError::unprocessable(format!(
+                    "member '{member}' has no VDU '{v}' with count index {count}"
+                ))
+            })?["ip-address"]
+            .clone(),
+        None => vnfr.body["ip-address"].clone(),
+    };
+    let plan = json!({"endpoint": endpoint, "member": member, "vdu_id": vdu_id,
+        "vdu_count_index": vdu_id.map(|_| count), "primitive": primitive, "params": params, "ip_address": ip});
+    let op = netorch_core::new_id();
+    let mut r = new_op(
+        &op,
+        &nsr.id,
+        "action",
+        &body,
+        &nsr.owners,
+        s.deps.clock.now(),
+    );
+    r.body["_admin"]["action-plan"] = plan;
+    let event = NewEvent::new("ns", "action", without_admin(&r.body));
+    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
+    enqueue(&s, &op, &me.project_id).await?;
+    tracing::info!(nsr = %nsr.id, nslcmop = %op, primitive, member = %member, "NS action queued");
     Ok(op_accepted(&op, &nsr.body["name"]))
 }

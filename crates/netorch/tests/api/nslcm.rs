@@ -770,3 +770,155 @@ async fn a_vnf_scales_out_and_in_within_its_vnfds_limits_and_the_vims_capacity()
     assert_eq!(ops.as_array().map(Vec::len), Some(4));
     app.stop().await;
 }
+
+const VNFD_PRIMS: &str = "vnfd:
+  id: app_vnfd
+  vdu: [{id: app, virtual-compute-desc: c}]
+  virtual-compute-desc: [{id: c, virtual-cpu: {num-virtual-cpu: 1}}]
+  df:
+    - id: default
+      lcm-operations-configuration:
+        operate-vnf-op-config:
+          day1-2:
+            - id: app_vnfd
+              initial-config-primitive: [{seq: 1, name: setup, parameter: [{name: listen, value: '<rw_mgmt_ip>:<port>'}]}]
+              config-primitive:
+                - {name: touch, parameter: [{name: filename, data-type: STRING}, {name: mode, data-type: STRING, default-value: '0644'}]}
+                - {name: explode}
+";
+
+const NSD_PRIMS: &str = "nsd: {nsd: [{id: app_ns, vnfd-id: [app_vnfd], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: app_vnfd}]}]}]}";
+
+/// A VNF's primitive endpoint: records every call; `explode` answers 500.
+async fn primitive_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::{Json, Router, http::StatusCode as S, routing::post};
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let seen = calls.clone();
+    let app = Router::new().route(
+        "/primitives",
+        post(move |Json(v): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(v.clone());
+                if v["primitive"] == json!("explode") {
+                    (S::INTERNAL_SERVER_ERROR, Json(json!({"error": "boom"})))
+                } else {
+                    (S::OK, Json(json!({"output": format!("{} done", v["primitive"].as_str().unwrap_or_default())})))
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/primitives"), calls)
+}
+
+#[tokio::test]
+async fn day_1_and_day_2_primitives_run_through_the_vnfs_webhook_and_bad_actions_are_refused_first()
+{
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let (endpoint, calls) = primitive_receiver().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD_PRIMS).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD_PRIMS).await;
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "app", "nsdId": nsd, "vimAccountId": vim,
+                   "additionalParamsForVnf": [{"member-vnf-index": "1",
+                       "additionalParams": {"primitive_endpoint": endpoint, "port": 8080}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, vnfr) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances/{ns}-1"), &t)
+        .await;
+    let ip = vnfr["ip-address"].as_str().expect("ip").to_string();
+    {
+        let seen = calls.lock().expect("lock");
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0]["primitive"], json!("setup"));
+        assert_eq!(seen[0]["params"]["listen"], json!(format!("{ip}:8080")));
+        assert_eq!(seen[0]["ns_instance_id"], json!(ns));
+    }
+
+    let act = |body: Value| {
+        let (app, t, ns) = (&app, &t, &ns);
+        async move {
+            app.post(&format!("/osm/nslcm/v1/ns_instances/{ns}/action"), t, body)
+                .await
+        }
+    };
+    // Refused before anything runs.
+    for (body, status, text) in [
+        (
+            json!({"member_vnf_index": "1", "primitive": "dance", "primitive_params": {}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "offers: touch, explode",
+        ),
+        (
+            json!({"member_vnf_index": "1", "primitive": "touch", "primitive_params": {}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "needs parameter 'filename'",
+        ),
+        (
+            json!({"member_vnf_index": "1", "primitive": "touch"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "primitive_params",
+        ),
+        (
+            json!({"member_vnf_index": "9", "primitive": "touch", "primitive_params": {"filename": "f"}}),
+            StatusCode::BAD_REQUEST,
+            "member_vnf_index='9'",
+        ),
+    ] {
+        let (s, e) = act(body.clone()).await;
+        assert_osm_error(s, &e, status);
+        assert!(
+            e["detail"].as_str().is_some_and(|d| d.contains(text)),
+            "{body}: {e}"
+        );
+    }
+    assert_eq!(calls.lock().expect("lock").len(), 1);
+
+    // ns-action: the output is recorded on the operation.
+    let (s, v) = act(json!({"member_vnf_index": "1", "primitive": "touch", "primitive_params": {"filename": "/tmp/x"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(done["lcmOperationType"], json!("action"));
+    assert_eq!(done["detailed-status"], json!("touch done"));
+    {
+        let seen = calls.lock().expect("lock");
+        assert_eq!(
+            seen[1]["params"],
+            json!({"filename": "/tmp/x", "mode": "0644"})
+        );
+        assert_eq!(seen[1]["ip_address"], json!(ip));
+    }
+    // A failing primitive fails its operation; the NS keeps running.
+    let (_, v) =
+        act(json!({"member_vnf_index": "1", "primitive": "explode", "primitive_params": {}})).await;
+    let failed = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(failed["operationState"], json!("FAILED"), "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP 500")),
+        "{failed}"
+    );
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["nsState"], json!("READY"), "{nsr}");
+    assert_eq!(nsr["currentOperation"], json!("IDLE"));
+    app.stop().await;
+}
