@@ -35,12 +35,15 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
         ),
         (
             netorch_lcm::NSLCM_JOB,
-            Arc::new(netorch_lcm::Engine::new(
-                deps.records.clone(),
-                deps.cloud.clone(),
-                deps.primitives.clone(),
-                deps.clock.clone(),
-            )) as Arc<dyn JobHandler>,
+            Arc::new(
+                netorch_lcm::Engine::new(
+                    deps.records.clone(),
+                    deps.cloud.clone(),
+                    deps.primitives.clone(),
+                    deps.clock.clone(),
+                )
+                .with_connectivity(deps.connectivity.clone()),
+            ) as Arc<dyn JobHandler>,
         ),
     ]
 }

@@ -60,6 +60,8 @@ pub struct Deps {
     pub cloud: Arc<dyn netorch_core::cloud::CloudConnector>,
     /// Runs VNF configuration primitives (day-1 and `action`).
     pub primitives: Arc<dyn netorch_core::primitives::PrimitiveExecutor>,
+    /// Inter-site links for virtual links that span SLICES sites.
+    pub connectivity: Arc<dyn netorch_core::connectivity::ConnectivityRepository>,
 }
 
 #[derive(Clone)]

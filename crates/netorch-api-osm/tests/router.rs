@@ -37,6 +37,7 @@ async fn app() -> (TestApp, Router, String) {
             t.clock.clone(),
         )),
         primitives: Arc::new(netorch_cloud::WebhookExecutor::new().expect("executor")),
+        connectivity: Arc::new(t.store.clone()),
     };
     let (r, _) = router(deps);
     let token = t.admin_token().await.expect("token");

@@ -7,13 +7,16 @@
 //! instantiation first marks the operation `ROLLING_BACK`, then releases everything created under
 //! the NSR's key prefix, then ends `FAILED`: an interrupted rollback resumes as a rollback.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use netorch_core::{
     Clock, StoreError,
     clock::micros_to_secs,
     cloud::{CloudConnector, CloudError, Demand, Resource, ResourceKind, ResourceSpec, VimTarget},
+    connectivity::{
+        ConnectivityRepository, Outcome, ReservationFilter, ReservationRequest, ReserveCommand,
+    },
     events::NewEvent,
     jobs::NewJob,
     primitives::{PrimitiveCall, PrimitiveExecutor},
@@ -73,6 +76,7 @@ pub struct Engine {
     cloud: Arc<dyn CloudConnector>,
     executor: Arc<dyn PrimitiveExecutor>,
     clock: Arc<dyn Clock>,
+    connectivity: Option<Arc<dyn ConnectivityRepository>>,
 }
 
 fn at<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
@@ -95,7 +99,15 @@ impl Engine {
             cloud,
             executor,
             clock,
+            connectivity: None,
         }
+    }
+
+    /// Reserves inter-site links (SLICES connectivity) for virtual links whose VNFs land at
+    /// different sites.
+    pub fn with_connectivity(mut self, connectivity: Arc<dyn ConnectivityRepository>) -> Self {
+        self.connectivity = Some(connectivity);
+        self
     }
 
     async fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, Stop> {
@@ -341,37 +353,100 @@ impl Engine {
 
         self.progress(ctx, op_id, "Stage 2/3: Deploying virtual links")
             .await?;
-        let links: Vec<String> = nsr["vld"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["id"].as_str().map(str::to_string))
-            .collect();
-        for link in &links {
-            let net = self
-                .cloud
-                .create(
-                    &ns_vim,
-                    &ResourceSpec {
-                        key: format!("{nsr_id}/vld/{link}"),
-                        kind: ResourceKind::Network,
-                        name: format!("{name}-{link}"),
-                        demand: Demand::default(),
-                        image: None,
-                    },
+        let op_start = self
+            .get(NSLCMOPS, op_id)
+            .await?
+            .and_then(|o| o.body["startTime"].as_f64())
+            .unwrap_or(0.0);
+        let member_vim: HashMap<String, String> = vnfrs
+            .iter()
+            .map(|v| {
+                (
+                    v.body["member-vnf-index-ref"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    v.body["vim-account-id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 )
-                .await?;
-            let vim_name = ns_vim.name.clone();
+            })
+            .collect();
+        let links: Vec<Value> = nsr["vld"].as_array().cloned().unwrap_or_default();
+        for link in &links {
+            let link_id = link["id"].as_str().unwrap_or_default().to_string();
+            // One network per VIM the link's VNFs run in (the NS's VIM if none is connected).
+            let mut link_vims: Vec<String> = link["vnfd-connection-point-ref"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["member-vnf-index-ref"].as_str())
+                .filter_map(|m| member_vim.get(m).cloned())
+                .collect();
+            link_vims.sort();
+            link_vims.dedup();
+            if link_vims.is_empty() {
+                link_vims.push(ns_vim.account_id.clone());
+            }
+            let mut vim_info = serde_json::Map::new();
+            let mut first: Option<Resource> = None;
+            for vim_id in &link_vims {
+                let vim = match vims.get(vim_id) {
+                    Some(v) => v.clone(),
+                    None => self.vim(vim_id).await?,
+                };
+                let net = self
+                    .cloud
+                    .create(
+                        &vim,
+                        &ResourceSpec {
+                            key: format!("{nsr_id}/vld/{link_id}/{vim_id}"),
+                            kind: ResourceKind::Network,
+                            name: format!("{name}-{link_id}"),
+                            demand: Demand::default(),
+                            image: None,
+                        },
+                    )
+                    .await?;
+                vim_info.insert(
+                    vim_id.clone(),
+                    json!({"vim-id": net.vim_id, "vim-network-name": net.name, "vim-account-name": vim.name,
+                           "site": site_of(&vim), "subnet-address": net.address}),
+                );
+                first.get_or_insert(net);
+            }
+            let mut sites: Vec<String> = link_vims
+                .iter()
+                .filter_map(|v| vims.get(v).map(site_of))
+                .collect();
+            sites.sort();
+            sites.dedup();
+            let mut reservations = Vec::new();
+            if sites.len() > 1 {
+                let bandwidth = link_bandwidth(&nsr, &link_id);
+                for pair in sites.windows(2) {
+                    reservations.push(
+                        self.reserve(
+                            op_id, nsr_id, &link_id, &pair[0], &pair[1], bandwidth, op_start,
+                        )
+                        .await?,
+                    );
+                }
+            }
+            let net =
+                first.ok_or_else(|| Stop::Fail(format!("virtual link '{link_id}' has no VIM")))?;
             self.modify(NSRS, nsr_id, |b| {
                 for l in b["vld"].as_array_mut().into_iter().flatten() {
-                    if l["id"].as_str() == Some(link.as_str()) {
+                    if l["id"].as_str() == Some(link_id.as_str()) {
                         l["status"] = json!("ACTIVE");
                         l["vim-id"] = json!(net.vim_id);
                         l["vim-network-name"] = json!(net.name);
                         l["vim-account-id"] = json!(net.vim_account_id);
-                        l["vim-account-name"] = json!(vim_name);
                         l["ip-profile"] =
                             json!({"subnet-address": net.address, "ip-version": "ipv4"});
+                        l["vim_info"] = Value::Object(vim_info.clone());
+                        l["connectivity"] = json!(reservations);
                     }
                 }
             })
@@ -467,6 +542,10 @@ impl Engine {
 
     /// Releases everything created under the NSR's prefix: servers first, then networks.
     async fn release(&self, ctx: &JobContext, op_id: &str, nsr_id: &str) -> Result<usize, Stop> {
+        let links = self.release_links(nsr_id).await?;
+        if links > 0 {
+            tracing::info!(nsr = nsr_id, links, "inter-site links released");
+        }
         let mut resources = self.cloud.resources(&format!("{nsr_id}/")).await?;
         resources.sort_by_key(|r| r.kind != ResourceKind::Server);
         let total = resources.len();
@@ -507,6 +586,8 @@ impl Engine {
         for l in b["vld"].as_array_mut().into_iter().flatten() {
             l["status"] = Value::Null;
             l["vim-id"] = Value::Null;
+            l["vim_info"] = json!({});
+            l["connectivity"] = json!([]);
         }
     }
 
@@ -968,6 +1049,138 @@ impl Engine {
                 Ok(json!({"failed": e}))
             }
         }
+    }
+}
+
+/// The SLICES site of a VIM account: `config.location.site`, else its name.
+fn site_of(vim: &VimTarget) -> String {
+    vim.config["location"]["site"]
+        .as_str()
+        .unwrap_or(&vim.name)
+        .to_string()
+}
+
+/// Mbps for a virtual link: the instantiation's `vld[name].bandwidth`, else the NSD's
+/// `virtual-link-desc[id].bandwidth`, else 100.
+fn link_bandwidth(nsr: &Value, link: &str) -> i64 {
+    let from = |list: &Value, key: &str| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l[key].as_str() == Some(link))
+            .and_then(|l| l["bandwidth"].as_i64())
+    };
+    from(&nsr["instantiate_params"]["vld"], "name")
+        .or_else(|| from(&nsr["nsd"]["virtual-link-desc"], "id"))
+        .unwrap_or(100)
+}
+
+/// A refused reservation in words.
+fn refusal_text(r: &netorch_core::connectivity::Refusal) -> String {
+    use netorch_core::connectivity::Refusal as R;
+    match r {
+        R::UnknownSite { site, known } => {
+            format!(
+                "site '{site}' is not in the SLICES topology (known: {})",
+                known.join(", ")
+            )
+        }
+        R::NotConnected { site1, site2, .. } => {
+            format!("no link joins sites '{site1}' and '{site2}'")
+        }
+        R::OverCapacity { capacity } => format!("the link carries at most {capacity} Mbps"),
+        R::Bandwidth {
+            capacity,
+            peak,
+            requested,
+            ..
+        } => format!(
+            "the link has {} of {capacity} Mbps free, {requested} Mbps requested",
+            capacity - peak
+        ),
+        R::NoVlan { site, pool, .. } => format!("site '{site}' has no free VLAN (pool of {pool})"),
+        R::NoCTag { site } => format!("site '{site}' has no C-tag range"),
+        R::IdempotencyMismatch => "the reservation was made before with other parameters".into(),
+        R::Ended => "the reservation has ended".into(),
+    }
+}
+
+impl Engine {
+    /// Reserves the link between two sites for a virtual link. Idempotent within an operation:
+    /// the key is the operation, the link and the sites, and the window starts at the operation's
+    /// start.
+    #[expect(clippy::too_many_arguments, reason = "one reservation's coordinates")]
+    async fn reserve(
+        &self,
+        op_id: &str,
+        nsr_id: &str,
+        link: &str,
+        site1: &str,
+        site2: &str,
+        bandwidth: i64,
+        op_start: f64,
+    ) -> Result<Value, Stop> {
+        let Some(conn) = &self.connectivity else {
+            return Err(Stop::Fail(format!(
+                "virtual link '{link}' spans sites '{site1}' and '{site2}' but inter-site connectivity is not available"
+            )));
+        };
+        let start = (op_start * 1_000_000.0) as netorch_core::Micros;
+        // Ten years: an NS holds its link for as long as it runs; terminate releases it.
+        let end = start + 10 * 365 * 86_400 * 1_000_000;
+        let key = format!("nslcmop:{op_id}/vld/{link}/{site1}-{site2}");
+        let cmd = ReserveCommand {
+            id: format!(
+                "con_nslcm_{}",
+                netorch_core::new_id().replace('-', "")[..16].to_string()
+            ),
+            experiment_id: format!("nsr:{nsr_id}"),
+            created_by: "netorch-lcm".into(),
+            request: ReservationRequest {
+                site1: site1.to_string(),
+                site2: site2.to_string(),
+                bandwidth,
+                start,
+                end,
+                qinq: false,
+            },
+            idempotency: Some((key, format!("{site1}|{site2}|{bandwidth}|{start}|{end}"))),
+            now: self.clock.now(),
+        };
+        match conn.reserve(&cmd).await? {
+            Outcome::Done(r) | Outcome::Replayed(r) => Ok(json!({
+                "reservation": r.id, "site1": r.site1, "site2": r.site2, "bandwidth": r.bandwidth,
+                "site1_s_tag": r.site1_s_tag, "site1_c_tag": r.site1_c_tag,
+                "site2_s_tag": r.site2_s_tag, "site2_c_tag": r.site2_c_tag,
+            })),
+            Outcome::Refused(why) => Err(Stop::Fail(format!(
+                "inter-site link for virtual link '{link}' ({site1} - {site2}, {bandwidth} Mbps) refused: {}",
+                refusal_text(&why)
+            ))),
+            Outcome::NotFound => Err(Stop::Fail(
+                "the reservation vanished while being made".into(),
+            )),
+        }
+    }
+
+    /// Releases every reservation made for the NS (found by its experiment, so one made just
+    /// before a crash is found too).
+    async fn release_links(&self, nsr_id: &str) -> Result<usize, Stop> {
+        let Some(conn) = &self.connectivity else {
+            return Ok(0);
+        };
+        let experiment = format!("nsr:{nsr_id}");
+        let held = conn
+            .list_reservations(&ReservationFilter {
+                experiment_id: Some(experiment.clone()),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await?;
+        for r in &held {
+            conn.release(&r.id, &experiment, self.clock.now()).await?;
+        }
+        Ok(held.len())
     }
 }
 

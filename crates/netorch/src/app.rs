@@ -405,6 +405,7 @@ impl App {
                 netorch_cloud::WebhookExecutor::new()
                     .map_err(|e| anyhow::anyhow!("primitive executor: {e}"))?,
             ),
+            connectivity: Arc::new(store.clone()),
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());

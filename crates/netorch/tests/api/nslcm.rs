@@ -922,3 +922,153 @@ async fn day_1_and_day_2_primitives_run_through_the_vnfs_webhook_and_bad_actions
     assert_eq!(nsr["currentOperation"], json!("IDLE"));
     app.stop().await;
 }
+
+async fn vim_at(app: &TestApp, token: &str, name: &str, site: &str) -> String {
+    let (s, v) = app
+        .post(
+            "/osm/admin/v1/vim_accounts",
+            token,
+            json!({"name": name, "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t",
+                   "vim_user": "u", "vim_password": "p",
+                   "config": {"capacity": {"vcpus": 8}, "location": {"site": site}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    dummy_settled(app, token, &id).await;
+    id
+}
+
+async fn links_of(app: &TestApp, ns: &str) -> Vec<netorch_core::connectivity::Reservation> {
+    use netorch_core::connectivity::{ConnectivityRepository, ReservationFilter};
+    app.store
+        .list_reservations(&ReservationFilter {
+            experiment_id: Some(format!("nsr:{ns}")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("reservations")
+}
+
+async fn free_between(app: &TestApp, a: &str, b: &str) -> String {
+    use netorch_core::connectivity::ConnectivityRepository;
+    let now = netorch_core::Clock::now(&netorch_core::SystemClock);
+    let hour = 3_600_000_000;
+    format!(
+        "{:?}",
+        app.store
+            .availability(a, b, now + hour, now + 2 * hour)
+            .await
+            .expect("availability")
+    )
+}
+
+#[tokio::test]
+async fn a_virtual_link_across_two_sites_gets_a_slices_reservation_that_terminate_gives_back() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let gent = vim_at(&app, &t, "gent", "be-gent1").await;
+    let poznan = vim_at(&app, &t, "poznan", "pl-poznan1").await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let before = free_between(&app, "be-gent1", "pl-poznan1").await;
+
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "two-sites", "nsdId": nsd, "vimAccountId": gent,
+                   "vnf": [{"member-vnf-index": "2", "vimAccountId": poznan}],
+                   "vld": [{"name": "mgmtnet", "bandwidth": 500}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    let link = &nsr["vld"][0]["connectivity"][0];
+    assert_eq!(
+        (&link["site1"], &link["site2"], &link["bandwidth"]),
+        (&json!("be-gent1"), &json!("pl-poznan1"), &json!(500)),
+        "{nsr}"
+    );
+    assert!(
+        link["site1_s_tag"]
+            .as_u64()
+            .is_some_and(|t| (2703..=2799).contains(&t)),
+        "{link}"
+    );
+    assert!(
+        link["site2_s_tag"]
+            .as_u64()
+            .is_some_and(|t| (3505..=3599).contains(&t)),
+        "{link}"
+    );
+    // One network per site's VIM.
+    assert_eq!(
+        nsr["vld"][0]["vim_info"].as_object().map(|m| m.len()),
+        Some(2),
+        "{nsr}"
+    );
+    let held = links_of(&app, &ns).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].id, link["reservation"].as_str().expect("id"));
+    assert_ne!(free_between(&app, "be-gent1", "pl-poznan1").await, before);
+    assert_eq!(used_vcpus(&app, &gent).await, 2);
+    assert_eq!(used_vcpus(&app, &poznan).await, 2);
+
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    // Exactly the start state: VIM capacity, link bandwidth and VLANs.
+    assert!(links_of(&app, &ns).await.is_empty());
+    assert_eq!(free_between(&app, "be-gent1", "pl-poznan1").await, before);
+    assert_eq!(used_vcpus(&app, &gent).await, 0);
+    assert_eq!(used_vcpus(&app, &poznan).await, 0);
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    assert_eq!(nsr["vld"][0]["connectivity"], json!([]));
+
+    // A link the topology cannot carry fails the instantiation; nothing is left anywhere.
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/instantiate"),
+            &t,
+            json!({"vld": [{"name": "mgmtnet", "bandwidth": 20000}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let failed = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(failed["operationState"], json!("FAILED"), "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("refused") && m.contains("10000 Mbps")),
+        "{failed}"
+    );
+    assert!(links_of(&app, &ns).await.is_empty());
+    assert_eq!(free_between(&app, "be-gent1", "pl-poznan1").await, before);
+    assert_eq!(
+        used_vcpus(&app, &gent).await + used_vcpus(&app, &poznan).await,
+        0
+    );
+    assert!(
+        app.store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    app.stop().await;
+}
