@@ -1132,7 +1132,7 @@ impl Engine {
         let cmd = ReserveCommand {
             id: format!(
                 "con_nslcm_{}",
-                netorch_core::new_id().replace('-', "")[..16].to_string()
+                &netorch_core::new_id().replace('-', "")[..16]
             ),
             experiment_id: format!("nsr:{nsr_id}"),
             created_by: "netorch-lcm".into(),
