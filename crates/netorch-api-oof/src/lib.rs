@@ -11,6 +11,7 @@ pub mod policy;
 pub mod request;
 pub mod sdnc;
 mod store;
+pub mod vim_placement;
 
 use std::{sync::Arc, time::Duration};
 

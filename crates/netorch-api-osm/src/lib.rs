@@ -62,6 +62,8 @@ pub struct Deps {
     pub primitives: Arc<dyn netorch_core::primitives::PrimitiveExecutor>,
     /// Inter-site links for virtual links that span SLICES sites.
     pub connectivity: Arc<dyn netorch_core::connectivity::ConnectivityRepository>,
+    /// Chooses VIMs for VNFs (`placement-engine`), implemented by the placement family.
+    pub placer: Arc<dyn netorch_core::placement::VimPlacer>,
 }
 
 #[derive(Clone)]

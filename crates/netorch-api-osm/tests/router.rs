@@ -38,6 +38,7 @@ async fn app() -> (TestApp, Router, String) {
         )),
         primitives: Arc::new(netorch_cloud::WebhookExecutor::new().expect("executor")),
         connectivity: Arc::new(t.store.clone()),
+        placer: Arc::new(NoPlacer),
     };
     let (r, _) = router(deps);
     let token = t.admin_token().await.expect("token");
@@ -179,4 +180,19 @@ async fn a_store_outage_is_a_503_in_osms_shape() {
     .await;
     // The token may still be in the session cache; the store is asked for the records either way.
     assert_osm_error(&a, 503);
+}
+
+/// The router tests place nothing.
+struct NoPlacer;
+
+#[async_trait::async_trait]
+impl netorch_core::placement::VimPlacer for NoPlacer {
+    async fn place(
+        &self,
+        _: &[netorch_core::placement::VnfToPlace],
+        _: &[netorch_core::placement::VimOption],
+        _: &[netorch_core::placement::LinkConstraint],
+    ) -> Result<Vec<netorch_core::placement::VimChoice>, String> {
+        Err("no placement in this test".into())
+    }
 }

@@ -406,6 +406,9 @@ impl App {
                     .map_err(|e| anyhow::anyhow!("primitive executor: {e}"))?,
             ),
             connectivity: Arc::new(store.clone()),
+            placer: Arc::new(netorch_api_oof::vim_placement::SolverVimPlacer::new(
+                netorch_solver::Backend::parse(&cfg.oof.solver).map_err(anyhow::Error::msg)?,
+            )),
         };
         let scheduler = cfg.scheduler.enabled.then(|| {
             let repo: Arc<dyn JobRepository> = Arc::new(store.clone());
@@ -572,9 +575,16 @@ impl App {
 /// `CloudInventory` port). From the account: `cloud-region-id` = its name, `cloud-owner` =
 /// `config.cloud_owner` (default `netorch`), `cloud-type` = `vim_type`, the site from
 /// `config.location` (`site`, `latitude`, `longitude`, `country`), `attributes` = `config.capacity`
-/// plus `vim_account_id`.
-struct VimInventory {
+/// plus `vim_account_id`. The VNFs of READY NS instances are its service instances.
+pub struct VimInventory {
     records: Arc<dyn netorch_core::tenancy::RecordRepository>,
+}
+
+impl VimInventory {
+    /// An inventory over the OSM family's records.
+    pub fn new(records: Arc<dyn netorch_core::tenancy::RecordRepository>) -> Self {
+        Self { records }
+    }
 }
 
 #[async_trait]
@@ -609,6 +619,56 @@ impl netorch_core::placement::CloudInventory for VimInventory {
                 })
             })
             .collect())
+    }
+
+    /// Every VNF of a READY NS instance, as A&AI would list a service instance with one VNF:
+    /// `service-instance-id`/`vnf-id` = the VNFR id, `service-type`/`model-invariant-id` = the NSD
+    /// id, `vnf-type`/`model-version-id` = the VNFD id, the VIM as cloud region, the owning project
+    /// as customer.
+    async fn service_instances(&self) -> Result<Vec<Value>, netorch_core::StoreError> {
+        use netorch_core::tenancy::ProjectScope;
+        let nsrs = self
+            .records
+            .list_records("nsrs", &ProjectScope::All)
+            .await?;
+        let vnfrs = self
+            .records
+            .list_records("vnfrs", &ProjectScope::All)
+            .await?;
+        let vims = self
+            .records
+            .list_records("vim_accounts", &ProjectScope::All)
+            .await?;
+        let mut out = Vec::new();
+        for ns in nsrs.iter().filter(|n| n.body["nsState"] == "READY") {
+            for v in vnfrs
+                .iter()
+                .filter(|v| v.body["nsr-id-ref"].as_str() == Some(ns.id.as_str()))
+            {
+                let vim = vims
+                    .iter()
+                    .find(|a| v.body["vim-account-id"].as_str() == Some(a.id.as_str()));
+                let member = v.body["member-vnf-index-ref"].as_str().unwrap_or_default();
+                out.push(json!({
+                    "service-instance-id": v.id,
+                    "global-customer-id": ns.owners.read.first().cloned().unwrap_or_default(),
+                    "service-type": ns.body["nsd-ref"],
+                    "vnf-id": v.id,
+                    "vnf-name": format!("{}-{member}", ns.body["name"].as_str().unwrap_or_default()),
+                    "vnf-type": v.body["vnfd-ref"],
+                    "model-invariant-id": ns.body["nsd-ref"],
+                    "model-version-id": v.body["vnfd-ref"],
+                    "equipment-role": "",
+                    "prov-status": "PROV",
+                    "orchestration-status": "Active",
+                    "cloud-owner": vim.and_then(|a| a.body["config"]["cloud_owner"].as_str()).unwrap_or("netorch"),
+                    "cloud-region-id": vim.map(|a| a.body["name"].clone()).unwrap_or_default(),
+                    "attributes": {"ns_instance_id": ns.id, "member-vnf-index": member,
+                                   "ip-address": v.body["ip-address"]},
+                }));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -67,10 +67,11 @@ async fn create_records(
     });
     let op = with_op.then(netorch_core::new_id);
     if let Some(op) = &op {
-        records.push((
-            NSLCMOPS,
-            new_op(op, &id, "instantiate", params, &owners, now),
-        ));
+        let mut r = new_op(op, &id, "instantiate", params, &owners, now);
+        if let Some(p) = &resolved.placement {
+            r.body["_admin"]["placement"] = p.clone();
+        }
+        records.push((NSLCMOPS, r));
     }
     let refs: Vec<(&str, &netorch_core::tenancy::Record)> =
         records.iter().map(|(c, r)| (*c, r)).collect();
@@ -421,7 +422,22 @@ async fn instantiate(
     r.body["datacenter"] = params["vimAccountId"].clone();
     r.touch(s.deps.clock.now());
     s.deps.records.update_record(NSRS, &r, &[]).await?;
-    let op = start_op(&s, &me, &nsr.id, "instantiate", &params, &nsr.owners).await?;
+    let op = netorch_core::new_id();
+    let mut r = new_op(
+        &op,
+        &nsr.id,
+        "instantiate",
+        &params,
+        &nsr.owners,
+        s.deps.clock.now(),
+    );
+    if let Some(p) = &resolved.placement {
+        r.body["_admin"]["placement"] = p.clone();
+    }
+    let event = NewEvent::new("ns", "instantiate", without_admin(&r.body));
+    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
+    enqueue(&s, &op, &me.project_id).await?;
+    tracing::info!(nsr = %nsr.id, nslcmop = %op, "NS instantiation queued");
     Ok(op_accepted(&op, &nsr.body["name"]))
 }
 

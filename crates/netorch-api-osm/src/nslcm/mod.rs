@@ -105,6 +105,8 @@ pub(crate) struct Resolved {
     pub nsd: Record,
     pub model: NsModel,
     pub members: Vec<ResolvedMember>,
+    /// With `placement-engine`: the chosen VIMs and why (recorded on the operation).
+    pub placement: Option<Value>,
 }
 
 /// A VIM account the caller may use, as the cloud connector needs it.
@@ -193,6 +195,22 @@ pub(crate) async fn resolve(
     }
     let vnfds = s.deps.records.list_records("vnfds", &scope).await?;
     let default_vim = params["vimAccountId"].as_str().unwrap_or_default();
+    let placement = match params.get("placement-engine") {
+        Some(engine) if !engine.is_null() => {
+            Some(place(s, &scope, params, &model, &vnfds, &vnf_params, engine).await?)
+        }
+        _ => None,
+    };
+    let placed = |index: &str| -> Option<String> {
+        placement.as_ref().and_then(|p| {
+            p["decisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["member-vnf-index"].as_str() == Some(index))
+                .and_then(|d| d["vimAccountId"].as_str().map(str::to_string))
+        })
+    };
     let mut vims: HashMap<String, VimTarget> = HashMap::new();
     let mut members = Vec::new();
     for m in &model.members {
@@ -205,12 +223,14 @@ pub(crate) async fn resolve(
                     m.vnfd_id, m.index
                 ))
             })?;
-        let vim = vnf_params
-            .iter()
-            .find(|v| v["member-vnf-index"].as_str() == Some(m.index.as_str()))
-            .and_then(|v| v["vimAccountId"].as_str())
-            .unwrap_or(default_vim)
-            .to_string();
+        let vim = placed(&m.index).unwrap_or_else(|| {
+            vnf_params
+                .iter()
+                .find(|v| v["member-vnf-index"].as_str() == Some(m.index.as_str()))
+                .and_then(|v| v["vimAccountId"].as_str())
+                .unwrap_or(default_vim)
+                .to_string()
+        });
         if !vims.contains_key(&vim) {
             let target = vim_target(s, &scope, &vim).await?;
             vims.insert(vim.clone(), target);
@@ -232,7 +252,123 @@ pub(crate) async fn resolve(
         nsd,
         model,
         members,
+        placement,
     })
+}
+
+/// OSM's PLA convention: with `placement-engine`, the placement family chooses each member's VIM
+/// among the enabled VIM accounts the caller may use (a member's `vnf[].vimAccountId` pins it),
+/// honouring free capacity and `placement-constraints.vld-constraints[].link-constraints.latency`.
+async fn place(
+    s: &OsmState,
+    scope: &ProjectScope,
+    params: &Value,
+    model: &NsModel,
+    vnfds: &[Record],
+    vnf_params: &[&Value],
+    engine: &Value,
+) -> Result<Value, OsmError> {
+    use netorch_core::placement::{LinkConstraint, VimOption, VnfToPlace};
+    let mut vnfs = Vec::new();
+    for m in &model.members {
+        let vnfd = vnfds
+            .iter()
+            .find(|r| r.body["id"].as_str() == Some(m.vnfd_id.as_str()))
+            .ok_or_else(|| {
+                OsmError::conflict(format!(
+                    "vnfd '{}' of member-vnf-index '{}' is not in the catalogue",
+                    m.vnfd_id, m.index
+                ))
+            })?;
+        let (demand, instances) = vnf_model(&vnfd.body).demand();
+        let pinned = vnf_params
+            .iter()
+            .find(|v| v["member-vnf-index"].as_str() == Some(m.index.as_str()))
+            .and_then(|v| v["vimAccountId"].as_str())
+            .map(str::to_string);
+        vnfs.push(VnfToPlace {
+            member: m.index.clone(),
+            demand,
+            instances,
+            pinned,
+        });
+    }
+    let mut vims = Vec::new();
+    let mut accounts = s.deps.records.list_records("vim_accounts", scope).await?;
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    for r in accounts {
+        let b = &r.body;
+        if b["_admin"]["operationalState"] != json!("ENABLED") {
+            continue;
+        }
+        let target = VimTarget {
+            account_id: r.id.clone(),
+            name: b["name"].as_str().unwrap_or(&r.id).to_string(),
+            vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
+            config: b["config"].clone(),
+        };
+        // Only VIMs this server can deploy to are candidates.
+        let Ok((total, used)) = s.deps.cloud.usage(&target).await else {
+            continue;
+        };
+        let loc = &b["config"]["location"];
+        vims.push(VimOption {
+            account_id: r.id.clone(),
+            name: target.name.clone(),
+            site: loc["site"].as_str().unwrap_or(&target.name).to_string(),
+            position: loc["latitude"].as_f64().zip(loc["longitude"].as_f64()),
+            free: Capacity {
+                vcpus: total.vcpus.saturating_sub(used.vcpus),
+                ram_mb: total.ram_mb.saturating_sub(used.ram_mb),
+                disk_gb: total.disk_gb.saturating_sub(used.disk_gb),
+                instances: total.instances.saturating_sub(used.instances),
+                networks: total.networks.saturating_sub(used.networks),
+            },
+            cost: b["config"]["cost"].as_f64().unwrap_or(1.0),
+        });
+    }
+    let mut links = Vec::new();
+    for (i, c) in params["placement-constraints"]["vld-constraints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let id = c["id"].as_str().unwrap_or_default();
+        let Some(link) = model.links.iter().find(|l| l.id == id) else {
+            return Err(OsmError::format_error(
+                &format!("placement-constraints:vld-constraints:{i}:id"),
+                &format!("'{id}' is not a virtual link of the NSD"),
+            ));
+        };
+        if let Some(ms) = c["link-constraints"]["latency"].as_f64() {
+            links.push(LinkConstraint {
+                link: id.to_string(),
+                members: link.members.clone(),
+                latency_ms: ms,
+            });
+        }
+    }
+    let choices = s
+        .deps
+        .placer
+        .place(&vnfs, &vims, &links)
+        .await
+        .map_err(|why| OsmError::conflict(format!("placement found no VIM for the NS: {why}")))?;
+    let name = |id: &str| {
+        vims.iter()
+            .find(|v| v.account_id == id)
+            .map(|v| (v.name.clone(), v.site.clone()))
+    };
+    Ok(json!({
+        "engine": engine,
+        "candidates": vims.len(),
+        "decisions": choices.iter().map(|c| {
+            let (vim_name, site) = name(&c.vim_account_id).unwrap_or_default();
+            json!({"member-vnf-index": c.member, "vimAccountId": c.vim_account_id,
+                   "vimAccountName": vim_name, "site": site, "reason": c.reason})
+        }).collect::<Vec<_>>(),
+    }))
 }
 
 /// Refuses, before anything is created, an NS its VIMs cannot host now (the engine still handles

@@ -231,6 +231,21 @@ async fn an_ns_is_created_instantiated_listed_terminated_and_deleted_like_osmcli
     assert_osm_error(s, &e, StatusCode::CONFLICT);
     assert!(e["detail"].as_str().is_some_and(|d| d.contains(&ns)), "{e}");
 
+    // The NS's VNFs are service instances the placement family can choose (CloudInventory).
+    let inventory = netorch::app::VimInventory::new(std::sync::Arc::new(app.store.clone()));
+    let instances = netorch_core::placement::CloudInventory::service_instances(&inventory)
+        .await
+        .expect("instances");
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    for i in &instances {
+        let parsed: netorch_api_oof::inventory::ServiceInstance =
+            serde_json::from_value(i.clone()).expect("the OOF inventory reads it");
+        assert_eq!(parsed.cloud_region_id, "edge");
+        assert_eq!(parsed.model_invariant_id, "web_ns");
+        assert_eq!(parsed.orchestration_status, "Active");
+        assert_eq!(parsed.attributes["ns_instance_id"], json!(ns));
+    }
+
     // ns-op-list
     let (_, ops) = app
         .get(
@@ -1070,5 +1085,129 @@ async fn a_virtual_link_across_two_sites_gets_a_slices_reservation_that_terminat
             .expect("list")
             .is_empty()
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn placement_spreads_an_ns_over_two_sites_and_terminate_returns_vims_and_link_to_the_start_state()
+ {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let mut ids = Vec::new();
+    // Gent is cheaper but has room for one VNF only; Poznań takes the other.
+    for (name, site, lat, lon, vcpus, cost) in [
+        ("gent", "be-gent1", 51.05, 3.72, 2, 1.0),
+        ("poznan", "pl-poznan1", 52.41, 16.93, 8, 2.0),
+    ] {
+        let (s, v) = app
+            .post(
+                "/osm/admin/v1/vim_accounts",
+                &t,
+                json!({"name": name, "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t",
+                       "vim_user": "u", "vim_password": "p",
+                       "config": {"capacity": {"vcpus": vcpus}, "cost": cost,
+                                  "location": {"site": site, "latitude": lat, "longitude": lon}}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let id = v["id"].as_str().expect("id").to_string();
+        dummy_settled(&app, &t, &id).await;
+        ids.push(id);
+    }
+    let (gent, poznan) = (ids[0].clone(), ids[1].clone());
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let before = free_between(&app, "be-gent1", "pl-poznan1").await;
+
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "placed", "nsdId": nsd, "vimAccountId": poznan, "placement-engine": "PLA",
+                   "vld": [{"name": "mgmtnet", "bandwidth": 250}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let op = v["nslcmop_id"].as_str().expect("op").to_string();
+    let done = wait_op(&app, &t, &op).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    // The chosen VIMs and the reason are on the operation.
+    let decisions = done["_admin"]["placement"]["decisions"]
+        .as_array()
+        .expect("decisions")
+        .clone();
+    let mut chosen: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["vimAccountId"].as_str().expect("vim"))
+        .collect();
+    chosen.sort();
+    let mut both = vec![gent.as_str(), poznan.as_str()];
+    both.sort();
+    assert_eq!(chosen, both, "{done}");
+    assert!(
+        decisions.iter().all(|d| d["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("least total cost"))),
+        "{done}"
+    );
+    assert_eq!(used_vcpus(&app, &gent).await, 2);
+    assert_eq!(used_vcpus(&app, &poznan).await, 2);
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+        .await;
+    let link = &nsr["vld"][0]["connectivity"][0];
+    assert_eq!(link["bandwidth"], json!(250), "{nsr}");
+    assert!(
+        link["site1_s_tag"].is_u64() && link["site2_s_tag"].is_u64(),
+        "{link}"
+    );
+    assert_eq!(links_of(&app, &ns).await.len(), 1);
+
+    let (s, _, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nslcm/v1/ns_instances_content/{ns}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    for _ in 0..1000 {
+        if app
+            .get(&format!("/osm/nslcm/v1/ns_instances/{ns}"), &t)
+            .await
+            .0
+            == StatusCode::NOT_FOUND
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        used_vcpus(&app, &gent).await + used_vcpus(&app, &poznan).await,
+        0
+    );
+    assert!(links_of(&app, &ns).await.is_empty());
+    assert_eq!(free_between(&app, "be-gent1", "pl-poznan1").await, before);
+
+    // No VIM can take a VNF: refused before anything is created.
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "too-big", "nsdId": nsd, "vimAccountId": poznan, "placement-engine": "PLA",
+                   "vnf": [{"member-vnf-index": "1", "vimAccountId": gent}, {"member-vnf-index": "2", "vimAccountId": gent}]}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("placement found no VIM")),
+        "{e}"
+    );
+    let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    assert_eq!(nsrs, json!([]));
     app.stop().await;
 }
