@@ -1184,6 +1184,97 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Heal: every listed VDU instance gets its server back (created again under its key if the
+    /// VIM lost it; an existing one is kept), and its record is refreshed.
+    async fn heal(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr_id: &str,
+        plan: &Value,
+    ) -> Result<Value, Stop> {
+        let nsr = self
+            .modify(NSRS, nsr_id, |b| {
+                b["currentOperation"] = json!("HEALING");
+                b["currentOperationID"] = json!(op_id);
+            })
+            .await?;
+        let mut healed = 0;
+        let mut vims_used = Vec::new();
+        for target in plan.as_array().into_iter().flatten() {
+            let vnfr_id = target["vnfr"].as_str().unwrap_or_default();
+            let Some(vnfr) = self.get(VNFRS, vnfr_id).await? else {
+                return Err(Stop::Fail(format!(
+                    "VNF instance '{vnfr_id}' no longer exists"
+                )));
+            };
+            let vim = self
+                .vim(vnfr.body["vim-account-id"].as_str().unwrap_or_default())
+                .await?;
+            vims_used.push(vim.account_id.clone());
+            let member = vnfr.body["member-vnf-index-ref"]
+                .as_str()
+                .unwrap_or_default();
+            let wanted: Vec<&str> = target["vdur"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            for vdur in vnfr.body["vdur"].as_array().into_iter().flatten() {
+                let id = vdur["_id"].as_str().unwrap_or_default();
+                if !wanted.is_empty() && !wanted.contains(&id) {
+                    continue;
+                }
+                self.progress(ctx, op_id, &format!("Healing VDU '{id}'"))
+                    .await?;
+                let vdu = vdur["vdu-id-ref"].as_str().unwrap_or_default();
+                let count = vdur["count-index"].as_u64().unwrap_or(0);
+                let c = &vdur["virtual-compute"];
+                let server = self
+                    .cloud
+                    .create(
+                        &vim,
+                        &ResourceSpec {
+                            key: format!("{nsr_id}/{member}/{vdu}/{count}"),
+                            kind: ResourceKind::Server,
+                            name: vdur["name"].as_str().unwrap_or(vdu).to_string(),
+                            demand: Demand {
+                                vcpus: c["vcpus"].as_u64().unwrap_or(1),
+                                ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
+                                disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
+                            },
+                            image: vdur["ns-image-id"].as_str().map(str::to_string),
+                        },
+                    )
+                    .await?;
+                let vdur_id = vdur["_id"].clone();
+                self.modify(VNFRS, vnfr_id, |b| {
+                    for d in b["vdur"].as_array_mut().into_iter().flatten() {
+                        if d["_id"] == vdur_id {
+                            d["status"] = json!("ACTIVE");
+                            d["vim-id"] = json!(server.vim_id);
+                            d["ip-address"] = json!(server.address);
+                        }
+                    }
+                })
+                .await?;
+                healed += 1;
+            }
+        }
+        self.modify(NSRS, nsr_id, |b| {
+            b["currentOperation"] = json!("IDLE");
+            b["currentOperationID"] = Value::Null;
+        })
+        .await?;
+        self.refresh_others(&nsr, &vims_used, false).await;
+        self.finish_op(op_id, "COMPLETED", None).await?;
+        tracing::info!(nslcmop = op_id, nsr = nsr_id, healed, "NS healed");
+        Ok(json!({"healed": healed}))
+    }
+}
+
 #[async_trait]
 impl JobHandler for Engine {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
@@ -1221,6 +1312,10 @@ impl JobHandler for Engine {
                 }
                 "action" => {
                     self.action(&ctx, &op_id, &nsr_id, &op.body["_admin"]["action-plan"])
+                        .await
+                }
+                "heal" => {
+                    self.heal(&ctx, &op_id, &nsr_id, &op.body["_admin"]["heal-plan"])
                         .await
                 }
                 other => Err(Stop::Fail(format!(

@@ -25,6 +25,8 @@ pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
         .routes(routes!(terminate))
         .routes(routes!(scale))
         .routes(routes!(action))
+        .routes(routes!(heal))
+        .routes(routes!(update))
 }
 
 const CONTENT: &str = "/osm/nslcm/v1/ns_instances_content";
@@ -884,4 +886,119 @@ async fn action(
     enqueue(&s, &op, &me.project_id).await?;
     tracing::info!(nsr = %nsr.id, nslcmop = %op, primitive, member = %member, "NS action queued");
     Ok(op_accepted(&op, &nsr.body["name"]))
+}
+
+/// Heal VNF instances of an NS: each listed VDU (all of the VNF's by default) gets its server back.
+#[utoipa::path(post, path = "/osm/nslcm/v1/ns_instances/{ns_instance_id}/heal", tag = "osm", operation_id = "heal_ns_instance",
+    security(("bearerAuth" = [])), params(("ns_instance_id" = String, Path, description = "NS instance id")),
+    request_body(content = Object, description = "{healVnfData: [{vnfInstanceId, cause?, additionalParams?: {vdu?: [{vdu-id, count-index?}]}}]}", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nslcmop>, nsName}"),
+        (status = 409, description = "Not instantiated, or an operation in progress", body = OsmErrorBody),
+        (status = 422, description = "Invalid request or unknown VNF instance / VDU", body = OsmErrorBody)))]
+async fn heal(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("ns_instances:id:heal:post", "post", &q.admin)?;
+    let Some(items) = body["healVnfData"].as_array().filter(|a| !a.is_empty()) else {
+        return Err(OsmError::format_error(
+            "healVnfData",
+            "is a required non-empty array",
+        ));
+    };
+    let nsr = load_nsr(&s, &me, &q, &id, true).await?;
+    refuse_if_busy(&s, &nsr.id).await?;
+    if !instantiated(&nsr.body) {
+        return Err(OsmError::conflict(format!(
+            "ns_instance '{id}' cannot be 'heal' because it is not instantiated"
+        )));
+    }
+    let mut plan = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(vnf) = item["vnfInstanceId"].as_str() else {
+            return Err(OsmError::format_error(
+                &format!("healVnfData:{i}:vnfInstanceId"),
+                "is a required string",
+            ));
+        };
+        let vnfr = s
+            .deps
+            .records
+            .get_record(VNFRS, vnf, &ProjectScope::All, false)
+            .await?
+            .filter(|v| v.body["nsr-id-ref"].as_str() == Some(nsr.id.as_str()))
+            .ok_or_else(|| {
+                OsmError::unprocessable(format!(
+                    "VNF instance '{vnf}' is not part of ns_instance '{id}'"
+                ))
+            })?;
+        let mut vdur = Vec::new();
+        for (j, v) in item["additionalParams"]["vdu"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let vdu = v["vdu-id"].as_str().unwrap_or_default();
+            let count = v["count-index"].as_u64().unwrap_or(0);
+            let found = vnfr.body["vdur"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["vdu-id-ref"].as_str() == Some(vdu) && d["count-index"].as_u64() == Some(count))
+                .ok_or_else(|| {
+                    OsmError::unprocessable(format!(
+                        "healVnfData:{i}:additionalParams:vdu:{j}: VNF instance '{vnf}' has no VDU '{vdu}' with count-index {count}"
+                    ))
+                })?;
+            vdur.push(found["_id"].clone());
+        }
+        plan.push(json!({"vnfr": vnf, "vdur": vdur}));
+    }
+    let op = netorch_core::new_id();
+    let mut r = new_op(&op, &nsr.id, "heal", &body, &nsr.owners, s.deps.clock.now());
+    r.body["_admin"]["heal-plan"] = json!(plan);
+    let event = NewEvent::new("ns", "heal", without_admin(&r.body));
+    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
+    enqueue(&s, &op, &me.project_id).await?;
+    Ok(op_accepted(&op, &nsr.body["name"]))
+}
+
+/// Update an NS instance. The simulated cloud cannot change a running VNF's package, flavour or
+/// power state, so every update type is refused with the reason (422), after validation.
+#[utoipa::path(post, path = "/osm/nslcm/v1/ns_instances/{ns_instance_id}/update", tag = "osm", operation_id = "update_ns_instance",
+    security(("bearerAuth" = [])), params(("ns_instance_id" = String, Path, description = "NS instance id")),
+    request_body(content = Object, description = "{updateType: CHANGE_VNFPKG | REMOVE_VNF | MODIFY_VNF_INFORMATION | OPERATE_VNF | VERTICAL_SCALE, ...}", content_type = "application/json"),
+    responses((status = 404, description = "Not found", body = OsmErrorBody),
+        (status = 422, description = "Invalid, or not supported by the connector (with the reason)", body = OsmErrorBody)))]
+async fn update(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("ns_instances:id:update:post", "post", &q.admin)?;
+    const TYPES: [&str; 5] = [
+        "CHANGE_VNFPKG",
+        "REMOVE_VNF",
+        "MODIFY_VNF_INFORMATION",
+        "OPERATE_VNF",
+        "VERTICAL_SCALE",
+    ];
+    let kind = body["updateType"].as_str().unwrap_or_default();
+    if !TYPES.contains(&kind) {
+        return Err(OsmError::format_error(
+            "updateType",
+            &format!("{} is not one of {TYPES:?}", body["updateType"]),
+        ));
+    }
+    let nsr = load_nsr(&s, &me, &q, &id, true).await?;
+    Err(OsmError::unprocessable(format!(
+        "updateType {kind} is not supported for ns_instance '{}': the VIMs this server deploys to (dummy) cannot change a running VNF's package, flavour or power state; terminate and instantiate again, or scale",
+        nsr.id
+    )))
 }

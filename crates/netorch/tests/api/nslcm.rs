@@ -1211,3 +1211,144 @@ async fn placement_spreads_an_ns_over_two_sites_and_terminate_returns_vims_and_l
     assert_eq!(nsrs, json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_instantiation_stops_at_the_next_stage_and_leaves_nothing_in_the_vim() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let (s, v) = app
+        .post(
+            "/osm/admin/v1/vim_accounts",
+            &t,
+            json!({"name": "slow", "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t",
+                   "vim_user": "u", "vim_password": "p",
+                   "config": {"capacity": {"vcpus": 8}, "simulate": {"latency_ms": 300}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let vim = v["id"].as_str().expect("id").to_string();
+    dummy_settled(&app, &t, &vim).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "cancelled", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    let op = v["nslcmop_id"].as_str().expect("op").to_string();
+    let (s, h, body) = app
+        .call(
+            Method::POST,
+            &format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}/cancel"),
+            Some(&t),
+            Some(json!({"cancelMode": "GRACEFUL"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        h["location"],
+        format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}").as_str()
+    );
+    let done = wait_op(&app, &t, &op).await;
+    assert_eq!(done["operationState"], json!("FAILED"), "{done}");
+    assert_eq!(done["isCancelPending"], json!(true));
+    assert!(
+        done["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("cancelled")),
+        "{done}"
+    );
+    assert!(
+        app.store
+            .list_resources(&format!("{ns}/"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(used_vcpus(&app, &vim).await, 0);
+    // A finished operation cannot be cancelled.
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}/cancel"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn heal_gives_a_vdu_its_server_back_and_update_says_why_it_cannot() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "healme", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    let (_, before) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances/{ns}-1"), &t)
+        .await;
+    // The VIM loses the server of member 1 (deleted behind the orchestrator's back).
+    assert!(
+        app.store
+            .release(&vim, &format!("{ns}/1/web/0"))
+            .await
+            .expect("release")
+    );
+    assert_eq!(used_vcpus(&app, &vim).await, 2);
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/heal"),
+            &t,
+            json!({"healVnfData": [{"vnfInstanceId": format!("{ns}-1"), "cause": "server lost",
+                   "additionalParams": {"vdu": [{"vdu-id": "web", "count-index": 0}]}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+    let (_, after) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances/{ns}-1"), &t)
+        .await;
+    assert_eq!(after["vdur"][0]["status"], json!("ACTIVE"));
+    assert_ne!(
+        after["vdur"][0]["vim-id"], before["vdur"][0]["vim-id"],
+        "a new server"
+    );
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/heal"),
+            &t,
+            json!({"healVnfData": [{"vnfInstanceId": format!("{ns}-1"), "additionalParams": {"vdu": [{"vdu-id": "web", "count-index": 5}]}}]}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/update"),
+            &t,
+            json!({"updateType": "CHANGE_VNFPKG", "changeVnfPackageData": {"vnfInstanceId": format!("{ns}-1"), "vnfdId": "x"}}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("CHANGE_VNFPKG is not supported")),
+        "{e}"
+    );
+    app.stop().await;
+}
