@@ -34,6 +34,23 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
             Arc::new(Housekeeping { deps: deps.clone() }) as Arc<dyn JobHandler>,
         ),
         (
+            crate::nslcm::subscriptions::NOTIFY_JOB,
+            Arc::new(crate::nslcm::subscriptions::Notify {
+                deps: deps.clone(),
+                seen: Arc::default(),
+            }) as Arc<dyn JobHandler>,
+        ),
+        (
+            crate::nslcm::subscriptions::DELIVER_JOB,
+            Arc::new(crate::nslcm::subscriptions::Deliver {
+                deps: deps.clone(),
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .unwrap_or_default(),
+            }) as Arc<dyn JobHandler>,
+        ),
+        (
             netorch_lcm::NSLCM_JOB,
             Arc::new(
                 netorch_lcm::Engine::new(

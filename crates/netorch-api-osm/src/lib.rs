@@ -28,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use accounts::ACCOUNT_JOB;
 pub use job::{HOUSEKEEPING_JOB, RECONCILE_JOB};
+pub use nslcm::subscriptions::NOTIFY_JOB;
 
 /// What the OSM family needs.
 #[derive(Clone)]

@@ -434,6 +434,11 @@ impl App {
                 s.register(kind, handler);
             }
             s.add_periodic(PeriodicSpec {
+                name: netorch_api_osm::NOTIFY_JOB.into(),
+                schedule: Schedule::Every(cfg.osm.notify_interval),
+                payload: json!({}),
+            });
+            s.add_periodic(PeriodicSpec {
                 name: netorch_api_osm::RECONCILE_JOB.into(),
                 schedule: Schedule::Every(cfg.osm.reconcile_interval),
                 payload: json!({}),

@@ -205,6 +205,10 @@ pub struct OsmSection {
     /// How often operations whose job was lost are re-enqueued.
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
+    /// How often NS operation state changes are turned into subscription notifications (a sweep
+    /// that costs two indexed reads while nothing changed).
+    #[serde(with = "humantime_serde")]
+    pub notify_interval: Duration,
     /// Directory of package files (content-addressed); default `<data_dir>/packages`. With
     /// PostgreSQL replicas, a directory they all mount.
     pub package_dir: Option<PathBuf>,
@@ -228,6 +232,7 @@ impl Default for OsmSection {
             secret_key: None,
             secret_key_file: None,
             reconcile_interval: Duration::from_secs(60),
+            notify_interval: Duration::from_secs(1),
             package_dir: None,
             package_max_bytes: 256 * 1024 * 1024,
             package_max_expanded: 512 * 1024 * 1024,

@@ -4,6 +4,7 @@
 
 mod instances;
 mod occurrences;
+pub(crate) mod subscriptions;
 
 use std::collections::HashMap;
 
@@ -24,7 +25,7 @@ use crate::OsmState;
 
 /// Every NS lifecycle endpoint.
 pub(crate) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
-    occurrences::register(instances::register(r))
+    subscriptions::register(occurrences::register(instances::register(r)))
 }
 
 /// Keys of OSM's `ns_instantiate` schema (`additionalProperties: false`).

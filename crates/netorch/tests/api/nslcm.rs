@@ -1352,3 +1352,168 @@ async fn heal_gives_a_vdu_its_server_back_and_update_says_why_it_cannot() {
     );
     app.stop().await;
 }
+
+/// A subscriber: answers the probe GET with 204 and records POSTed notifications (with their
+/// Authorization header); refuses the first delivery with 503 to exercise the retry.
+async fn subscriber() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+) {
+    use axum::{
+        Json, Router,
+        http::{HeaderMap, StatusCode as S},
+        routing::get,
+    };
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+    let seen: Seen = Default::default();
+    let failed_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s2, f2) = (seen.clone(), failed_once.clone());
+    let app = Router::new().route(
+        "/notify",
+        get(|| async { S::NO_CONTENT }).post(move |h: HeaderMap, Json(v): Json<Value>| {
+            let (seen, failed) = (s2.clone(), f2.clone());
+            async move {
+                if !failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return S::SERVICE_UNAVAILABLE;
+                }
+                let auth = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                seen.lock().expect("lock").push((auth, v));
+                S::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/notify"), seen)
+}
+
+#[tokio::test]
+async fn subscribers_are_probed_filtered_authenticated_and_get_every_notification_despite_failures()
+{
+    let app = TestApp::start_with(|c| c.osm.notify_interval = Duration::from_millis(50)).await;
+    let t = app.admin_token().await;
+    let (uri, seen) = subscriber().await;
+    let sub = json!({"CallbackUri": uri,
+        "filter": {"notificationTypes": ["NsLcmOperationOccurrenceNotification"], "operationTypes": ["INSTANTIATE", "TERMINATE"],
+                   "operationStates": ["COMPLETED", "FAILED"]},
+        "authentication": {"authType": "basic", "paramsBasic": {"userName": "hook", "password": "hook-secret"}}});
+    let (s, h, v) = app
+        .call(
+            Method::POST,
+            "/osm/nslcm/v1/subscriptions",
+            Some(&t),
+            Some(sub.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let sub_id = v["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        h["location"],
+        format!("/osm/nslcm/v1/subscriptions/{sub_id}").as_str()
+    );
+    assert_eq!(v["callbackUri"], json!(uri));
+    // The same again: 409; a callback that does not answer 204: 400; a bad filter: 422.
+    let (s, e) = app
+        .post("/osm/nslcm/v1/subscriptions", &t, sub.clone())
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/subscriptions",
+            &t,
+            json!({"CallbackUri": "http://127.0.0.1:9/nobody"}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::BAD_REQUEST);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Cannot access to the notification URL")),
+        "{e}"
+    );
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/subscriptions",
+            &t,
+            json!({"CallbackUri": uri, "filter": {"operationTypes": ["DANCE"]}}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, shown) = app
+        .get(&format!("/osm/nslcm/v1/subscriptions/{sub_id}"), &t)
+        .await;
+    assert!(!shown.to_string().contains("hook-secret"), "{shown}");
+
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "watched", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    let op = v["nslcmop_id"].as_str().expect("op").to_string();
+    wait_op(&app, &t, &op).await;
+    let (_, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    let term = v["id"].as_str().expect("op").to_string();
+    wait_op(&app, &t, &term).await;
+    // PROCESSING is filtered out; the first delivery attempt got a 503 and was retried.
+    for _ in 0..1000 {
+        if seen.lock().expect("lock").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got = seen.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut ops: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(_, n)| {
+            (
+                n["nsLcmOpOccId"].as_str().expect("op"),
+                n["operation"].as_str().expect("type"),
+            )
+        })
+        .collect();
+    ops.sort();
+    let mut want = vec![(op.as_str(), "INSTANTIATE"), (term.as_str(), "TERMINATE")];
+    want.sort();
+    assert_eq!(ops, want);
+    for (auth, n) in &got {
+        assert_eq!(
+            n["notificationType"],
+            json!("NsLcmOperationOccurrenceNotification")
+        );
+        assert_eq!(n["operationState"], json!("COMPLETED"));
+        assert_eq!(n["nsInstanceId"], json!(ns));
+        assert_eq!(n["subscriptionId"], json!(sub_id));
+        // Basic hook:hook-secret
+        assert_eq!(auth.as_deref(), Some("Basic aG9vazpob29rLXNlY3JldA=="));
+    }
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nslcm/v1/subscriptions/{sub_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    app.stop().await;
+}
