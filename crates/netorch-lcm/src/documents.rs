@@ -8,7 +8,7 @@ use netorch_core::{
 };
 use serde_json::{Value, json};
 
-use crate::model::{NsModel, VnfModel};
+use crate::model::{NsModel, Vdu, VnfModel};
 
 /// Collection of NS records.
 pub const NSRS: &str = "nsrs";
@@ -153,17 +153,7 @@ pub fn new_ns(n: &NewNs<'_>) -> Vec<(&'static str, Record)> {
             .vdus
             .iter()
             .flat_map(|v| {
-                (0..v.min).map(move |i| {
-                    json!({
-                        "_id": format!("{vnfr}-{}-{i}", v.id), "id": format!("{vnfr}-{}-{i}", v.id),
-                        "vdu-id-ref": v.id, "vdu-name": v.name, "count-index": i,
-                        "name": format!("{name}-{}-{}-{i}", m.index, v.id),
-                        "status": null, "status-detailed": null, "vim-id": null, "ip-address": null,
-                        "ns-image-id": v.image, "virtual-compute": {"vcpus": v.demand.vcpus,
-                            "ram_mb": v.demand.ram_mb, "disk_gb": v.demand.disk_gb},
-                        "interfaces": [],
-                    })
-                })
+                (0..u64::from(v.min)).map(move |i| vdur_entry(vnfr, name, &m.index, v, i))
             })
             .collect();
         let body = json!({
@@ -224,4 +214,40 @@ pub fn new_op(
         "_admin": {"created": now_s, "modified": now_s},
     });
     record(id, None, body, owners, now)
+}
+
+/// A VIM account record as the cloud connector needs it.
+pub fn vim_target(r: &Record) -> netorch_core::cloud::VimTarget {
+    let b = &r.body;
+    netorch_core::cloud::VimTarget {
+        account_id: r.id.clone(),
+        name: b["name"].as_str().unwrap_or(&r.id).to_string(),
+        vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
+        config: b["config"].clone(),
+    }
+}
+
+/// The strings of a field that holds one string or a list of them.
+pub fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One VDU instance of a VNFR (`vdur`), not deployed yet.
+pub fn vdur_entry(vnfr_id: &str, ns_name: &str, member: &str, vdu: &Vdu, index: u64) -> Value {
+    json!({
+        "_id": format!("{vnfr_id}-{}-{index}", vdu.id), "id": format!("{vnfr_id}-{}-{index}", vdu.id),
+        "vdu-id-ref": vdu.id, "vdu-name": vdu.name, "count-index": index,
+        "name": format!("{ns_name}-{member}-{}-{index}", vdu.id),
+        "status": null, "status-detailed": null, "vim-id": null, "ip-address": null,
+        "ns-image-id": vdu.image, "virtual-compute": {"vcpus": vdu.demand.vcpus,
+            "ram_mb": vdu.demand.ram_mb, "disk_gb": vdu.demand.disk_gb},
+        "interfaces": [],
+    })
 }

@@ -184,12 +184,7 @@ impl Engine {
                 b["_admin"]["detailed-status"].as_str().unwrap_or("")
             )));
         }
-        Ok(VimTarget {
-            account_id: r.id.clone(),
-            name: b["name"].as_str().unwrap_or(id).to_string(),
-            vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
-            config: b["config"].clone(),
-        })
+        Ok(crate::documents::vim_target(&r))
     }
 
     /// The VIM a resource lives in, for deleting it even if its account has since been disabled.
@@ -275,16 +270,7 @@ impl Engine {
             }
         }
         if removed {
-            let strings = |v: &Value| -> Vec<String> {
-                match v {
-                    Value::String(s) => vec![s.clone()],
-                    Value::Array(a) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            };
+            let strings = crate::documents::strings;
             if let Err(e) = crate::usage::refresh_package_usage(
                 &*self.records,
                 &strings(&nsr["nsd-id"]),
@@ -468,26 +454,7 @@ impl Engine {
                     &format!("Stage 3/3: Deploying VDUs ({done}/{total} running)"),
                 )
                 .await?;
-                let vdu = vdur["vdu-id-ref"].as_str().unwrap_or_default();
-                let count = vdur["count-index"].as_u64().unwrap_or(0);
-                let c = &vdur["virtual-compute"];
-                let server = self
-                    .cloud
-                    .create(
-                        vim,
-                        &ResourceSpec {
-                            key: format!("{nsr_id}/{member}/{vdu}/{count}"),
-                            kind: ResourceKind::Server,
-                            name: vdur["name"].as_str().unwrap_or(vdu).to_string(),
-                            demand: Demand {
-                                vcpus: c["vcpus"].as_u64().unwrap_or(1),
-                                ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
-                                disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
-                            },
-                            image: vdur["ns-image-id"].as_str().map(str::to_string),
-                        },
-                    )
-                    .await?;
+                let server = self.server_for(vim, nsr_id, member, vdur).await?;
                 let vdur_id = vdur["_id"].clone();
                 self.modify(VNFRS, &v.id, |b| {
                     for d in b["vdur"].as_array_mut().into_iter().flatten() {
@@ -538,6 +505,36 @@ impl Engine {
             "NS instantiated"
         );
         Ok(json!({"nsState": "READY", "vdus": total}))
+    }
+
+    /// The server of one VDU instance (`vdur`), created under its key if the VIM lacks it.
+    async fn server_for(
+        &self,
+        vim: &VimTarget,
+        nsr_id: &str,
+        member: &str,
+        vdur: &Value,
+    ) -> Result<Resource, Stop> {
+        let vdu = vdur["vdu-id-ref"].as_str().unwrap_or_default();
+        let count = vdur["count-index"].as_u64().unwrap_or(0);
+        let c = &vdur["virtual-compute"];
+        Ok(self
+            .cloud
+            .create(
+                vim,
+                &ResourceSpec {
+                    key: format!("{nsr_id}/{member}/{vdu}/{count}"),
+                    kind: ResourceKind::Server,
+                    name: vdur["name"].as_str().unwrap_or(vdu).to_string(),
+                    demand: Demand {
+                        vcpus: c["vcpus"].as_u64().unwrap_or(1),
+                        ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
+                        disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
+                    },
+                    image: vdur["ns-image-id"].as_str().map(str::to_string),
+                },
+            )
+            .await?)
     }
 
     /// Releases everything created under the NSR's prefix: servers first, then networks.
@@ -756,26 +753,7 @@ impl Engine {
                 }
             })
             .await?;
-            let vdu = add["vdu-id-ref"].as_str().unwrap_or_default();
-            let count = add["count-index"].as_u64().unwrap_or(0);
-            let c = &add["virtual-compute"];
-            let server = self
-                .cloud
-                .create(
-                    &vim,
-                    &ResourceSpec {
-                        key: format!("{nsr_id}/{member}/{vdu}/{count}"),
-                        kind: ResourceKind::Server,
-                        name: add["name"].as_str().unwrap_or(vdu).to_string(),
-                        demand: Demand {
-                            vcpus: c["vcpus"].as_u64().unwrap_or(1),
-                            ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
-                            disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
-                        },
-                        image: add["ns-image-id"].as_str().map(str::to_string),
-                    },
-                )
-                .await?;
+            let server = self.server_for(&vim, nsr_id, member, add).await?;
             let id = add["_id"].clone();
             self.modify(VNFRS, vnfr_id, |b| {
                 for d in b["vdur"].as_array_mut().into_iter().flatten() {
@@ -1229,26 +1207,7 @@ impl Engine {
                 }
                 self.progress(ctx, op_id, &format!("Healing VDU '{id}'"))
                     .await?;
-                let vdu = vdur["vdu-id-ref"].as_str().unwrap_or_default();
-                let count = vdur["count-index"].as_u64().unwrap_or(0);
-                let c = &vdur["virtual-compute"];
-                let server = self
-                    .cloud
-                    .create(
-                        &vim,
-                        &ResourceSpec {
-                            key: format!("{nsr_id}/{member}/{vdu}/{count}"),
-                            kind: ResourceKind::Server,
-                            name: vdur["name"].as_str().unwrap_or(vdu).to_string(),
-                            demand: Demand {
-                                vcpus: c["vcpus"].as_u64().unwrap_or(1),
-                                ram_mb: c["ram_mb"].as_u64().unwrap_or(512),
-                                disk_gb: c["disk_gb"].as_u64().unwrap_or(1),
-                            },
-                            image: vdur["ns-image-id"].as_str().map(str::to_string),
-                        },
-                    )
-                    .await?;
+                let server = self.server_for(&vim, nsr_id, member, vdur).await?;
                 let vdur_id = vdur["_id"].clone();
                 self.modify(VNFRS, vnfr_id, |b| {
                     for d in b["vdur"].as_array_mut().into_iter().flatten() {

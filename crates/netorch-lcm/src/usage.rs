@@ -5,7 +5,7 @@
 use netorch_core::{
     StoreError,
     clock::micros_to_secs,
-    cloud::{Capacity, CloudConnector, VimTarget},
+    cloud::{Capacity, CloudConnector},
     tenancy::{ProjectScope, RecordRepository},
 };
 use serde_json::{Value, json};
@@ -93,12 +93,7 @@ pub async fn refresh_vim_resources(
         else {
             return Ok(());
         };
-        let target = VimTarget {
-            account_id: r.id.clone(),
-            name: r.body["name"].as_str().unwrap_or_default().to_string(),
-            vim_type: r.body["vim_type"].as_str().unwrap_or_default().to_string(),
-            config: r.body["config"].clone(),
-        };
+        let target = crate::documents::vim_target(&r);
         let usage = cloud.usage(&target).await;
         let Ok((total, used)) = usage else {
             return Ok(());

@@ -328,16 +328,7 @@ async fn remove(
     keys.push((NSRS, nsr.id.as_str()));
     let event = NewEvent::new("ns", "deleted", json!({"_id": nsr.id}));
     s.deps.records.delete_records(&keys, &[event]).await?;
-    let strings = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
+    let strings = netorch_lcm::documents::strings;
     netorch_lcm::usage::refresh_package_usage(
         &*s.deps.records,
         &strings(&nsr.body["nsd-id"]),
@@ -358,8 +349,25 @@ async fn start_op(
     params: &Value,
     owners: &Ownership,
 ) -> Result<String, OsmError> {
+    start_op_with(s, me, nsr_id, op_type, params, owners, None).await
+}
+
+/// `start_op` with what the engine needs besides the request (a plan, the placement), stored
+/// under the operation's `_admin`.
+async fn start_op_with(
+    s: &OsmState,
+    me: &Session,
+    nsr_id: &str,
+    op_type: &str,
+    params: &Value,
+    owners: &Ownership,
+    admin: Option<(&str, Value)>,
+) -> Result<String, OsmError> {
     let op = netorch_core::new_id();
-    let r = new_op(&op, nsr_id, op_type, params, owners, s.deps.clock.now());
+    let mut r = new_op(&op, nsr_id, op_type, params, owners, s.deps.clock.now());
+    if let Some((key, value)) = admin {
+        r.body["_admin"][key] = value;
+    }
     let event = NewEvent::new("ns", op_type, without_admin(&r.body));
     s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
     enqueue(s, &op, &me.project_id).await?;
@@ -424,22 +432,17 @@ async fn instantiate(
     r.body["datacenter"] = params["vimAccountId"].clone();
     r.touch(s.deps.clock.now());
     s.deps.records.update_record(NSRS, &r, &[]).await?;
-    let op = netorch_core::new_id();
-    let mut r = new_op(
-        &op,
+    let placement = resolved.placement.map(|p| ("placement", p));
+    let op = start_op_with(
+        &s,
+        &me,
         &nsr.id,
         "instantiate",
         &params,
         &nsr.owners,
-        s.deps.clock.now(),
-    );
-    if let Some(p) = &resolved.placement {
-        r.body["_admin"]["placement"] = p.clone();
-    }
-    let event = NewEvent::new("ns", "instantiate", without_admin(&r.body));
-    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
-    enqueue(&s, &op, &me.project_id).await?;
-    tracing::info!(nsr = %nsr.id, nslcmop = %op, "NS instantiation queued");
+        placement,
+    )
+    .await?;
     Ok(op_accepted(&op, &nsr.body["name"]))
 }
 
@@ -626,15 +629,9 @@ async fn scale(
             for i in 0..u64::from(*n) {
                 let index = next + i;
                 let name = nsr.body["name"].as_str().unwrap_or_default();
-                add.push(json!({
-                    "_id": format!("{vnfr_id}-{vdu_id}-{index}"), "id": format!("{vnfr_id}-{vdu_id}-{index}"),
-                    "vdu-id-ref": vdu_id, "vdu-name": vdu.name, "count-index": index,
-                    "name": format!("{name}-{member}-{vdu_id}-{index}"),
-                    "status": null, "status-detailed": null, "vim-id": null, "ip-address": null,
-                    "ns-image-id": vdu.image, "virtual-compute": {"vcpus": vdu.demand.vcpus,
-                        "ram_mb": vdu.demand.ram_mb, "disk_gb": vdu.demand.disk_gb},
-                    "interfaces": [],
-                }));
+                add.push(netorch_lcm::documents::vdur_entry(
+                    &vnfr_id, name, member, vdu, index,
+                ));
                 need.vcpus += vdu.demand.vcpus;
                 need.ram_mb += vdu.demand.ram_mb;
                 need.disk_gb += vdu.demand.disk_gb;
@@ -711,20 +708,16 @@ async fn scale(
         "steps": if out { steps + 1 } else { steps - 1 },
         "add": add, "remove": remove,
     });
-    let op = netorch_core::new_id();
-    let mut r = new_op(
-        &op,
+    let op = start_op_with(
+        &s,
+        &me,
         &nsr.id,
         "scale",
         &body,
         &nsr.owners,
-        s.deps.clock.now(),
-    );
-    r.body["_admin"]["scale-plan"] = plan;
-    let event = NewEvent::new("ns", "scale", without_admin(&r.body));
-    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
-    enqueue(&s, &op, &me.project_id).await?;
-    tracing::info!(nsr = %nsr.id, nslcmop = %op, out, group = group_name, member, "NS scale queued");
+        Some(("scale-plan", plan)),
+    )
+    .await?;
     Ok(op_accepted(&op, &nsr.body["name"]))
 }
 
@@ -871,20 +864,16 @@ async fn action(
     };
     let plan = json!({"endpoint": endpoint, "member": member, "vdu_id": vdu_id,
         "vdu_count_index": vdu_id.map(|_| count), "primitive": primitive, "params": params, "ip_address": ip});
-    let op = netorch_core::new_id();
-    let mut r = new_op(
-        &op,
+    let op = start_op_with(
+        &s,
+        &me,
         &nsr.id,
         "action",
         &body,
         &nsr.owners,
-        s.deps.clock.now(),
-    );
-    r.body["_admin"]["action-plan"] = plan;
-    let event = NewEvent::new("ns", "action", without_admin(&r.body));
-    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
-    enqueue(&s, &op, &me.project_id).await?;
-    tracing::info!(nsr = %nsr.id, nslcmop = %op, primitive, member = %member, "NS action queued");
+        Some(("action-plan", plan)),
+    )
+    .await?;
     Ok(op_accepted(&op, &nsr.body["name"]))
 }
 
@@ -958,12 +947,16 @@ async fn heal(
         }
         plan.push(json!({"vnfr": vnf, "vdur": vdur}));
     }
-    let op = netorch_core::new_id();
-    let mut r = new_op(&op, &nsr.id, "heal", &body, &nsr.owners, s.deps.clock.now());
-    r.body["_admin"]["heal-plan"] = json!(plan);
-    let event = NewEvent::new("ns", "heal", without_admin(&r.body));
-    s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
-    enqueue(&s, &op, &me.project_id).await?;
+    let op = start_op_with(
+        &s,
+        &me,
+        &nsr.id,
+        "heal",
+        &body,
+        &nsr.owners,
+        Some(("heal-plan", json!(plan))),
+    )
+    .await?;
     Ok(op_accepted(&op, &nsr.body["name"]))
 }
 

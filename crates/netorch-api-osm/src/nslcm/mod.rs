@@ -133,12 +133,7 @@ async fn vim_target(s: &OsmState, scope: &ProjectScope, id: &str) -> Result<VimT
             b["name"].as_str().unwrap_or(id)
         )));
     }
-    Ok(VimTarget {
-        account_id: r.id.clone(),
-        name: b["name"].as_str().unwrap_or(id).to_string(),
-        vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
-        config: b["config"].clone(),
-    })
+    Ok(netorch_lcm::documents::vim_target(&r))
 }
 
 /// Resolves the NSD, its VNFDs and the VIM of each member from instantiation parameters, checking
@@ -302,12 +297,7 @@ async fn place(
         if b["_admin"]["operationalState"] != json!("ENABLED") {
             continue;
         }
-        let target = VimTarget {
-            account_id: r.id.clone(),
-            name: b["name"].as_str().unwrap_or(&r.id).to_string(),
-            vim_type: b["vim_type"].as_str().unwrap_or_default().to_string(),
-            config: b["config"].clone(),
-        };
+        let target = netorch_lcm::documents::vim_target(&r);
         // Only VIMs this server can deploy to are candidates.
         let Ok((total, used)) = s.deps.cloud.usage(&target).await else {
             continue;

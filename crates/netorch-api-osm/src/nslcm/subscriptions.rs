@@ -60,13 +60,7 @@ pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
         .routes(routes!(show, remove))
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_string))
-        .collect()
-}
+use netorch_lcm::documents::strings;
 
 /// Validates the filter's lists against SOL005's enumerations.
 fn check_filter(filter: &Value) -> Result<(), OsmError> {
