@@ -34,6 +34,11 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
             Arc::new(Housekeeping { deps: deps.clone() }) as Arc<dyn JobHandler>,
         ),
         (
+            crate::nslcm::slices::NSI_JOB,
+            Arc::new(crate::nslcm::slices::NsiOperation { deps: deps.clone() })
+                as Arc<dyn JobHandler>,
+        ),
+        (
             crate::nslcm::subscriptions::NOTIFY_JOB,
             Arc::new(crate::nslcm::subscriptions::Notify {
                 deps: deps.clone(),

@@ -123,6 +123,52 @@ async fn create_records(
     Ok((id, op))
 }
 
+/// Creates an NS and queues its instantiation (a netslice subnet): `(nsr id, nslcmop id)`.
+pub(super) async fn create_ns(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    params: &Value,
+) -> Result<(String, String), OsmError> {
+    let (id, op) = create_records(s, me, q, params, true).await?;
+    Ok((id, op.unwrap_or_default()))
+}
+
+/// Queues the termination (with autoremove) of an NS a slice no longer uses.
+pub(super) async fn terminate_ns(
+    s: &OsmState,
+    me: &Session,
+    nsr: &netorch_core::tenancy::Record,
+) -> Result<String, OsmError> {
+    if !instantiated(&nsr.body) {
+        // Never deployed (its instantiation failed): it goes at once.
+        remove_records(s, nsr).await?;
+        return Ok(String::new());
+    }
+    start_op(
+        s,
+        me,
+        &nsr.id,
+        "terminate",
+        &json!({"autoremove": true}),
+        &nsr.owners,
+    )
+    .await
+}
+
+/// An NS that a slice instance uses is terminated through the slice (as OSM).
+fn refuse_if_sliced(nsr: &netorch_core::tenancy::Record, force: bool) -> Result<(), OsmError> {
+    let slices = netorch_lcm::documents::strings(&nsr.body["_admin"]["netslice-instances"]);
+    if !slices.is_empty() && !force {
+        return Err(OsmError::conflict(format!(
+            "ns_instance '{}' belongs to netslice instance(s) {}; terminate the slice instead",
+            nsr.id,
+            slices.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// List NS instances.
 #[utoipa::path(get, path = "/osm/nslcm/v1/ns_instances_content", tag = "osm", operation_id = "list_ns_instances_content",
     security(("bearerAuth" = [])),
@@ -287,6 +333,7 @@ async fn remove(
 ) -> Result<Reply, OsmError> {
     let nsr = load_nsr(s, me, q, id, true).await?;
     refuse_if_busy(s, &nsr.id).await?;
+    refuse_if_sliced(&nsr, q.admin.force)?;
     if instantiated(&nsr.body) {
         if !terminate_first {
             return Err(OsmError::conflict(format!(
@@ -308,6 +355,12 @@ async fn remove(
         )
         .location(format!("/osm/nslcm/v1/ns_lcm_op_occs/{op}")));
     }
+    remove_records(s, &nsr).await?;
+    Ok(Reply::no_content())
+}
+
+/// Deletes a NOT_INSTANTIATED NS with its VNFRs and operations in one transaction.
+async fn remove_records(s: &OsmState, nsr: &netorch_core::tenancy::Record) -> Result<(), OsmError> {
     let ops: Vec<String> = s
         .deps
         .records
@@ -337,7 +390,7 @@ async fn remove(
     )
     .await?;
     tracing::info!(nsr = %nsr.id, "NS instance deleted");
-    Ok(Reply::no_content())
+    Ok(())
 }
 
 /// Stores an operation occurrence and queues its job.
@@ -485,6 +538,7 @@ async fn terminate(
     }
     let nsr = load_nsr(&s, &me, &q, &id, true).await?;
     refuse_if_busy(&s, &nsr.id).await?;
+    refuse_if_sliced(&nsr, q.admin.force)?;
     if !instantiated(&nsr.body) {
         return Err(OsmError::conflict(format!(
             "ns_instance '{id}' cannot be 'terminate' because it is not instantiated"

@@ -4,6 +4,7 @@
 
 mod instances;
 mod occurrences;
+pub(crate) mod slices;
 pub(crate) mod subscriptions;
 
 use std::collections::HashMap;
@@ -25,7 +26,8 @@ use crate::OsmState;
 
 /// Every NS lifecycle endpoint.
 pub(crate) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
-    subscriptions::register(occurrences::register(instances::register(r)))
+    let r = occurrences::register(instances::register(r));
+    slices::register(subscriptions::register(r))
 }
 
 /// Keys of OSM's `ns_instantiate` schema (`additionalProperties: false`).

@@ -1517,3 +1517,231 @@ async fn subscribers_are_probed_filtered_authenticated_and_get_every_notificatio
     assert_eq!(s, StatusCode::NO_CONTENT);
     app.stop().await;
 }
+
+const NST: &str = "nst:
+- id: web_slice
+  name: web_slice
+  netslice-subnet:
+  - {id: shared-core, is-shared-nss: true, nsd-ref: web_ns}
+  - {id: edge, is-shared-nss: false, nsd-ref: web_ns}
+";
+
+async fn wait_nsi_op(app: &TestApp, token: &str, op: &str) -> Value {
+    for _ in 0..1000 {
+        let (s, v) = app
+            .get(&format!("/osm/nsilcm/v1/nsi_lcm_op_occs/{op}"), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["operationState"] != json!("PROCESSING") {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("slice operation {op} never finished");
+}
+
+#[tokio::test]
+async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_last_slice() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 16).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let nst = onboard(&app, &t, "/osm/nst/v1/netslice_templates_content", NST).await;
+    for (body, status) in [
+        (
+            json!({"nsiName": "x", "nstId": "00000000-0000-0000-0000-000000000000", "vimAccountId": vim}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"nsiName": "x", "nstId": nst, "vimAccountId": vim, "netslice-subnet": [{"id": "nope"}]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"nstId": nst, "vimAccountId": vim}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (s, e) = app
+            .post("/osm/nsilcm/v1/netslice_instances_content", &t, body)
+            .await;
+        assert_osm_error(s, &e, status);
+    }
+    let (_, none) = app.get("/osm/nsilcm/v1/netslice_instances", &t).await;
+    assert_eq!(none, json!([]));
+    let mut slices = Vec::new();
+    for name in ["slice-a", "slice-b"] {
+        let (s, h, v) = app
+            .call(
+                Method::POST,
+                "/osm/nsilcm/v1/netslice_instances_content",
+                Some(&t),
+                Some(json!({"nsiName": name, "nstId": nst, "vimAccountId": vim})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().expect("id").to_string();
+        assert_eq!(
+            h["location"],
+            format!("/osm/nsilcm/v1/netslice_instances_content/{id}").as_str()
+        );
+        let done = wait_nsi_op(&app, &t, v["nsilcmop_id"].as_str().expect("op")).await;
+        assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+        slices.push(id);
+    }
+    // Three NS instances: the shared core once, an edge per slice.
+    let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    let mut names: Vec<&str> = nsrs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|n| n["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["slice-a.edge", "slice-a.shared-core", "slice-b.edge"]
+    );
+    assert_eq!(used_vcpus(&app, &vim).await, 12);
+    let (_, a) = app
+        .get(
+            &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[0]),
+            &t,
+        )
+        .await;
+    assert_eq!(a["_admin"]["nsiState"], json!("INSTANTIATED"), "{a}");
+    assert_eq!(a["operational-status"], json!("running"));
+    let (_, b) = app
+        .get(
+            &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[1]),
+            &t,
+        )
+        .await;
+    let shared_of = |nsi: &Value| {
+        nsi["_admin"]["nsrs-detailed-list"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["nss-id"] == json!("shared-core"))
+            .map(|d| d["nsrId"].clone())
+    };
+    assert_eq!(
+        shared_of(&a),
+        shared_of(&b),
+        "the second slice reuses the shared NS"
+    );
+    // The template is in use; an NS of a slice is terminated through the slice.
+    let (_, nst_doc) = app
+        .get(&format!("/osm/nst/v1/netslice_templates/{nst}"), &t)
+        .await;
+    assert_eq!(
+        nst_doc["_admin"]["usageState"],
+        json!("IN_USE"),
+        "{nst_doc}"
+    );
+    let shared = shared_of(&a)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .expect("shared");
+    let (s, e) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{shared}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+
+    // Slice A goes: its edge NS goes, the shared core stays for B.
+    let (s, _, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nsilcm/v1/netslice_instances_content/{}", slices[0]),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    // Terminated, then removed with its operations.
+    for _ in 0..1000 {
+        let (s, _) = app
+            .get(
+                &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[0]),
+                &t,
+            )
+            .await;
+        if s == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..500 {
+        let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+        if nsrs.as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    let mut names: Vec<&str> = nsrs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|n| n["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["slice-a.shared-core", "slice-b.edge"]);
+    assert_eq!(used_vcpus(&app, &vim).await, 8);
+    let (s, _) = app
+        .get(
+            &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[0]),
+            &t,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Slice B goes: everything is back to the start.
+    let (s, v) = app
+        .post(
+            &format!("/osm/nsilcm/v1/netslice_instances/{}/terminate", slices[1]),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = wait_nsi_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, b) = app
+        .get(
+            &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[1]),
+            &t,
+        )
+        .await;
+    assert_eq!(b["_admin"]["nsiState"], json!("NOT_INSTANTIATED"), "{b}");
+    for _ in 0..500 {
+        if used_vcpus(&app, &vim).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(used_vcpus(&app, &vim).await, 0);
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[1]),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, nst_doc) = app
+        .get(&format!("/osm/nst/v1/netslice_templates/{nst}"), &t)
+        .await;
+    assert_eq!(
+        nst_doc["_admin"]["usageState"],
+        json!("NOT_IN_USE"),
+        "{nst_doc}"
+    );
+    let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    assert_eq!(nsrs, json!([]));
+    app.stop().await;
+}

@@ -1,0 +1,929 @@
+//! `/osm/nsilcm/v1`: network slice instances. One NS instance per netslice subnet of the slice
+//! template, through the NS lifecycle; a subnet marked `is-shared-nss` reuses the NS instance
+//! another slice instance made for it, and terminating a slice removes a shared NS instance only
+//! when its last slice goes. A slice operation (`nsilcmops`) is a durable job that waits for the
+//! NS operations it started.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::{extract::State, http::StatusCode};
+use netorch_auth::{Session, service::Access};
+use netorch_core::{
+    clock::micros_to_secs,
+    jobs::NewJob,
+    tenancy::{Ownership, ProjectScope, Record},
+};
+use netorch_http::osm::{
+    Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, internal,
+};
+use netorch_lcm::documents::{NSLCMOPS, NSRS};
+use netorch_scheduler::{JobContext, JobError, JobHandler};
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{check_params, instances};
+use crate::{Deps, OsmState, render::record_json};
+
+const NSIS: &str = "nsis";
+const NSILCMOPS: &str = "nsilcmops";
+const CONTENT: &str = "/osm/nsilcm/v1/netslice_instances_content";
+const SOL: &str = "/osm/nsilcm/v1/netslice_instances";
+/// Job kind of slice operations.
+pub const NSI_JOB: &str = "osm.nsilcm.operation";
+
+pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
+    r.routes(routes!(list_content, create_content))
+        .routes(routes!(show_content, delete_content))
+        .routes(routes!(list, create))
+        .routes(routes!(show, delete))
+        .routes(routes!(instantiate))
+        .routes(routes!(terminate))
+        .routes(routes!(list_ops))
+        .routes(routes!(show_op))
+}
+
+const NSI_KEYS: [&str; 11] = [
+    "nsiName",
+    "nsiDescription",
+    "nstId",
+    "vimAccountId",
+    "ssh_keys",
+    "timeout_nsi_deploy",
+    "additionalParamsForNsi",
+    "netslice-subnet",
+    "netslice-vld",
+    "lcmOperationType",
+    "netsliceInstanceId",
+];
+
+fn check_nsi_params(body: &Value) -> Result<(), OsmError> {
+    let Some(obj) = body.as_object() else {
+        return Err(OsmError::format_error("", "is not of type 'object'"));
+    };
+    if let Some(k) = obj.keys().find(|k| !NSI_KEYS.contains(&k.as_str())) {
+        return Err(OsmError::format_error(
+            "",
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    for k in ["nsiName", "nstId", "vimAccountId"] {
+        if obj
+            .get(k)
+            .is_none_or(|v| v.as_str().is_none_or(str::is_empty))
+        {
+            return Err(OsmError::format_error(
+                "",
+                &format!("'{k}' is a required property"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The NS parameters of one subnet: the slice's VIM and name, the subnet's own keys on top.
+fn subnet_params(nsi: &Value, subnet: &str, nsd_record: &str) -> Result<Value, OsmError> {
+    let mut p = json!({
+        "nsName": format!("{}.{subnet}", nsi["nsiName"].as_str().unwrap_or_default()),
+        "nsdId": nsd_record,
+        "vimAccountId": nsi["vimAccountId"],
+    });
+    if let Some(keys) = nsi["ssh_keys"].as_array() {
+        p["ssh_keys"] = json!(keys);
+    }
+    if let Some(own) = nsi["netslice-subnet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["id"].as_str() == Some(subnet))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in own {
+            if k != "id" {
+                p[k.as_str()] = v.clone();
+            }
+        }
+    }
+    check_params(&p, &["nsName", "nsdId", "vimAccountId"])?;
+    Ok(p)
+}
+
+async fn enqueue(s: &OsmState, op: &str, project: &str) -> Result<(), OsmError> {
+    let job = NewJob {
+        kind: NSI_JOB.into(),
+        project_id: Some(project.to_string()),
+        payload: json!({"nsilcmop": op}),
+        max_attempts: 8,
+        run_at: 0,
+        dedupe_key: Some(format!("nsilcmop:{op}")),
+    };
+    s.deps
+        .jobs
+        .enqueue(&job, s.deps.clock.now())
+        .await
+        .map_err(|e| internal(&e))?;
+    s.deps.job_waker.notify_one();
+    Ok(())
+}
+
+fn new_nsi_op(
+    id: &str,
+    nsi: &str,
+    kind: &str,
+    params: &Value,
+    owners: &Ownership,
+    now: i64,
+    waits: &[Value],
+) -> Record {
+    let t = micros_to_secs(now);
+    Record {
+        id: id.to_string(),
+        name: None,
+        body: json!({
+            "id": id, "operationState": "PROCESSING", "statusEnteredTime": t, "startTime": t,
+            "netsliceInstanceId": nsi, "lcmOperationType": kind, "isAutomaticInvocation": false,
+            "isCancelPending": false, "operationParams": params, "detailed-status": "",
+            "links": {"self": format!("/osm/nsilcm/v1/nsi_lcm_op_occs/{id}"),
+                      "netsliceInstanceId": format!("{SOL}/{nsi}")},
+            "_admin": {"created": t, "modified": t, "waits-for": waits},
+        }),
+        owners: owners.clone(),
+        created: now,
+        modified: now,
+        revision: 1,
+    }
+}
+
+/// Adds or removes a slice instance in an NSR's `_admin.netslice-instances`; the list after.
+async fn mark_nsr(s: &OsmState, nsr: &str, nsi: &str, add: bool) -> Result<Vec<String>, OsmError> {
+    for _ in 0..8 {
+        let Some(mut r) = s
+            .deps
+            .records
+            .get_record(NSRS, nsr, &ProjectScope::All, true)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut list = netorch_lcm::documents::strings(&r.body["_admin"]["netslice-instances"]);
+        list.retain(|x| x != nsi);
+        if add {
+            list.push(nsi.to_string());
+        }
+        r.body["_admin"]["netslice-instances"] = json!(list);
+        r.touch(s.deps.clock.now());
+        match s.deps.records.update_record(NSRS, &r, &[]).await {
+            Ok(()) => return Ok(list),
+            Err(netorch_core::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OsmError::conflict(format!(
+        "ns_instance '{nsr}' kept changing; retry"
+    )))
+}
+
+/// Instantiates a slice: an NS per subnet (shared subnets reused), then a slice operation that
+/// waits for them.
+async fn start_instantiate(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    nsi: &Record,
+) -> Result<String, OsmError> {
+    let params = &nsi.body["instantiation_parameters"];
+    let scope = s
+        .deps
+        .identity
+        .scope(me, "get", &q.admin, Access::Show)
+        .await?;
+    let nsds = s.deps.records.list_records("nsds", &scope).await?;
+    let nsrs = s
+        .deps
+        .records
+        .list_records(NSRS, &ProjectScope::All)
+        .await?;
+    let mut detailed = Vec::new();
+    let mut waits = Vec::new();
+    for sub in nsi.body["network-slice-template"]["netslice-subnet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let sid = sub["id"].as_str().unwrap_or_default();
+        let nsd_ref = sub["nsd-ref"].as_str().unwrap_or_default();
+        let shared = sub["is-shared-nss"].as_bool().unwrap_or(false);
+        let shared_key = format!("{}/{sid}", nsi.body["nst-id"].as_str().unwrap_or_default());
+        let reuse = shared
+            .then(|| {
+                nsrs.iter().find(|r| {
+                    r.body["_admin"]["nsi-shared"].as_str() == Some(shared_key.as_str())
+                        && !netorch_lcm::documents::strings(&r.body["_admin"]["netslice-instances"])
+                            .is_empty()
+                })
+            })
+            .flatten();
+        if let Some(r) = reuse {
+            mark_nsr(s, &r.id, &nsi.id, true).await?;
+            detailed.push(json!({"nsrId": r.id, "nss-id": sid, "shared": true, "reused": true}));
+            continue;
+        }
+        let nsd = nsds
+            .iter()
+            .find(|r| r.body["id"].as_str() == Some(nsd_ref))
+            .ok_or_else(|| {
+                OsmError::conflict(format!(
+                    "netslice-subnet '{sid}': nsd '{nsd_ref}' is not in the catalogue"
+                ))
+            })?;
+        let ns_params = subnet_params(params, sid, &nsd.id)?;
+        let (nsr, op) = instances::create_ns(s, me, q, &ns_params).await?;
+        let mut admin = json!({"netslice-instances": [nsi.id]});
+        if shared {
+            admin["nsi-shared"] = json!(shared_key);
+        }
+        for (k, v) in admin.as_object().into_iter().flatten() {
+            for _ in 0..8 {
+                let Some(mut r) = s
+                    .deps
+                    .records
+                    .get_record(NSRS, &nsr, &ProjectScope::All, true)
+                    .await?
+                else {
+                    break;
+                };
+                r.body["_admin"][k.as_str()] = v.clone();
+                r.touch(s.deps.clock.now());
+                if s.deps.records.update_record(NSRS, &r, &[]).await.is_ok() {
+                    break;
+                }
+            }
+        }
+        waits.push(json!(op));
+        detailed.push(
+            json!({"nsrId": nsr, "nss-id": sid, "shared": shared, "nslcmop_instantiate": op}),
+        );
+    }
+    let op = netorch_core::new_id();
+    let now = s.deps.clock.now();
+    let mut r = nsi.clone();
+    r.body["_admin"]["nsrs-detailed-list"] = json!(detailed);
+    r.body["operational-status"] = json!("init");
+    r.touch(now);
+    let op_record = new_nsi_op(
+        &op,
+        &nsi.id,
+        "instantiate",
+        params,
+        &nsi.owners,
+        now,
+        &waits,
+    );
+    s.deps.records.update_record(NSIS, &r, &[]).await?;
+    s.deps
+        .records
+        .insert_record(
+            NSILCMOPS,
+            &op_record,
+            &[netorch_core::events::NewEvent::new(
+                "nsi",
+                "instantiate",
+                op_record.body.clone(),
+            )],
+        )
+        .await?;
+    enqueue(s, &op, &me.project_id).await?;
+    Ok(op)
+}
+
+/// Terminates a slice: its NS instances go unless another slice still uses them.
+async fn start_terminate(
+    s: &OsmState,
+    me: &Session,
+    nsi: &Record,
+    autoremove: bool,
+) -> Result<String, OsmError> {
+    let mut waits = Vec::new();
+    for d in nsi.body["_admin"]["nsrs-detailed-list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let nsr = d["nsrId"].as_str().unwrap_or_default();
+        let left = mark_nsr(s, nsr, &nsi.id, false).await?;
+        if !left.is_empty() {
+            continue;
+        }
+        let Some(r) = s
+            .deps
+            .records
+            .get_record(NSRS, nsr, &ProjectScope::All, false)
+            .await?
+        else {
+            continue;
+        };
+        if let Some(op) = super::running_op(s, nsr).await? {
+            return Err(OsmError::conflict(format!(
+                "ns_instance '{nsr}' of the slice has operation '{op}' in progress"
+            )));
+        }
+        let op = instances::terminate_ns(s, me, &r).await?;
+        waits.push(json!(op));
+    }
+    let op = netorch_core::new_id();
+    let now = s.deps.clock.now();
+    let params = json!({"autoremove": autoremove});
+    let op_record = new_nsi_op(&op, &nsi.id, "terminate", &params, &nsi.owners, now, &waits);
+    s.deps
+        .records
+        .insert_record(
+            NSILCMOPS,
+            &op_record,
+            &[netorch_core::events::NewEvent::new(
+                "nsi",
+                "terminate",
+                op_record.body.clone(),
+            )],
+        )
+        .await?;
+    enqueue(s, &op, &me.project_id).await?;
+    Ok(op)
+}
+
+async fn create_nsi(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    body: &Value,
+) -> Result<Record, OsmError> {
+    check_nsi_params(body)?;
+    let scope = s
+        .deps
+        .identity
+        .scope(me, "get", &q.admin, Access::Show)
+        .await?;
+    let nst_id = body["nstId"].as_str().unwrap_or_default();
+    let nst = s
+        .deps
+        .records
+        .get_record("nsts", nst_id, &scope, false)
+        .await?
+        .ok_or_else(|| OsmError::not_found(format!("nst '{nst_id}' not found")))?;
+    if nst.body["_admin"]["operationalState"] == json!("DISABLED") {
+        return Err(OsmError::conflict(format!("nst '{nst_id}' is DISABLED")));
+    }
+    let subnets: Vec<String> = nst.body["netslice-subnet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["id"].as_str().map(str::to_string))
+        .collect();
+    for (i, own) in body["netslice-subnet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let id = own["id"].as_str().unwrap_or_default();
+        if !subnets.iter().any(|x| x == id) {
+            return Err(OsmError::bad_request(format!(
+                "netslice-subnet:{i}: '{id}' is not a netslice-subnet of nst '{nst_id}'"
+            )));
+        }
+    }
+    let now = s.deps.clock.now();
+    let id = netorch_core::new_id();
+    let name = body["nsiName"].as_str().unwrap_or_default();
+    let mut nst_doc = nst.body.clone();
+    if let Some(m) = nst_doc.as_object_mut() {
+        m.remove("_admin");
+    }
+    let t = micros_to_secs(now);
+    let doc = json!({
+        "id": id, "name": name, "description": body["nsiDescription"].as_str().unwrap_or(name),
+        "nst-ref": nst.body["id"], "nst-id": nst.id, "network-slice-template": nst_doc,
+        "instantiation_parameters": body, "operational-status": "init", "config-status": "init",
+        "detailed-status": "", "nsi-status": "NOT_INSTANTIATED",
+        "_admin": {"created": t, "modified": t, "nsiState": "NOT_INSTANTIATED", "nsrs-detailed-list": [],
+                   "netslice-subnet": nst.body["netslice-subnet"], "netslice-vld": nst.body["netslice-vld"]},
+    });
+    let owners = s.deps.identity.new_ownership(me, "post", &q.admin).await?;
+    let r = Record {
+        id,
+        name: Some(name.to_string()),
+        body: doc,
+        owners,
+        created: now,
+        modified: now,
+        revision: 1,
+    };
+    s.deps
+        .records
+        .insert_record(
+            NSIS,
+            &r,
+            &[netorch_core::events::NewEvent::new(
+                "nsi",
+                "created",
+                json!({"_id": r.id, "name": name}),
+            )],
+        )
+        .await
+        .map_err(|e| match e {
+            netorch_core::StoreError::Conflict(_) => OsmError::conflict(format!(
+                "netslice_instance with name '{name}' already exists for this project"
+            )),
+            other => other.into(),
+        })?;
+    set_nst_usage(s, &nst.id).await?;
+    Ok(r)
+}
+
+/// `usageState` of an NST: IN_USE while a slice instance was made from it.
+async fn set_nst_usage(s: &OsmState, nst: &str) -> Result<(), OsmError> {
+    let used = s
+        .deps
+        .records
+        .list_records(NSIS, &ProjectScope::All)
+        .await?
+        .iter()
+        .any(|r| r.body["nst-id"].as_str() == Some(nst));
+    let state = if used { "IN_USE" } else { "NOT_IN_USE" };
+    for _ in 0..8 {
+        let Some(mut r) = s
+            .deps
+            .records
+            .get_record("nsts", nst, &ProjectScope::All, true)
+            .await?
+        else {
+            return Ok(());
+        };
+        if r.body["_admin"]["usageState"] == json!(state) {
+            return Ok(());
+        }
+        r.body["_admin"]["usageState"] = json!(state);
+        r.touch(s.deps.clock.now());
+        match s.deps.records.update_record("nsts", &r, &[]).await {
+            Err(netorch_core::StoreError::Conflict(_)) => continue,
+            other => return other.map_err(Into::into),
+        }
+    }
+    Ok(())
+}
+
+async fn load_nsi(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    id: &str,
+    write: bool,
+) -> Result<Record, OsmError> {
+    let access = if write { Access::Write } else { Access::Show };
+    crate::tenancy::load(
+        s,
+        me,
+        q,
+        if write { "post" } else { "get" },
+        NSIS,
+        id,
+        access,
+        "netslice_instance",
+    )
+    .await
+}
+
+async fn busy(s: &OsmState, nsi: &str) -> Result<(), OsmError> {
+    let running = s
+        .deps
+        .records
+        .list_records(NSILCMOPS, &ProjectScope::All)
+        .await?
+        .into_iter()
+        .find(|o| {
+            o.body["netsliceInstanceId"].as_str() == Some(nsi)
+                && o.body["operationState"] == json!("PROCESSING")
+        });
+    match running {
+        Some(o) => Err(OsmError::conflict(format!(
+            "netslice_instance '{nsi}' has operation '{}' in progress",
+            o.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn accepted(op: &str) -> Reply {
+    Reply::with_status(StatusCode::ACCEPTED, json!({"id": op}))
+        .location(format!("/osm/nsilcm/v1/nsi_lcm_op_occs/{op}"))
+}
+
+/// List network slice instances.
+#[utoipa::path(get, path = "/osm/nsilcm/v1/netslice_instances_content", tag = "osm", operation_id = "list_netslice_instances_content",
+    security(("bearerAuth" = [])), responses((status = 200, description = "Slice instances")))]
+async fn list_content(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:get", "get", &q.admin)?;
+    crate::tenancy::list_reply(&s, &me, &q, NSIS, |r| record_json(r, &[])).await
+}
+
+/// Create a network slice instance and instantiate it.
+#[utoipa::path(post, path = "/osm/nsilcm/v1/netslice_instances_content", tag = "osm", operation_id = "create_netslice_instance_content",
+    security(("bearerAuth" = [])),
+    request_body(content = Object, description = "{nsiName, nstId, vimAccountId, netslice-subnet?: [{id, ...NS parameters}], ...}", content_type = "application/json"),
+    responses((status = 201, description = "{id, nsilcmop_id}; Location"),
+        (status = 404, description = "Unknown NST", body = OsmErrorBody),
+        (status = 409, description = "NST disabled, name in use, a subnet's NSD missing", body = OsmErrorBody),
+        (status = 422, description = "Invalid parameters", body = OsmErrorBody)))]
+async fn create_content(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:content:post", "post", &q.admin)?;
+    let nsi = create_nsi(&s, &me, &q, &body).await?;
+    let op = match start_instantiate(&s, &me, &q, &nsi).await {
+        Ok(op) => op,
+        Err(e) => {
+            // Nothing of the slice stays when its subnets cannot be created.
+            s.deps.records.delete_record(NSIS, &nsi.id, &[]).await?;
+            set_nst_usage(&s, nsi.body["nst-id"].as_str().unwrap_or_default()).await?;
+            return Err(e);
+        }
+    };
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        json!({"id": nsi.id, "nsilcmop_id": op}),
+    )
+    .location(format!("{CONTENT}/{}", nsi.id)))
+}
+
+/// Show a network slice instance.
+#[utoipa::path(get, path = "/osm/nsilcm/v1/netslice_instances_content/{nsi_id}", tag = "osm", operation_id = "show_netslice_instance_content",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    responses((status = 200, description = "The NSI"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+async fn show_content(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:get", "get", &q.admin)?;
+    Ok(Reply::ok(record_json(
+        &load_nsi(&s, &me, &q, &id, false).await?,
+        &[],
+    )))
+}
+
+/// Terminate (if instantiated) and delete a network slice instance.
+#[utoipa::path(delete, path = "/osm/nsilcm/v1/netslice_instances_content/{nsi_id}", tag = "osm", operation_id = "delete_netslice_instance_content",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    responses((status = 202, description = "Terminating, then removed"), (status = 204, description = "Deleted")))]
+async fn delete_content(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:delete", "delete", &q.admin)?;
+    remove(&s, &me, &q, &id, true).await
+}
+
+/// List network slice instances (SOL005 path).
+#[utoipa::path(get, path = "/osm/nsilcm/v1/netslice_instances", tag = "osm", operation_id = "list_netslice_instances",
+    security(("bearerAuth" = [])), responses((status = 200, description = "Slice instances")))]
+async fn list(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:get", "get", &q.admin)?;
+    crate::tenancy::list_reply(&s, &me, &q, NSIS, |r| record_json(r, &[])).await
+}
+
+/// Create a network slice instance, NOT_INSTANTIATED.
+#[utoipa::path(post, path = "/osm/nsilcm/v1/netslice_instances", tag = "osm", operation_id = "create_netslice_instance",
+    security(("bearerAuth" = [])),
+    request_body(content = Object, description = "{nsiName, nstId, vimAccountId, ...}", content_type = "application/json"),
+    responses((status = 201, description = "{_id, id}; Location"), (status = 404, description = "Unknown NST", body = OsmErrorBody)))]
+async fn create(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:post", "post", &q.admin)?;
+    let nsi = create_nsi(&s, &me, &q, &body).await?;
+    Ok(Reply::created(format!("{SOL}/{}", nsi.id), &nsi.id))
+}
+
+/// Show a network slice instance (SOL005 path).
+#[utoipa::path(get, path = "/osm/nsilcm/v1/netslice_instances/{nsi_id}", tag = "osm", operation_id = "show_netslice_instance",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    responses((status = 200, description = "The NSI"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+async fn show(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:get", "get", &q.admin)?;
+    Ok(Reply::ok(record_json(
+        &load_nsi(&s, &me, &q, &id, false).await?,
+        &[],
+    )))
+}
+
+/// Delete a network slice instance that is not instantiated (FORCE: terminate it first).
+#[utoipa::path(delete, path = "/osm/nsilcm/v1/netslice_instances/{nsi_id}", tag = "osm", operation_id = "delete_netslice_instance",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    responses((status = 204, description = "Deleted"), (status = 409, description = "Instantiated", body = OsmErrorBody)))]
+async fn delete(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:delete", "delete", &q.admin)?;
+    let force = q.admin.force;
+    remove(&s, &me, &q, &id, force).await
+}
+
+async fn remove(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    id: &str,
+    terminate_first: bool,
+) -> Result<Reply, OsmError> {
+    let nsi = load_nsi(s, me, q, id, true).await?;
+    busy(s, &nsi.id).await?;
+    if nsi.body["_admin"]["nsiState"] == json!("INSTANTIATED") {
+        if !terminate_first {
+            return Err(OsmError::conflict(format!(
+                "netslice_instance '{id}' cannot be deleted because it is instantiated; terminate it first or use FORCE"
+            )));
+        }
+        let op = start_terminate(s, me, &nsi, true).await?;
+        return Ok(accepted(&op));
+    }
+    delete_nsi(&s.deps, &nsi).await?;
+    set_nst_usage(s, nsi.body["nst-id"].as_str().unwrap_or_default()).await?;
+    Ok(Reply::no_content())
+}
+
+async fn delete_nsi(deps: &Deps, nsi: &Record) -> Result<(), netorch_core::StoreError> {
+    let ops: Vec<String> = deps
+        .records
+        .list_records(NSILCMOPS, &ProjectScope::All)
+        .await?
+        .into_iter()
+        .filter(|o| o.body["netsliceInstanceId"].as_str() == Some(nsi.id.as_str()))
+        .map(|o| o.id)
+        .collect();
+    let mut keys: Vec<(&str, &str)> = ops.iter().map(|o| (NSILCMOPS, o.as_str())).collect();
+    keys.push((NSIS, nsi.id.as_str()));
+    deps.records
+        .delete_records(
+            &keys,
+            &[netorch_core::events::NewEvent::new(
+                "nsi",
+                "deleted",
+                json!({"_id": nsi.id}),
+            )],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Instantiate a network slice instance.
+#[utoipa::path(post, path = "/osm/nsilcm/v1/netslice_instances/{nsi_id}/instantiate", tag = "osm", operation_id = "instantiate_netslice_instance",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    request_body(content = Object, description = "Free object (OSM's nsi_instantiate keys)", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nsilcmop>}; Location"), (status = 409, description = "Already instantiated", body = OsmErrorBody)))]
+async fn instantiate(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:instantiate:post", "post", &q.admin)?;
+    if !(body.is_null() || body.is_object()) {
+        return Err(OsmError::format_error("", "is not of type 'object'"));
+    }
+    let nsi = load_nsi(&s, &me, &q, &id, true).await?;
+    busy(&s, &nsi.id).await?;
+    if nsi.body["_admin"]["nsiState"] == json!("INSTANTIATED") {
+        return Err(OsmError::conflict(format!(
+            "netslice_instance '{id}' cannot be 'instantiate' because it is already instantiated"
+        )));
+    }
+    let op = start_instantiate(&s, &me, &q, &nsi).await?;
+    Ok(accepted(&op))
+}
+
+/// Terminate a network slice instance.
+#[utoipa::path(post, path = "/osm/nsilcm/v1/netslice_instances/{nsi_id}/terminate", tag = "osm", operation_id = "terminate_netslice_instance",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    request_body(content = Object, description = "{autoremove?}", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nsilcmop>}; Location"), (status = 409, description = "Not instantiated", body = OsmErrorBody)))]
+async fn terminate(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:terminate:post", "post", &q.admin)?;
+    let nsi = load_nsi(&s, &me, &q, &id, true).await?;
+    busy(&s, &nsi.id).await?;
+    if nsi.body["_admin"]["nsiState"] != json!("INSTANTIATED") {
+        return Err(OsmError::conflict(format!(
+            "netslice_instance '{id}' cannot be 'terminate' because it is not instantiated"
+        )));
+    }
+    let op = start_terminate(&s, &me, &nsi, body["autoremove"] == json!(true)).await?;
+    Ok(accepted(&op))
+}
+
+/// List slice operation occurrences.
+#[utoipa::path(get, path = "/osm/nsilcm/v1/nsi_lcm_op_occs", tag = "osm", operation_id = "list_nsi_lcm_op_occs",
+    security(("bearerAuth" = [])), responses((status = 200, description = "Operations")))]
+async fn list_ops(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:opps:get", "get", &q.admin)?;
+    crate::tenancy::list_reply(&s, &me, &q, NSILCMOPS, |r| record_json(r, &[])).await
+}
+
+/// Show a slice operation occurrence.
+#[utoipa::path(get, path = "/osm/nsilcm/v1/nsi_lcm_op_occs/{op_id}", tag = "osm", operation_id = "show_nsi_lcm_op_occ",
+    security(("bearerAuth" = [])), params(("op_id" = String, Path, description = "Operation id")),
+    responses((status = 200, description = "The operation"), (status = 404, description = "Not found", body = OsmErrorBody)))]
+async fn show_op(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:opps:id:get", "get", &q.admin)?;
+    let r = crate::tenancy::load(
+        &s,
+        &me,
+        &q,
+        "get",
+        NSILCMOPS,
+        &id,
+        Access::Show,
+        "nsi_lcm_op_occ",
+    )
+    .await?;
+    Ok(Reply::ok(record_json(&r, &[])))
+}
+
+/// A slice operation: waits for the NS operations it started, then records the slice's state.
+pub(crate) struct NsiOperation {
+    pub deps: Deps,
+}
+
+#[async_trait]
+impl JobHandler for NsiOperation {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let retry = |e: netorch_core::StoreError| JobError::Retry(e.to_string());
+        let id = ctx.job.payload["nsilcmop"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let records = &self.deps.records;
+        let Some(op) = records
+            .get_record(NSILCMOPS, &id, &ProjectScope::All, false)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(json!({"skipped": "the operation no longer exists"}));
+        };
+        if op.body["operationState"] != json!("PROCESSING") {
+            return Ok(json!({"skipped": "finished"}));
+        }
+        let waits = netorch_lcm::documents::strings(&op.body["_admin"]["waits-for"]);
+        let timeout = op.body["operationParams"]["timeout_nsi_deploy"]
+            .as_u64()
+            .unwrap_or(3600);
+        let started = std::time::Instant::now();
+        let mut failed = Vec::new();
+        for ns_op in &waits {
+            loop {
+                match records
+                    .get_record(NSLCMOPS, ns_op, &ProjectScope::All, false)
+                    .await
+                    .map_err(retry)?
+                {
+                    // Removed with its NS (a terminate with autoremove): done.
+                    None => break,
+                    Some(o) => match o.body["operationState"].as_str() {
+                        Some("PROCESSING" | "ROLLING_BACK") => {}
+                        Some("COMPLETED") => break,
+                        _ => {
+                            failed.push(format!(
+                                "{ns_op}: {}",
+                                o.body["errorMessage"].as_str().unwrap_or("failed")
+                            ));
+                            break;
+                        }
+                    },
+                }
+                if started.elapsed() > Duration::from_secs(timeout) {
+                    failed.push(format!("{ns_op}: still running after {timeout} s"));
+                    break;
+                }
+                ctx.progress(&format!("waiting for NS operation {ns_op}"))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let kind = op.body["lcmOperationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let nsi_id = op.body["netsliceInstanceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let autoremove = op.body["operationParams"]["autoremove"] == json!(true);
+        let ok = failed.is_empty();
+        let now = self.deps.clock.now();
+        if let Some(mut nsi) = records
+            .get_record(NSIS, &nsi_id, &ProjectScope::All, true)
+            .await
+            .map_err(retry)?
+        {
+            if kind == "terminate" && ok && autoremove {
+                delete_nsi(&self.deps, &nsi).await.map_err(retry)?;
+                let nst = nsi.body["nst-id"].as_str().unwrap_or_default().to_string();
+                let s = OsmState {
+                    deps: self.deps.clone(),
+                    lists: Default::default(),
+                };
+                set_nst_usage(&s, &nst)
+                    .await
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                return Ok(json!({"terminated": true, "removed": true}));
+            }
+            let (state, status) = match (kind.as_str(), ok) {
+                ("instantiate", true) => ("INSTANTIATED", "running"),
+                ("instantiate", false) => ("INSTANTIATED", "failed"),
+                (_, true) => ("NOT_INSTANTIATED", "terminated"),
+                (_, false) => ("INSTANTIATED", "failed"),
+            };
+            nsi.body["_admin"]["nsiState"] = json!(state);
+            nsi.body["nsi-status"] = json!(state);
+            nsi.body["operational-status"] = json!(status);
+            nsi.body["detailed-status"] = json!(if ok {
+                "Done".to_string()
+            } else {
+                failed.join("; ")
+            });
+            nsi.touch(now);
+            records
+                .update_record(NSIS, &nsi, &[])
+                .await
+                .map_err(retry)?;
+        }
+        let mut op = op;
+        let t = micros_to_secs(now);
+        op.body["operationState"] = json!(if ok { "COMPLETED" } else { "FAILED" });
+        op.body["statusEnteredTime"] = json!(t);
+        op.body["detailed-status"] = json!(if ok {
+            "Done".to_string()
+        } else {
+            failed.join("; ")
+        });
+        op.body["errorMessage"] = if ok {
+            Value::Null
+        } else {
+            json!(failed.join("; "))
+        };
+        op.touch(now);
+        let key = if kind == "instantiate" {
+            "instantiated"
+        } else {
+            "terminated"
+        };
+        let event = netorch_core::events::NewEvent::new(
+            "nsi",
+            key,
+            json!({"nsir_id": nsi_id, "nsilcmop_id": id, "operationState": op.body["operationState"]}),
+        );
+        records
+            .update_record(NSILCMOPS, &op, &[event])
+            .await
+            .map_err(retry)?;
+        Ok(json!({"ok": ok}))
+    }
+}
