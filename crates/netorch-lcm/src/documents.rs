@@ -248,6 +248,7 @@ pub fn vdur_entry(vnfr_id: &str, ns_name: &str, member: &str, vdu: &Vdu, index: 
         "status": null, "status-detailed": null, "vim-id": null, "ip-address": null,
         "ns-image-id": vdu.image, "virtual-compute": {"vcpus": vdu.demand.vcpus,
             "ram_mb": vdu.demand.ram_mb, "disk_gb": vdu.demand.disk_gb},
+        "pdu-type": vdu.pdu_type,
         "interfaces": [],
     })
 }

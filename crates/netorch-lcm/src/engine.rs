@@ -454,20 +454,35 @@ impl Engine {
                     &format!("Stage 3/3: Deploying VDUs ({done}/{total} running)"),
                 )
                 .await?;
-                let server = self.server_for(vim, nsr_id, member, vdur).await?;
+                let (vim_id, address, pdu) = match vdur["pdu-type"].as_str() {
+                    Some(t) => {
+                        let (pdu, ip) = self
+                            .claim_pdu(nsr_id, &v.id, vdur, t, &vim.account_id)
+                            .await?;
+                        (pdu.clone(), ip, Some(pdu))
+                    }
+                    None => {
+                        let server = self.server_for(vim, nsr_id, member, vdur).await?;
+                        (server.vim_id, Some(server.address), None)
+                    }
+                };
                 let vdur_id = vdur["_id"].clone();
+                let vim_account = vim.account_id.clone();
                 self.modify(VNFRS, &v.id, |b| {
                     for d in b["vdur"].as_array_mut().into_iter().flatten() {
                         if d["_id"] == vdur_id {
                             d["status"] = json!("ACTIVE");
                             d["status-detailed"] = Value::Null;
-                            d["vim-id"] = json!(server.vim_id);
-                            d["vim-account-id"] = json!(server.vim_account_id);
-                            d["ip-address"] = json!(server.address);
+                            d["vim-id"] = json!(vim_id);
+                            d["vim-account-id"] = json!(vim_account);
+                            d["ip-address"] = json!(address);
+                            if let Some(p) = &pdu {
+                                d["pdu-id"] = json!(p);
+                            }
                         }
                     }
                     if b["ip-address"].is_null() {
-                        b["ip-address"] = json!(server.address);
+                        b["ip-address"] = json!(address);
                     }
                     *at(at(b, "_admin"), "nsState") = json!("INSTANTIATED");
                 })
@@ -537,11 +552,97 @@ impl Engine {
             .await?)
     }
 
+    /// A free PDU of `pdu_type` registered for the VIM, claimed for this VDU instance (the same one
+    /// again when the operation is re-run): `(pdu id, its management address)`.
+    async fn claim_pdu(
+        &self,
+        nsr_id: &str,
+        vnfr_id: &str,
+        vdur: &Value,
+        pdu_type: &str,
+        vim_id: &str,
+    ) -> Result<(String, Option<String>), Stop> {
+        let mgmt_ip = |pdu: &Value| {
+            pdu["interfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["mgmt"] == json!(true))
+                .and_then(|i| i["ip-address"].as_str().map(str::to_string))
+        };
+        let vdur_id = vdur["_id"].clone();
+        for _ in 0..8 {
+            let pdus = self
+                .records
+                .list_records("pdus", &ProjectScope::All)
+                .await?;
+            if let Some(mine) = pdus.iter().find(|p| {
+                p.body["_admin"]["usage"]["nsr_id"].as_str() == Some(nsr_id)
+                    && p.body["_admin"]["usage"]["vdur"] == vdur_id
+            }) {
+                return Ok((mine.id.clone(), mgmt_ip(&mine.body)));
+            }
+            let free = pdus.iter().find(|p| {
+                p.body["type"].as_str() == Some(pdu_type)
+                    && p.body["_admin"]["usageState"] != json!("IN_USE")
+                    && crate::documents::strings(&p.body["vim_accounts"])
+                        .iter()
+                        .any(|v| v == vim_id)
+            });
+            let Some(free) = free else {
+                return Err(Stop::Fail(format!(
+                    "no free PDU of type '{pdu_type}' is registered for VIM account '{vim_id}'"
+                )));
+            };
+            let mut r = free.clone();
+            r.body["_admin"]["usageState"] = json!("IN_USE");
+            r.body["_admin"]["usage"] =
+                json!({"nsr_id": nsr_id, "vnfr_id": vnfr_id, "vdur": vdur_id});
+            r.touch(self.clock.now());
+            match self.records.update_record("pdus", &r, &[]).await {
+                Ok(()) => return Ok((r.id.clone(), mgmt_ip(&r.body))),
+                // Another deployment took it first: look again.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Stop::Retry(
+            "PDUs kept changing while one was claimed".into(),
+        ))
+    }
+
+    /// Gives back every PDU the NS holds.
+    async fn release_pdus(&self, nsr_id: &str) -> Result<usize, Stop> {
+        let mut n = 0;
+        for p in self
+            .records
+            .list_records("pdus", &ProjectScope::All)
+            .await?
+        {
+            if p.body["_admin"]["usage"]["nsr_id"].as_str() != Some(nsr_id) {
+                continue;
+            }
+            self.modify("pdus", &p.id, |b| {
+                b["_admin"]["usageState"] = json!("NOT_IN_USE");
+                if let Some(a) = b["_admin"].as_object_mut() {
+                    a.remove("usage");
+                }
+            })
+            .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Releases everything created under the NSR's prefix: servers first, then networks.
     async fn release(&self, ctx: &JobContext, op_id: &str, nsr_id: &str) -> Result<usize, Stop> {
         let links = self.release_links(nsr_id).await?;
         if links > 0 {
             tracing::info!(nsr = nsr_id, links, "inter-site links released");
+        }
+        let pdus = self.release_pdus(nsr_id).await?;
+        if pdus > 0 {
+            tracing::info!(nsr = nsr_id, pdus, "PDUs released");
         }
         let mut resources = self.cloud.resources(&format!("{nsr_id}/")).await?;
         resources.sort_by_key(|r| r.kind != ResourceKind::Server);
@@ -570,6 +671,9 @@ impl Engine {
                     d["status"] = json!(status);
                     d["vim-id"] = Value::Null;
                     d["ip-address"] = Value::Null;
+                    if let Some(m) = d.as_object_mut() {
+                        m.remove("pdu-id");
+                    }
                 }
                 b["ip-address"] = Value::Null;
                 *at(at(b, "_admin"), "nsState") = json!("NOT_INSTANTIATED");
@@ -1202,7 +1306,8 @@ impl Engine {
                 .collect();
             for vdur in vnfr.body["vdur"].as_array().into_iter().flatten() {
                 let id = vdur["_id"].as_str().unwrap_or_default();
-                if !wanted.is_empty() && !wanted.contains(&id) {
+                // A PDU is physical: nothing to re-create.
+                if (!wanted.is_empty() && !wanted.contains(&id)) || vdur["pdu-type"].is_string() {
                     continue;
                 }
                 self.progress(ctx, op_id, &format!("Healing VDU '{id}'"))

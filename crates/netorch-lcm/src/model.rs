@@ -49,6 +49,8 @@ pub struct Vdu {
     pub min: u32,
     /// Instances scaling may reach.
     pub max: u32,
+    /// A physical deployment unit of this type (a PDU registered for the VIM) instead of a server.
+    pub pdu_type: Option<String>,
 }
 
 /// The VDUs of a VNFD.
@@ -214,13 +216,20 @@ pub fn vnf_model(vnfd: &Value) -> VnfModel {
                     max,
                 )
             };
+            let pdu_type = text(&v["pdu-type"]);
             Some(Vdu {
                 name: text(&v["name"]).unwrap_or_else(|| id.clone()),
                 id,
                 image,
-                demand,
+                // A PDU takes no capacity from the VIM.
+                demand: if pdu_type.is_some() {
+                    Demand::default()
+                } else {
+                    demand
+                },
                 min,
                 max,
+                pdu_type,
             })
         })
         .collect();
@@ -228,11 +237,25 @@ pub fn vnf_model(vnfd: &Value) -> VnfModel {
 }
 
 impl VnfModel {
-    /// Capacity the VNF needs at instantiation.
+    /// PDUs the VNF needs at instantiation, by type.
+    pub fn pdus(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for v in &self.vdus {
+            if let Some(t) = &v.pdu_type {
+                match out.iter_mut().find(|(x, _)| x == t) {
+                    Some((_, n)) => *n += u64::from(v.min),
+                    None => out.push((t.clone(), u64::from(v.min))),
+                }
+            }
+        }
+        out
+    }
+
+    /// Capacity the VNF needs at instantiation (PDU VDUs need none).
     pub fn demand(&self) -> (Demand, u64) {
         let mut d = Demand::default();
         let mut n = 0;
-        for v in &self.vdus {
+        for v in self.vdus.iter().filter(|v| v.pdu_type.is_none()) {
             let k = u64::from(v.min);
             d.vcpus += v.demand.vcpus * k;
             d.ram_mb += v.demand.ram_mb * k;
@@ -291,7 +314,8 @@ mod tests {
                     disk_gb: 10
                 },
                 min: 2,
-                max: 4
+                max: 4,
+                pdu_type: None,
             }]
         );
         assert_eq!(

@@ -661,6 +661,11 @@ async fn scale(
                 "scaling group '{group_name}' names unknown VDU '{vdu_id}'"
             ))
         })?;
+        if vdu.pdu_type.is_some() {
+            return Err(OsmError::unprocessable(format!(
+                "scaling group '{group_name}' names VDU '{vdu_id}', a PDU: physical units do not scale"
+            )));
+        }
         let mine: Vec<&&Value> = vdur
             .iter()
             .filter(|d| d["vdu-id-ref"].as_str() == Some(vdu_id.as_str()))

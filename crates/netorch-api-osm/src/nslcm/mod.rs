@@ -246,6 +246,7 @@ pub(crate) async fn resolve(
         vims.insert(default_vim.to_string(), target);
     }
     check_capacity(s, &vims, &members, &model).await?;
+    check_pdus(s, &scope, &members).await?;
     Ok(Resolved {
         nsd,
         model,
@@ -423,6 +424,46 @@ async fn check_capacity(
             return Err(OsmError::conflict(format!(
                 "VIM account '{}' cannot host the NS: it needs {need} {what}, {free} free",
                 vim.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an NS whose PDU VDUs (`pdu-type`) find too few free PDUs registered for their VIM.
+async fn check_pdus(
+    s: &OsmState,
+    scope: &ProjectScope,
+    members: &[ResolvedMember],
+) -> Result<(), OsmError> {
+    let mut need: Vec<(String, String, u64)> = Vec::new();
+    for m in members {
+        for (t, n) in m.model.pdus() {
+            match need
+                .iter_mut()
+                .find(|(v, x, _)| v == &m.vim_account_id && x == &t)
+            {
+                Some((_, _, k)) => *k += n,
+                None => need.push((m.vim_account_id.clone(), t, n)),
+            }
+        }
+    }
+    if need.is_empty() {
+        return Ok(());
+    }
+    let pdus = s.deps.records.list_records("pdus", scope).await?;
+    for (vim, t, n) in need {
+        let free = pdus
+            .iter()
+            .filter(|p| {
+                p.body["type"].as_str() == Some(t.as_str())
+                    && p.body["_admin"]["usageState"] != json!("IN_USE")
+                    && netorch_lcm::documents::strings(&p.body["vim_accounts"]).contains(&vim)
+            })
+            .count() as u64;
+        if free < n {
+            return Err(OsmError::conflict(format!(
+                "the NS needs {n} PDU(s) of type '{t}' at VIM account '{vim}'; {free} free"
             )));
         }
     }

@@ -1745,3 +1745,103 @@ async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_la
     assert_eq!(nsrs, json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_pnf_vdu_takes_a_free_pdu_of_its_type_and_gives_it_back_on_terminate() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    let (s, v) = app
+        .post(
+            "/osm/pdu/v1/pdu_descriptors",
+            &t,
+            json!({"name": "gw-1", "type": "gateway", "shared": false, "vim_accounts": [vim],
+                   "interfaces": [{"name": "mgmt", "mgmt": true, "ip-address": "192.0.2.10"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let pdu = v["id"].as_str().expect("id").to_string();
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content",
+        "vnfd: {id: gw_vnfd, vdu: [{id: gw, name: gw, pdu-type: gateway}], df: [{id: d, vdu-profile: [{id: gw, min-number-of-instances: 1}]}]}").await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content",
+        "nsd: {nsd: [{id: gw_ns, vnfd-id: [gw_vnfd], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: gw_vnfd}]}]}]}").await;
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "pnf1", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = v["id"].as_str().expect("id").to_string();
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, vnfr) = app
+        .get(&format!("/osm/nslcm/v1/vnf_instances/{ns}-1"), &t)
+        .await;
+    assert_eq!(vnfr["vdur"][0]["pdu-id"], json!(pdu), "{vnfr}");
+    assert_eq!(vnfr["vdur"][0]["ip-address"], json!("192.0.2.10"));
+    assert_eq!(vnfr["ip-address"], json!("192.0.2.10"));
+    assert_eq!(
+        used_vcpus(&app, &vim).await,
+        0,
+        "a PDU takes no VIM capacity"
+    );
+    let (_, p) = app
+        .get(&format!("/osm/pdu/v1/pdu_descriptors/{pdu}"), &t)
+        .await;
+    assert_eq!(p["_admin"]["usageState"], json!("IN_USE"), "{p}");
+    // The only gateway is taken: a second NS is refused at once; the PDU cannot be deleted.
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "pnf2", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PDU(s) of type 'gateway'")),
+        "{e}"
+    );
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("/osm/pdu/v1/pdu_descriptors/{pdu}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+
+    let (_, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{ns}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        wait_op(&app, &t, v["id"].as_str().expect("op")).await["operationState"],
+        json!("COMPLETED")
+    );
+    let (_, p) = app
+        .get(&format!("/osm/pdu/v1/pdu_descriptors/{pdu}"), &t)
+        .await;
+    assert_eq!(p["_admin"]["usageState"], json!("NOT_IN_USE"), "{p}");
+    let (s, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "pnf2", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await["operationState"],
+        json!("COMPLETED")
+    );
+    app.stop().await;
+}
