@@ -792,6 +792,118 @@ pub(crate) struct NsiOperation {
     pub deps: Deps,
 }
 
+impl NsiOperation {
+    /// The slice's own virtual links (`netslice-vld`): one network each in the slice's VIM, under
+    /// keys of the slice, recorded in `_admin.netslice-vld`.
+    async fn slice_networks(&self, nsi_id: &str) -> Result<(), JobError> {
+        let retry = |e: netorch_core::StoreError| JobError::Retry(e.to_string());
+        let records = &self.deps.records;
+        let Some(nsi) = records
+            .get_record(NSIS, nsi_id, &ProjectScope::All, false)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
+        let vlds: Vec<Value> = nsi.body["_admin"]["netslice-vld"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if vlds.is_empty() {
+            return Ok(());
+        }
+        let vim_id = nsi.body["instantiation_parameters"]["vimAccountId"]
+            .as_str()
+            .unwrap_or_default();
+        let Some(vim) = records
+            .get_record("vim_accounts", vim_id, &ProjectScope::All, false)
+            .await
+            .map_err(retry)?
+        else {
+            return Err(JobError::Fatal(format!(
+                "VIM account '{vim_id}' of the slice no longer exists"
+            )));
+        };
+        let target = netorch_lcm::documents::vim_target(&vim);
+        let mut out = Vec::new();
+        for v in vlds {
+            let id = v["id"].as_str().unwrap_or_default();
+            let net = self
+                .deps
+                .cloud
+                .create(
+                    &target,
+                    &netorch_core::cloud::ResourceSpec {
+                        key: format!("nsi-{nsi_id}/vld/{id}"),
+                        kind: netorch_core::cloud::ResourceKind::Network,
+                        name: format!("{}-{id}", nsi.body["name"].as_str().unwrap_or(nsi_id)),
+                        demand: Default::default(),
+                        image: None,
+                    },
+                )
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            let mut v = v.clone();
+            v["status"] = json!("ACTIVE");
+            v["vim-id"] = json!(net.vim_id);
+            v["vim-network-name"] = json!(net.name);
+            v["vim-account-id"] = json!(vim_id);
+            v["ip-profile"] = json!({"subnet-address": net.address});
+            out.push(v);
+        }
+        for _ in 0..8 {
+            let Some(mut r) = records
+                .get_record(NSIS, nsi_id, &ProjectScope::All, true)
+                .await
+                .map_err(retry)?
+            else {
+                return Ok(());
+            };
+            r.body["_admin"]["netslice-vld"] = json!(out);
+            r.touch(self.deps.clock.now());
+            match records.update_record(NSIS, &r, &[]).await {
+                Err(netorch_core::StoreError::Conflict(_)) => continue,
+                other => return other.map_err(retry),
+            }
+        }
+        Err(JobError::Retry("the slice kept changing".into()))
+    }
+
+    /// Releases the slice's own networks.
+    async fn release_slice_networks(&self, nsi_id: &str) -> Result<(), JobError> {
+        let prefix = format!("nsi-{nsi_id}/");
+        let held = self
+            .deps
+            .cloud
+            .resources(&prefix)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        for r in held {
+            let vim = self
+                .deps
+                .records
+                .get_record("vim_accounts", &r.vim_account_id, &ProjectScope::All, false)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            let target = match vim {
+                Some(v) => netorch_lcm::documents::vim_target(&v),
+                None => netorch_core::cloud::VimTarget {
+                    account_id: r.vim_account_id.clone(),
+                    name: r.vim_account_id.clone(),
+                    vim_type: "dummy".into(),
+                    config: Value::Null,
+                },
+            };
+            self.deps
+                .cloud
+                .delete(&target, &r.key)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl JobHandler for NsiOperation {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
@@ -812,6 +924,17 @@ impl JobHandler for NsiOperation {
             return Ok(json!({"skipped": "finished"}));
         }
         let waits = netorch_lcm::documents::strings(&op.body["_admin"]["waits-for"]);
+        let kind = op.body["lcmOperationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let nsi_id = op.body["netsliceInstanceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if kind == "instantiate" {
+            self.slice_networks(&nsi_id).await?;
+        }
         let timeout = op.body["operationParams"]["timeout_nsi_deploy"]
             .as_u64()
             .unwrap_or(3600);
@@ -847,16 +970,11 @@ impl JobHandler for NsiOperation {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        let kind = op.body["lcmOperationType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let nsi_id = op.body["netsliceInstanceId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
         let autoremove = op.body["operationParams"]["autoremove"] == json!(true);
         let ok = failed.is_empty();
+        if kind == "terminate" && ok {
+            self.release_slice_networks(&nsi_id).await?;
+        }
         let now = self.deps.clock.now();
         if let Some(mut nsi) = records
             .get_record(NSIS, &nsi_id, &ProjectScope::All, true)
@@ -882,6 +1000,16 @@ impl JobHandler for NsiOperation {
                 (_, false) => ("INSTANTIATED", "failed"),
             };
             nsi.body["_admin"]["nsiState"] = json!(state);
+            if state == "NOT_INSTANTIATED" {
+                for v in nsi.body["_admin"]["netslice-vld"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    v["status"] = Value::Null;
+                    v["vim-id"] = Value::Null;
+                }
+            }
             nsi.body["nsi-status"] = json!(state);
             nsi.body["operational-status"] = json!(status);
             nsi.body["detailed-status"] = json!(if ok {

@@ -1524,6 +1524,12 @@ const NST: &str = "nst:
   netslice-subnet:
   - {id: shared-core, is-shared-nss: true, nsd-ref: web_ns}
   - {id: edge, is-shared-nss: false, nsd-ref: web_ns}
+  netslice-vld:
+  - id: slice-mgmt
+    mgmt-network: true
+    nss-connection-point-ref:
+    - {nss-ref: shared-core, nsd-connection-point-ref: mgmtnet}
+    - {nss-ref: edge, nsd-connection-point-ref: mgmtnet}
 ";
 
 async fn wait_nsi_op(app: &TestApp, token: &str, op: &str) -> Value {
@@ -1611,6 +1617,20 @@ async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_la
         .await;
     assert_eq!(a["_admin"]["nsiState"], json!("INSTANTIATED"), "{a}");
     assert_eq!(a["operational-status"], json!("running"));
+    // The slice's own virtual link is a network of the slice.
+    assert_eq!(
+        a["_admin"]["netslice-vld"][0]["status"],
+        json!("ACTIVE"),
+        "{a}"
+    );
+    assert_eq!(
+        app.store
+            .list_resources(&format!("nsi-{}/", slices[0]))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
     let (_, b) = app
         .get(
             &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[1]),
@@ -1717,6 +1737,13 @@ async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_la
         )
         .await;
     assert_eq!(b["_admin"]["nsiState"], json!("NOT_INSTANTIATED"), "{b}");
+    assert!(
+        app.store
+            .list_resources("nsi-")
+            .await
+            .expect("list")
+            .is_empty()
+    );
     for _ in 0..500 {
         if used_vcpus(&app, &vim).await == 0 {
             break;
