@@ -493,6 +493,28 @@ async fn bad_instantiation_requests_are_refused_in_osms_shape_and_leave_nothing_
             "{body}: {e}"
         );
     }
+    // A disabled NSD cannot be instantiated.
+    let (s, _, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/osm/nsd/v1/ns_descriptors/{nsd}"),
+            Some(&t),
+            Some(json!({"nsdOperationalState": "DISABLED"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            with("nsName", json!("y")),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::CONFLICT);
+    assert!(
+        e["detail"].as_str().is_some_and(|d| d.contains("DISABLED")),
+        "{e}"
+    );
     let (_, nsrs) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
     assert_eq!(nsrs, json!([]));
     let (_, vnfs) = app.get("/osm/nslcm/v1/vnf_instances", &t).await;
@@ -1870,5 +1892,66 @@ async fn a_pnf_vdu_takes_a_free_pdu_of_its_type_and_gives_it_back_on_terminate()
         wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await["operationState"],
         json!("COMPLETED")
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn on_postgres_two_replicas_share_ns_operations_and_run_each_exactly_once() {
+    use netorch_core::jobs::JobRepository;
+    let app = TestApp::start().await;
+    if netorch_test_support::skip_unless(&app.db, true, "two replicas") {
+        app.stop().await;
+        return;
+    }
+    // A second replica on the same database (its own data dir, the same sealing key).
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = app.cfg.clone();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.osm.secret_key_file = Some(app.cfg.data_dir.join("secret.key"));
+    let second = netorch::App::build(&cfg).await.expect("second replica");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s2 = stop.clone();
+    let cfg2 = cfg.clone();
+    let replica = tokio::spawn(async move { second.serve(&cfg2, listener, s2).await });
+
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "shared", 64).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let mut ops = Vec::new();
+    for i in 0..10 {
+        let (s, v) = app
+            .post(
+                "/osm/nslcm/v1/ns_instances_content",
+                &t,
+                json!({"nsName": format!("r{i}"), "nsdId": nsd, "vimAccountId": vim}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ops.push(v["nslcmop_id"].as_str().expect("op").to_string());
+    }
+    for op in &ops {
+        assert_eq!(
+            wait_op(&app, &t, op).await["operationState"],
+            json!("COMPLETED")
+        );
+    }
+    // 10 NSs × (2 servers + 1 network), none twice; every operation's job ran once.
+    assert_eq!(app.store.list_resources("").await.expect("list").len(), 30);
+    assert_eq!(used_vcpus(&app, &vim).await, 40);
+    let jobs = app
+        .store
+        .list_jobs(
+            &netorch_core::tenancy::ProjectScope::All,
+            Some(netorch_lcm::NSLCM_JOB),
+            100,
+        )
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 10);
+    assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
+    stop.cancel();
+    let _ = replica.await;
     app.stop().await;
 }
