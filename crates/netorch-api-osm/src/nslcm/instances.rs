@@ -796,6 +796,18 @@ async fn action(
     OsmValue(body): OsmValue,
 ) -> Result<Reply, OsmError> {
     me.authorize("ns_instances:id:action:post", "post", &q.admin)?;
+    let (op, name) = queue_action(&s, &me, &q, &id, &body).await?;
+    Ok(op_accepted(&op, &name))
+}
+
+/// Validates a day-2 primitive request on NS `id` and queues it: `(nslcmop id, nsName)`.
+pub(super) async fn queue_action(
+    s: &OsmState,
+    me: &Session,
+    q: &OsmQuery,
+    id: &str,
+    body: &Value,
+) -> Result<(String, Value), OsmError> {
     let Some(obj) = body.as_object() else {
         return Err(OsmError::format_error("", "is not of type 'object'"));
     };
@@ -833,8 +845,8 @@ async fn action(
             "KDU primitives are not supported: this server deploys no KDUs",
         ));
     }
-    let nsr = load_nsr(&s, &me, &q, &id, true).await?;
-    refuse_if_busy(&s, &nsr.id).await?;
+    let nsr = load_nsr(s, me, q, id, true).await?;
+    refuse_if_busy(s, &nsr.id).await?;
     if nsr.body["nsState"] != json!("READY") {
         return Err(OsmError::conflict(format!(
             "ns_instance '{id}' cannot be 'action' because it is not READY (nsState {})",
@@ -924,16 +936,16 @@ async fn action(
     let plan = json!({"endpoint": endpoint, "member": member, "vdu_id": vdu_id,
         "vdu_count_index": vdu_id.map(|_| count), "primitive": primitive, "params": params, "ip_address": ip});
     let op = start_op_with(
-        &s,
-        &me,
+        s,
+        me,
         &nsr.id,
         "action",
-        &body,
+        body,
         &nsr.owners,
         Some(("action-plan", plan)),
     )
     .await?;
-    Ok(op_accepted(&op, &nsr.body["name"]))
+    Ok((op, nsr.body["name"].clone()))
 }
 
 /// Heal VNF instances of an NS: each listed VDU (all of the VNF's by default) gets its server back.

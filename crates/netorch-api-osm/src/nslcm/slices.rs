@@ -39,6 +39,7 @@ pub(super) fn register(r: OpenApiRouter<OsmState>) -> OpenApiRouter<OsmState> {
         .routes(routes!(show, delete))
         .routes(routes!(instantiate))
         .routes(routes!(terminate))
+        .routes(routes!(action))
         .routes(routes!(list_ops))
         .routes(routes!(show_op))
 }
@@ -750,6 +751,77 @@ async fn terminate(
     Ok(accepted(&op))
 }
 
+/// Run a primitive on a VNF of one of the slice's subnets: `{nss-id, member_vnf_index, primitive,
+/// primitive_params}`. The subnet's NS runs it; the slice operation waits for that NS operation.
+#[utoipa::path(post, path = "/osm/nsilcm/v1/netslice_instances/{nsi_id}/action", tag = "osm", operation_id = "action_netslice_instance",
+    security(("bearerAuth" = [])), params(("nsi_id" = String, Path, description = "Slice instance id")),
+    request_body(content = Object, description = "{nss-id, member_vnf_index, vdu_id?, primitive, primitive_params}", content_type = "application/json"),
+    responses((status = 202, description = "{id: <nsilcmop>}; Location"),
+        (status = 409, description = "Not instantiated", body = OsmErrorBody),
+        (status = 422, description = "Unknown subnet, primitive or parameter", body = OsmErrorBody)))]
+async fn action(
+    State(s): State<OsmState>,
+    Authenticated(me): Authenticated,
+    q: OsmQuery,
+    OsmId(id): OsmId,
+    OsmValue(body): OsmValue,
+) -> Result<Reply, OsmError> {
+    me.authorize("slice_instances:id:action:post", "post", &q.admin)?;
+    let nsi = load_nsi(&s, &me, &q, &id, true).await?;
+    busy(&s, &nsi.id).await?;
+    if nsi.body["_admin"]["nsiState"] != json!("INSTANTIATED") {
+        return Err(OsmError::conflict(format!(
+            "netslice_instance '{id}' cannot be 'action' because it is not instantiated"
+        )));
+    }
+    let Some(nss) = body["nss-id"].as_str() else {
+        return Err(OsmError::format_error(
+            "",
+            "'nss-id' (the netslice subnet) is a required property",
+        ));
+    };
+    let nsr = nsi.body["_admin"]["nsrs-detailed-list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["nss-id"].as_str() == Some(nss))
+        .and_then(|d| d["nsrId"].as_str().map(str::to_string))
+        .ok_or_else(|| {
+            OsmError::unprocessable(format!(
+                "'{nss}' is not a netslice subnet of netslice_instance '{id}'"
+            ))
+        })?;
+    let mut ns_body = body.clone();
+    if let Some(m) = ns_body.as_object_mut() {
+        m.remove("nss-id");
+    }
+    let (ns_op, _) = instances::queue_action(&s, &me, &q, &nsr, &ns_body).await?;
+    let op = netorch_core::new_id();
+    let r = new_nsi_op(
+        &op,
+        &nsi.id,
+        "action",
+        &body,
+        &nsi.owners,
+        s.deps.clock.now(),
+        &[json!(ns_op)],
+    );
+    s.deps
+        .records
+        .insert_record(
+            NSILCMOPS,
+            &r,
+            &[netorch_core::events::NewEvent::new(
+                "nsi",
+                "action",
+                r.body.clone(),
+            )],
+        )
+        .await?;
+    enqueue(&s, &op, &me.project_id).await?;
+    Ok(accepted(&op))
+}
+
 /// List slice operation occurrences.
 #[utoipa::path(get, path = "/osm/nsilcm/v1/nsi_lcm_op_occs", tag = "osm", operation_id = "list_nsi_lcm_op_occs",
     security(("bearerAuth" = [])), responses((status = 200, description = "Operations")))]
@@ -994,6 +1066,7 @@ impl JobHandler for NsiOperation {
                 return Ok(json!({"terminated": true, "removed": true}));
             }
             let (state, status) = match (kind.as_str(), ok) {
+                ("action", _) => ("INSTANTIATED", "running"),
                 ("instantiate", true) => ("INSTANTIATED", "running"),
                 ("instantiate", false) => ("INSTANTIATED", "failed"),
                 (_, true) => ("NOT_INSTANTIATED", "terminated"),

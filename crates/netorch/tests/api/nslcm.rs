@@ -1955,3 +1955,54 @@ async fn on_postgres_two_replicas_share_ns_operations_and_run_each_exactly_once(
     let _ = replica.await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_slice_action_runs_the_primitive_on_its_subnets_ns() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let (endpoint, calls) = primitive_receiver().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD_PRIMS).await;
+    onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD_PRIMS).await;
+    let nst = onboard(
+        &app,
+        &t,
+        "/osm/nst/v1/netslice_templates_content",
+        "nst: [{id: app_slice, netslice-subnet: [{id: s1, nsd-ref: app_ns}]}]",
+    )
+    .await;
+    let (s, v) = app
+        .post(
+            "/osm/nsilcm/v1/netslice_instances_content",
+            &t,
+            json!({"nsiName": "apps", "nstId": nst, "vimAccountId": vim,
+                   "netslice-subnet": [{"id": "s1", "additionalParamsForVnf": [{"member-vnf-index": "1",
+                       "additionalParams": {"primitive_endpoint": endpoint, "port": 80}}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let nsi = v["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_nsi_op(&app, &t, v["nsilcmop_id"].as_str().expect("op")).await["operationState"],
+        json!("COMPLETED")
+    );
+    let (s, e) = app
+        .post(&format!("/osm/nsilcm/v1/netslice_instances/{nsi}/action"), &t,
+            json!({"nss-id": "nope", "member_vnf_index": "1", "primitive": "touch", "primitive_params": {"filename": "f"}}))
+        .await;
+    assert_osm_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, v) = app
+        .post(&format!("/osm/nsilcm/v1/netslice_instances/{nsi}/action"), &t,
+            json!({"nss-id": "s1", "member_vnf_index": "1", "primitive": "touch", "primitive_params": {"filename": "/slice"}}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = wait_nsi_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let seen = calls.lock().expect("lock").clone();
+    assert!(seen.iter().any(|c| c["primitive"] == json!("touch") && c["params"]["filename"] == json!("/slice")), "{seen:?}");
+    let (_, slice) = app
+        .get(&format!("/osm/nsilcm/v1/netslice_instances/{nsi}"), &t)
+        .await;
+    assert_eq!(slice["_admin"]["nsiState"], json!("INSTANTIATED"));
+    app.stop().await;
+}
