@@ -155,33 +155,77 @@ fn new_nsi_op(
     }
 }
 
-/// Adds or removes a slice instance in an NSR's `_admin.netslice-instances`; the list after.
-async fn mark_nsr(s: &OsmState, nsr: &str, nsi: &str, add: bool) -> Result<Vec<String>, OsmError> {
+/// Stores a slice operation (with its `nsi` event) and queues its job.
+async fn queue_nsi_op(
+    s: &OsmState,
+    me: &Session,
+    nsi: &Record,
+    kind: &str,
+    params: &Value,
+    waits: &[Value],
+) -> Result<String, OsmError> {
+    let op = netorch_core::new_id();
+    let r = new_nsi_op(
+        &op,
+        &nsi.id,
+        kind,
+        params,
+        &nsi.owners,
+        s.deps.clock.now(),
+        waits,
+    );
+    let event = netorch_core::events::NewEvent::new("nsi", kind, r.body.clone());
+    s.deps
+        .records
+        .insert_record(NSILCMOPS, &r, &[event])
+        .await?;
+    enqueue(s, &op, &me.project_id).await?;
+    Ok(op)
+}
+
+/// Read-modify-write of one record with optimistic concurrency (re-read and re-apply on a
+/// conflict); `None` if the record is gone.
+async fn modify_record(
+    deps: &Deps,
+    collection: &str,
+    id: &str,
+    mut f: impl FnMut(&mut Value),
+) -> Result<Option<Value>, netorch_core::StoreError> {
     for _ in 0..8 {
-        let Some(mut r) = s
-            .deps
+        let Some(mut r) = deps
             .records
-            .get_record(NSRS, nsr, &ProjectScope::All, true)
+            .get_record(collection, id, &ProjectScope::All, true)
             .await?
         else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let mut list = netorch_lcm::documents::strings(&r.body["_admin"]["netslice-instances"]);
+        f(&mut r.body);
+        r.touch(deps.clock.now());
+        match deps.records.update_record(collection, &r, &[]).await {
+            Ok(()) => return Ok(Some(r.body)),
+            Err(netorch_core::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(netorch_core::StoreError::Conflict(format!(
+        "{collection} '{id}' kept changing; retry"
+    )))
+}
+
+/// Adds or removes a slice instance in an NSR's `_admin.netslice-instances`; the list after.
+async fn mark_nsr(s: &OsmState, nsr: &str, nsi: &str, add: bool) -> Result<Vec<String>, OsmError> {
+    let body = modify_record(&s.deps, NSRS, nsr, |b| {
+        let mut list = netorch_lcm::documents::strings(&b["_admin"]["netslice-instances"]);
         list.retain(|x| x != nsi);
         if add {
             list.push(nsi.to_string());
         }
-        r.body["_admin"]["netslice-instances"] = json!(list);
-        r.touch(s.deps.clock.now());
-        match s.deps.records.update_record(NSRS, &r, &[]).await {
-            Ok(()) => return Ok(list),
-            Err(netorch_core::StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(OsmError::conflict(format!(
-        "ns_instance '{nsr}' kept changing; retry"
-    )))
+        b["_admin"]["netslice-instances"] = json!(list);
+    })
+    .await?;
+    Ok(body
+        .map(|b| netorch_lcm::documents::strings(&b["_admin"]["netslice-instances"]))
+        .unwrap_or_default())
 }
 
 /// Instantiates a slice: an NS per subnet (shared subnets reused), then a slice operation that
@@ -243,58 +287,23 @@ async fn start_instantiate(
         if shared {
             admin["nsi-shared"] = json!(shared_key);
         }
-        for (k, v) in admin.as_object().into_iter().flatten() {
-            for _ in 0..8 {
-                let Some(mut r) = s
-                    .deps
-                    .records
-                    .get_record(NSRS, &nsr, &ProjectScope::All, true)
-                    .await?
-                else {
-                    break;
-                };
-                r.body["_admin"][k.as_str()] = v.clone();
-                r.touch(s.deps.clock.now());
-                if s.deps.records.update_record(NSRS, &r, &[]).await.is_ok() {
-                    break;
-                }
+        modify_record(&s.deps, NSRS, &nsr, |b| {
+            for (k, v) in admin.as_object().into_iter().flatten() {
+                b["_admin"][k.as_str()] = v.clone();
             }
-        }
+        })
+        .await?;
         waits.push(json!(op));
         detailed.push(
             json!({"nsrId": nsr, "nss-id": sid, "shared": shared, "nslcmop_instantiate": op}),
         );
     }
-    let op = netorch_core::new_id();
-    let now = s.deps.clock.now();
     let mut r = nsi.clone();
     r.body["_admin"]["nsrs-detailed-list"] = json!(detailed);
     r.body["operational-status"] = json!("init");
-    r.touch(now);
-    let op_record = new_nsi_op(
-        &op,
-        &nsi.id,
-        "instantiate",
-        params,
-        &nsi.owners,
-        now,
-        &waits,
-    );
+    r.touch(s.deps.clock.now());
     s.deps.records.update_record(NSIS, &r, &[]).await?;
-    s.deps
-        .records
-        .insert_record(
-            NSILCMOPS,
-            &op_record,
-            &[netorch_core::events::NewEvent::new(
-                "nsi",
-                "instantiate",
-                op_record.body.clone(),
-            )],
-        )
-        .await?;
-    enqueue(s, &op, &me.project_id).await?;
-    Ok(op)
+    queue_nsi_op(s, me, nsi, "instantiate", params, &waits).await
 }
 
 /// Terminates a slice: its NS instances go unless another slice still uses them.
@@ -331,24 +340,15 @@ async fn start_terminate(
         let op = instances::terminate_ns(s, me, &r).await?;
         waits.push(json!(op));
     }
-    let op = netorch_core::new_id();
-    let now = s.deps.clock.now();
-    let params = json!({"autoremove": autoremove});
-    let op_record = new_nsi_op(&op, &nsi.id, "terminate", &params, &nsi.owners, now, &waits);
-    s.deps
-        .records
-        .insert_record(
-            NSILCMOPS,
-            &op_record,
-            &[netorch_core::events::NewEvent::new(
-                "nsi",
-                "terminate",
-                op_record.body.clone(),
-            )],
-        )
-        .await?;
-    enqueue(s, &op, &me.project_id).await?;
-    Ok(op)
+    queue_nsi_op(
+        s,
+        me,
+        nsi,
+        "terminate",
+        &json!({"autoremove": autoremove}),
+        &waits,
+    )
+    .await
 }
 
 async fn create_nsi(
@@ -796,29 +796,7 @@ async fn action(
         m.remove("nss-id");
     }
     let (ns_op, _) = instances::queue_action(&s, &me, &q, &nsr, &ns_body).await?;
-    let op = netorch_core::new_id();
-    let r = new_nsi_op(
-        &op,
-        &nsi.id,
-        "action",
-        &body,
-        &nsi.owners,
-        s.deps.clock.now(),
-        &[json!(ns_op)],
-    );
-    s.deps
-        .records
-        .insert_record(
-            NSILCMOPS,
-            &r,
-            &[netorch_core::events::NewEvent::new(
-                "nsi",
-                "action",
-                r.body.clone(),
-            )],
-        )
-        .await?;
-    enqueue(&s, &op, &me.project_id).await?;
+    let op = queue_nsi_op(&s, &me, &nsi, "action", &body, &[json!(ns_op)]).await?;
     Ok(accepted(&op))
 }
 
@@ -923,22 +901,12 @@ impl NsiOperation {
             v["ip-profile"] = json!({"subnet-address": net.address});
             out.push(v);
         }
-        for _ in 0..8 {
-            let Some(mut r) = records
-                .get_record(NSIS, nsi_id, &ProjectScope::All, true)
-                .await
-                .map_err(retry)?
-            else {
-                return Ok(());
-            };
-            r.body["_admin"]["netslice-vld"] = json!(out);
-            r.touch(self.deps.clock.now());
-            match records.update_record(NSIS, &r, &[]).await {
-                Err(netorch_core::StoreError::Conflict(_)) => continue,
-                other => return other.map_err(retry),
-            }
-        }
-        Err(JobError::Retry("the slice kept changing".into()))
+        modify_record(&self.deps, NSIS, nsi_id, |b| {
+            b["_admin"]["netslice-vld"] = json!(out)
+        })
+        .await
+        .map_err(retry)?;
+        Ok(())
     }
 
     /// Releases the slice's own networks.
