@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use netorch_core::{
     Clock, StoreError,
     cloud::{
-        Capacity, CloudConnector, CloudError, Resource, ResourceSpec, SimulatedCloudRepository,
-        VimTarget,
+        Capacity, CloudConnector, CloudError, Resource, ResourceKind, ResourceSpec,
+        SimulatedCloudRepository, VimTarget,
     },
 };
 use serde_json::Value;
@@ -53,6 +53,14 @@ impl CloudConnector for Clouds {
 
     async fn usage(&self, vim: &VimTarget) -> Result<(Capacity, Capacity), CloudError> {
         self.pick(vim)?.usage(vim).await
+    }
+
+    async fn find_network(
+        &self,
+        vim: &VimTarget,
+        name: &str,
+    ) -> Result<Option<Resource>, CloudError> {
+        self.pick(vim)?.find_network(vim, name).await
     }
 }
 
@@ -118,6 +126,40 @@ impl DummyCloud {
             dummy_capacity(&vim.config),
             self.sim.used(&vim.account_id).await?,
         ))
+    }
+
+    /// Networks created in the simulated cloud, then the provider networks the account's
+    /// `config.networks` declares (names, or `{name, cidr}`), which exist outside any NS.
+    async fn find_network(
+        &self,
+        vim: &VimTarget,
+        name: &str,
+    ) -> Result<Option<Resource>, CloudError> {
+        if let Some(r) = self.sim.find_network(&vim.account_id, name).await? {
+            return Ok(Some(r));
+        }
+        let declared = vim.config["networks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .find_map(|(i, n)| {
+                let (n_name, cidr) = match n {
+                    Value::String(s) => (s.as_str(), None),
+                    other => (other["name"].as_str()?, other["cidr"].as_str()),
+                };
+                (n_name == name).then(|| (i, cidr.map(str::to_string)))
+            });
+        Ok(declared.map(|(i, cidr)| Resource {
+            vim_account_id: vim.account_id.clone(),
+            key: format!("provider/{name}"),
+            kind: ResourceKind::Network,
+            vim_id: format!("provider-{}-{i}", vim.account_id),
+            name: name.to_string(),
+            address: cidr.unwrap_or_else(|| format!("192.168.{}.0/24", i % 256)),
+            demand: Default::default(),
+            created: 0,
+        }))
     }
 }
 

@@ -141,6 +141,13 @@ pub trait CloudConnector: Send + Sync + 'static {
     async fn resources(&self, prefix: &str) -> Result<Vec<Resource>, CloudError>;
     /// Total and used capacity of a VIM.
     async fn usage(&self, vim: &VimTarget) -> Result<(Capacity, Capacity), CloudError>;
+    /// The network called `name` that already exists in the VIM (OSM's `vim-network-name`: a
+    /// provider network, or one a slice created), whoever created it.
+    async fn find_network(
+        &self,
+        vim: &VimTarget,
+        name: &str,
+    ) -> Result<Option<Resource>, CloudError>;
 }
 
 /// Durable state of the simulated cloud: its resources, with capacity enforced by the database.
@@ -162,4 +169,10 @@ pub trait SimulatedCloudRepository: Send + Sync + 'static {
     async fn list_resources(&self, prefix: &str) -> Result<Vec<Resource>, StoreError>;
     /// What the account's resources use.
     async fn used(&self, vim_account_id: &str) -> Result<Capacity, StoreError>;
+    /// The account's oldest network called `name`.
+    async fn find_network(
+        &self,
+        vim_account_id: &str,
+        name: &str,
+    ) -> Result<Option<Resource>, StoreError>;
 }

@@ -7,7 +7,7 @@
 //! instantiation first marks the operation `ROLLING_BACK`, then releases everything created under
 //! the NSR's key prefix, then ends `FAILED`: an interrupted rollback resumes as a rollback.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use netorch_core::{
@@ -167,6 +167,50 @@ impl Engine {
             return Err(Stop::Fail("Operation cancelled by the user".into()));
         }
         Ok(())
+    }
+
+    /// The existing network a virtual link is to use. A netslice subnet's NS may start before its
+    /// slice has created the slice's networks, so it waits for them (bounded by the operation's
+    /// `timeout_ns_deploy`, at most an hour); any other NS fails at once, as OSM's RO does.
+    async fn existing_network(
+        &self,
+        ctx: &JobContext,
+        op_id: &str,
+        nsr: &Value,
+        vim: &VimTarget,
+        link_id: &str,
+        wanted: &str,
+    ) -> Result<Resource, Stop> {
+        let sliced = nsr["_admin"]["netslice-instances"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty());
+        let limit = nsr["instantiate_params"]["timeout_ns_deploy"]
+            .as_u64()
+            .unwrap_or(300)
+            .min(3600);
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            if let Some(net) = self.cloud.find_network(vim, wanted).await? {
+                return Ok(net);
+            }
+            if !sliced || started.elapsed() > Duration::from_secs(limit) {
+                return Err(Stop::Fail(format!(
+                    "virtual link '{link_id}': VIM network '{wanted}' not found in VIM account '{}'",
+                    vim.name
+                )));
+            }
+            if !told {
+                self.progress(
+                    ctx,
+                    op_id,
+                    &format!("Stage 2/3: Waiting for the slice's network '{wanted}'"),
+                )
+                .await?;
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn vim(&self, id: &str) -> Result<VimTarget, Stop> {
@@ -382,23 +426,33 @@ impl Engine {
                     Some(v) => v.clone(),
                     None => self.vim(vim_id).await?,
                 };
-                let net = self
-                    .cloud
-                    .create(
-                        &vim,
-                        &ResourceSpec {
-                            key: format!("{nsr_id}/vld/{link_id}/{vim_id}"),
-                            kind: ResourceKind::Network,
-                            name: format!("{name}-{link_id}"),
-                            demand: Demand::default(),
-                            image: None,
-                        },
-                    )
-                    .await?;
+                let (net, external) = match external_network(&nsr, &link_id, vim_id) {
+                    // An existing network: used, never created nor deleted by this NS.
+                    Some(wanted) => (
+                        self.existing_network(ctx, op_id, &nsr, &vim, &link_id, &wanted)
+                            .await?,
+                        true,
+                    ),
+                    None => (
+                        self.cloud
+                            .create(
+                                &vim,
+                                &ResourceSpec {
+                                    key: format!("{nsr_id}/vld/{link_id}/{vim_id}"),
+                                    kind: ResourceKind::Network,
+                                    name: format!("{name}-{link_id}"),
+                                    demand: Demand::default(),
+                                    image: None,
+                                },
+                            )
+                            .await?,
+                        false,
+                    ),
+                };
                 vim_info.insert(
                     vim_id.clone(),
                     json!({"vim-id": net.vim_id, "vim-network-name": net.name, "vim-account-name": vim.name,
-                           "site": site_of(&vim), "subnet-address": net.address}),
+                           "site": site_of(&vim), "subnet-address": net.address, "external": external}),
                 );
                 first.get_or_insert(net);
             }
@@ -1140,6 +1194,23 @@ fn site_of(vim: &VimTarget) -> String {
         .as_str()
         .unwrap_or(&vim.name)
         .to_string()
+}
+
+/// The existing VIM network the instantiation maps a virtual link to (OSM's
+/// `vld: [{name, vim-network-name}]`, the name given once or per VIM account id).
+fn external_network(nsr: &Value, link: &str, vim_account_id: &str) -> Option<String> {
+    let entry = nsr["instantiate_params"]["vld"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"].as_str() == Some(link))?;
+    match &entry["vim-network-name"] {
+        Value::String(n) if !n.is_empty() => Some(n.clone()),
+        Value::Object(per_vim) => per_vim
+            .get(vim_account_id)
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
 }
 
 /// Mbps for a virtual link: the instantiation's `vld[name].bandwidth`, else the NSD's

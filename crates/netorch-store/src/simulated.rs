@@ -191,6 +191,23 @@ impl SimulatedCloudRepository for Store {
         let mut conn = self.read().acquire().await.map_err(map_err)?;
         used_in(&mut conn, vim_account_id).await
     }
+
+    async fn find_network(
+        &self,
+        vim_account_id: &str,
+        name: &str,
+    ) -> Result<Option<Resource>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sim_resources WHERE vim_account_id = $1 AND kind = 'network' \
+             AND name = $2 ORDER BY created, res_key LIMIT 1"
+        )))
+        .bind(vim_account_id)
+        .bind(name)
+        .fetch_optional(self.read())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(resource).transpose()
+    }
 }
 
 async fn used_in(

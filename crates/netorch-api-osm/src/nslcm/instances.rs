@@ -52,6 +52,7 @@ async fn create_records(
     q: &OsmQuery,
     params: &Value,
     with_op: bool,
+    admin: &Value,
 ) -> Result<(String, Option<String>), OsmError> {
     let resolved = resolve(s, me, q, params).await?;
     let owners: Ownership = s.deps.identity.new_ownership(me, "post", &q.admin).await?;
@@ -67,6 +68,9 @@ async fn create_records(
         owners: &owners,
         now,
     });
+    for (k, v) in admin.as_object().into_iter().flatten() {
+        records[0].1.body["_admin"][k.as_str()] = v.clone();
+    }
     let op = with_op.then(netorch_core::new_id);
     if let Some(op) = &op {
         let mut r = new_op(op, &id, "instantiate", params, &owners, now);
@@ -124,13 +128,16 @@ async fn create_records(
 }
 
 /// Creates an NS and queues its instantiation (a netslice subnet): `(nsr id, nslcmop id)`.
+/// `admin` is merged into the NSR's `_admin` before it is stored (the slice's marks), so the
+/// operation never sees the NS without them.
 pub(super) async fn create_ns(
     s: &OsmState,
     me: &Session,
     q: &OsmQuery,
     params: &Value,
+    admin: &Value,
 ) -> Result<(String, String), OsmError> {
-    let (id, op) = create_records(s, me, q, params, true).await?;
+    let (id, op) = create_records(s, me, q, params, true, admin).await?;
     Ok((id, op.unwrap_or_default()))
 }
 
@@ -199,7 +206,7 @@ async fn create_content(
 ) -> Result<Reply, OsmError> {
     me.authorize("ns_instances:content:post", "post", &q.admin)?;
     check_params(&body, &["nsName", "nsdId", "vimAccountId"])?;
-    let (id, op) = create_records(&s, &me, &q, &body, true).await?;
+    let (id, op) = create_records(&s, &me, &q, &body, true, &Value::Null).await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
         json!({"id": id, "nslcmop_id": op, "nsName": body["nsName"]}),
@@ -266,7 +273,7 @@ async fn create(
 ) -> Result<Reply, OsmError> {
     me.authorize("ns_instances:post", "post", &q.admin)?;
     check_params(&body, &["nsName", "nsdId", "vimAccountId"])?;
-    let (id, _) = create_records(&s, &me, &q, &body, false).await?;
+    let (id, _) = create_records(&s, &me, &q, &body, false, &Value::Null).await?;
     Ok(Reply::created(format!("{SOL}/{id}"), &id))
 }
 

@@ -191,6 +191,26 @@ pub(crate) async fn resolve(
             )));
         }
     }
+    for (i, l) in params["vld"].as_array().into_iter().flatten().enumerate() {
+        let name = l["name"].as_str().unwrap_or_default();
+        if !model.links.iter().any(|m| m.id == name) {
+            return Err(OsmError::unprocessable(format!(
+                "Invalid parameter vld:name='{name}' at vld:{i}: not present at nsd:vld"
+            )));
+        }
+        let net = &l["vim-network-name"];
+        if !(net.is_null()
+            || net.is_string()
+            || net
+                .as_object()
+                .is_some_and(|o| o.values().all(Value::is_string)))
+        {
+            return Err(OsmError::format_error(
+                &format!("vld:{i}:vim-network-name"),
+                "is not a string nor an object of strings keyed by VIM account",
+            ));
+        }
+    }
     let vnfds = s.deps.records.list_records("vnfds", &scope).await?;
     let default_vim = params["vimAccountId"].as_str().unwrap_or_default();
     let placement = match params.get("placement-engine") {

@@ -109,6 +109,70 @@ fn subnet_params(nsi: &Value, subnet: &str, nsd_record: &str) -> Result<Value, O
     Ok(p)
 }
 
+/// The name of a slice's own network for one of its `netslice-vld`s.
+fn slice_network_name(nsi: &Value, vld: &str) -> String {
+    format!("{}-{vld}", nsi["name"].as_str().unwrap_or_default())
+}
+
+/// The `vld` instantiation parameters that attach a subnet's NS to the slice's networks: for
+/// each `netslice-vld` with an `nss-connection-point-ref` of this subnet, the NSD virtual link
+/// behind the referenced connection point (SOL006 `sapd.virtual-link-desc`, OSM-IM
+/// `connection-point.vld-id-ref`) gets `vim-network-name` = the slice's network.
+fn slice_links(nsi: &Value, subnet: &str, nsd: &Value) -> Vec<Value> {
+    let link_of = |cp: &str| -> Option<String> {
+        let sapd = nsd["sapd"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["id"].as_str() == Some(cp))
+            .and_then(|c| c["virtual-link-desc"].as_str());
+        let legacy = || {
+            nsd["connection-point"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["name"].as_str() == Some(cp) || c["id"].as_str() == Some(cp))
+                .and_then(|c| c["vld-id-ref"].as_str())
+        };
+        // Some templates name the NSD's virtual link itself.
+        let direct = || {
+            items_with_id(&nsd["virtual-link-desc"], cp).or_else(|| items_with_id(&nsd["vld"], cp))
+        };
+        sapd.or_else(legacy).or_else(direct).map(str::to_string)
+    };
+    let mut out = Vec::new();
+    for v in nsi["network-slice-template"]["netslice-vld"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(id) = v["id"].as_str() else { continue };
+        for r in v["nss-connection-point-ref"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if r["nss-ref"].as_str() != Some(subnet) {
+                continue;
+            }
+            let Some(link) = r["nsd-connection-point-ref"].as_str().and_then(link_of) else {
+                continue;
+            };
+            if !out.iter().any(|o: &Value| o["name"] == json!(link)) {
+                out.push(json!({"name": link, "vim-network-name": slice_network_name(nsi, id)}));
+            }
+        }
+    }
+    out
+}
+
+/// `id` if a list of descriptor items has one with that id.
+fn items_with_id<'a>(list: &'a Value, id: &str) -> Option<&'a str> {
+    list.as_array()?
+        .iter()
+        .find_map(|i| i["id"].as_str().filter(|x| *x == id))
+}
+
 async fn enqueue(s: &OsmState, op: &str, project: &str) -> Result<(), OsmError> {
     let job = NewJob {
         kind: NSI_JOB.into(),
@@ -281,18 +345,23 @@ async fn start_instantiate(
                     "netslice-subnet '{sid}': nsd '{nsd_ref}' is not in the catalogue"
                 ))
             })?;
-        let ns_params = subnet_params(params, sid, &nsd.id)?;
-        let (nsr, op) = instances::create_ns(s, me, q, &ns_params).await?;
+        let mut ns_params = subnet_params(params, sid, &nsd.id)?;
+        let links = slice_links(&nsi.body, sid, &nsd.body);
+        if !links.is_empty() {
+            // The subnet's own `vld` parameters win over the slice's mapping.
+            let mut vld: Vec<Value> = ns_params["vld"].as_array().cloned().unwrap_or_default();
+            for l in links {
+                if !vld.iter().any(|v| v["name"] == l["name"]) {
+                    vld.push(l);
+                }
+            }
+            ns_params["vld"] = json!(vld);
+        }
         let mut admin = json!({"netslice-instances": [nsi.id]});
         if shared {
             admin["nsi-shared"] = json!(shared_key);
         }
-        modify_record(&s.deps, NSRS, &nsr, |b| {
-            for (k, v) in admin.as_object().into_iter().flatten() {
-                b["_admin"][k.as_str()] = v.clone();
-            }
-        })
-        .await?;
+        let (nsr, op) = instances::create_ns(s, me, q, &ns_params, &admin).await?;
         waits.push(json!(op));
         detailed.push(
             json!({"nsrId": nsr, "nss-id": sid, "shared": shared, "nslcmop_instantiate": op}),
@@ -886,7 +955,7 @@ impl NsiOperation {
                     &netorch_core::cloud::ResourceSpec {
                         key: format!("nsi-{nsi_id}/vld/{id}"),
                         kind: netorch_core::cloud::ResourceKind::Network,
-                        name: format!("{}-{id}", nsi.body["name"].as_str().unwrap_or(nsi_id)),
+                        name: slice_network_name(&nsi.body, id),
                         demand: Default::default(),
                         image: None,
                     },
@@ -909,22 +978,57 @@ impl NsiOperation {
         Ok(())
     }
 
-    /// Releases the slice's own networks.
+    /// Releases the slice's own networks, except one an NS still attached to it uses (a shared
+    /// subnet's NS outlives the slice that created it); such a network goes with a later slice
+    /// termination, once its slice is gone or not instantiated and no NS uses it.
     async fn release_slice_networks(&self, nsi_id: &str) -> Result<(), JobError> {
-        let prefix = format!("nsi-{nsi_id}/");
+        let retry = |e: String| JobError::Retry(e);
         let held = self
             .deps
             .cloud
-            .resources(&prefix)
+            .resources("nsi-")
             .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+            .map_err(|e| retry(e.to_string()))?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let records = &self.deps.records;
+        let in_use: std::collections::HashSet<String> = records
+            .list_records(NSRS, &ProjectScope::All)
+            .await
+            .map_err(|e| retry(e.to_string()))?
+            .iter()
+            .flat_map(|n| n.body["vld"].as_array().cloned().unwrap_or_default())
+            .flat_map(|l| {
+                l["vim_info"]
+                    .as_object()
+                    .map(|m| m.values().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .filter_map(|i| i["vim-id"].as_str().map(str::to_string))
+            .collect();
         for r in held {
-            let vim = self
-                .deps
-                .records
+            if in_use.contains(&r.vim_id) {
+                continue;
+            }
+            let owner = r
+                .key
+                .strip_prefix("nsi-")
+                .and_then(|k| k.split('/').next())
+                .unwrap_or_default();
+            if owner != nsi_id {
+                let other = records
+                    .get_record(NSIS, owner, &ProjectScope::All, false)
+                    .await
+                    .map_err(|e| retry(e.to_string()))?;
+                if other.is_some_and(|o| o.body["_admin"]["nsiState"] == json!("INSTANTIATED")) {
+                    continue;
+                }
+            }
+            let vim = records
                 .get_record("vim_accounts", &r.vim_account_id, &ProjectScope::All, false)
                 .await
-                .map_err(|e| JobError::Retry(e.to_string()))?;
+                .map_err(|e| retry(e.to_string()))?;
             let target = match vim {
                 Some(v) => netorch_lcm::documents::vim_target(&v),
                 None => netorch_core::cloud::VimTarget {
@@ -938,7 +1042,7 @@ impl NsiOperation {
                 .cloud
                 .delete(&target, &r.key)
                 .await
-                .map_err(|e| JobError::Retry(e.to_string()))?;
+                .map_err(|e| retry(e.to_string()))?;
         }
         Ok(())
     }

@@ -31,6 +31,7 @@ const NSD: &str = "nsd:
       name: web_ns
       vnfd-id: [web_vnfd]
       virtual-link-desc: [{id: mgmtnet, mgmt-network: true}]
+      sapd: [{id: nsd_cp_mgmt, virtual-link-desc: mgmtnet}]
       df:
         - id: default
           vnf-profile:
@@ -429,6 +430,145 @@ async fn deleting_an_instantiated_ns_terminates_it_and_then_removes_every_record
     assert_eq!(vnfs, json!([]));
     let (_, ops) = app.get("/osm/nslcm/v1/ns_lcm_op_occs", &t).await;
     assert_eq!(ops, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_virtual_link_mapped_to_a_vim_network_by_name_uses_it_and_never_deletes_it() {
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let (s, v) = app
+        .post(
+            "/osm/admin/v1/vim_accounts",
+            &t,
+            json!({"name": "prov", "vim_type": "dummy", "vim_url": "http://dummy", "vim_tenant_name": "t",
+                   "vim_user": "u", "vim_password": "p",
+                   "config": {"networks": [{"name": "provider", "cidr": "172.16.0.0/16"}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let vim = v["id"].as_str().expect("id").to_string();
+    for _ in 0..500 {
+        let (_, v) = app
+            .get(&format!("/osm/admin/v1/vim_accounts/{vim}"), &t)
+            .await;
+        if v["_admin"]["operationalState"] == json!("ENABLED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+
+    // A virtual link the NSD does not have: refused before anything exists.
+    let (s, e) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "bad", "nsdId": nsd, "vimAccountId": vim,
+                   "vld": [{"name": "datanet", "vim-network-name": "provider"}]}),
+        )
+        .await;
+    assert_osm_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["detail"].as_str().expect("detail").contains("datanet"),
+        "{e}"
+    );
+    let (_, none) = app.get("/osm/nslcm/v1/ns_instances", &t).await;
+    assert_eq!(none, json!([]));
+
+    // The provider network the VIM account declares: used as it is, no network created.
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "on-provider", "nsdId": nsd, "vimAccountId": vim,
+                   "vld": [{"name": "mgmtnet", "vim-network-name": "provider"}]}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{ns}"), &t)
+        .await;
+    assert_eq!(
+        nsr["vld"][0]["vim-network-name"],
+        json!("provider"),
+        "{nsr}"
+    );
+    assert_eq!(
+        nsr["vld"][0]["ip-profile"]["subnet-address"],
+        json!("172.16.0.0/16")
+    );
+    assert_eq!(app.store.used(&vim).await.expect("usage").networks, 0);
+
+    // A second NS joins the first one's network by its name; terminating the first leaves it.
+    let first_net = nsr["vld"][0]["vim-id"].clone();
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "owner", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let owner = v["id"].as_str().expect("id").to_string();
+    wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    let (_, owner_nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{owner}"), &t)
+        .await;
+    let owned = owner_nsr["vld"][0]["vim-network-name"].clone();
+    assert_ne!(owner_nsr["vld"][0]["vim-id"], first_net);
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "joiner", "nsdId": nsd, "vimAccountId": vim,
+                   "vld": [{"name": "mgmtnet", "vim-network-name": {vim.as_str(): owned.clone()}}]}),
+        )
+        .await;
+    let joiner = v["id"].as_str().expect("id").to_string();
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    let (_, joiner_nsr) = app
+        .get(&format!("/osm/nslcm/v1/ns_instances_content/{joiner}"), &t)
+        .await;
+    assert_eq!(
+        joiner_nsr["vld"][0]["vim-id"],
+        owner_nsr["vld"][0]["vim-id"]
+    );
+    assert_eq!(app.store.used(&vim).await.expect("usage").networks, 1);
+    let (s, v) = app
+        .post(
+            &format!("/osm/nslcm/v1/ns_instances/{joiner}/terminate"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    wait_op(&app, &t, v["id"].as_str().expect("op")).await;
+    assert_eq!(app.store.used(&vim).await.expect("usage").networks, 1);
+
+    // A name the VIM does not have fails the operation, which rolls back.
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances_content",
+            &t,
+            json!({"nsName": "lost", "nsdId": nsd, "vimAccountId": vim,
+                   "vld": [{"name": "mgmtnet", "vim-network-name": "nowhere"}]}),
+        )
+        .await;
+    let done = wait_op(&app, &t, v["nslcmop_id"].as_str().expect("op")).await;
+    assert_eq!(done["operationState"], json!("FAILED"), "{done}");
+    assert!(
+        done["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("VIM network 'nowhere' not found"),
+        "{done}"
+    );
+    let used = app.store.used(&vim).await.expect("usage");
+    assert_eq!((used.networks, used.vcpus), (1, 4 + 4));
     app.stop().await;
 }
 
@@ -1550,7 +1690,7 @@ const NST: &str = "nst:
   - id: slice-mgmt
     mgmt-network: true
     nss-connection-point-ref:
-    - {nss-ref: shared-core, nsd-connection-point-ref: mgmtnet}
+    - {nss-ref: shared-core, nsd-connection-point-ref: nsd_cp_mgmt}
     - {nss-ref: edge, nsd-connection-point-ref: mgmtnet}
 ";
 
@@ -1659,6 +1799,35 @@ async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_la
             &t,
         )
         .await;
+    // Each subnet's NS is attached to its slice's network (not a network of its own): the
+    // shared core to slice A's, which created it; each edge to its own slice's.
+    let slice_net = |nsi: &Value| nsi["_admin"]["netslice-vld"][0]["vim-id"].clone();
+    let mgmt_of = |nsr: &Value| {
+        let l = &nsr["vld"][0];
+        assert_eq!(l["id"], json!("mgmtnet"));
+        assert!(
+            l["vim_info"]
+                .as_object()
+                .expect("vim_info")
+                .values()
+                .all(|i| i["external"] == json!(true)),
+            "{l}"
+        );
+        l["vim-id"].clone()
+    };
+    let nsr_named = |name: &str| {
+        nsrs.as_array()
+            .expect("list")
+            .iter()
+            .find(|n| n["name"] == json!(name))
+            .cloned()
+            .expect("nsr")
+    };
+    assert!(slice_net(&a).is_string(), "{a}");
+    assert_eq!(mgmt_of(&nsr_named("slice-a.edge")), slice_net(&a));
+    assert_eq!(mgmt_of(&nsr_named("slice-a.shared-core")), slice_net(&a));
+    assert_eq!(mgmt_of(&nsr_named("slice-b.edge")), slice_net(&b));
+    assert_ne!(slice_net(&a), slice_net(&b));
     let shared_of = |nsi: &Value| {
         nsi["_admin"]["nsrs-detailed-list"]
             .as_array()
@@ -1733,6 +1902,15 @@ async fn two_slice_instances_share_one_subnet_and_the_shared_ns_goes_with_the_la
     names.sort();
     assert_eq!(names, ["slice-a.shared-core", "slice-b.edge"]);
     assert_eq!(used_vcpus(&app, &vim).await, 8);
+    // Slice A's network stays while the shared NS it carries runs.
+    assert_eq!(
+        app.store
+            .list_resources(&format!("nsi-{}/", slices[0]))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
     let (s, _) = app
         .get(
             &format!("/osm/nsilcm/v1/netslice_instances/{}", slices[0]),
