@@ -43,6 +43,7 @@ pub(crate) fn handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> 
             Arc::new(crate::nslcm::subscriptions::Notify {
                 deps: deps.clone(),
                 seen: Arc::default(),
+                since: Arc::default(),
             }) as Arc<dyn JobHandler>,
         ),
         (

@@ -157,6 +157,22 @@ pub trait RecordRepository: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Records of a collection readable by a project (OSM quotas count these).
     async fn count_records(&self, collection: &str, project_id: &str) -> Result<i64, StoreError>;
+    /// Records of a collection (any project) whose top-level string field `field` is `value`,
+    /// oldest first: an NS's operations, the NS instances of an NSD. The fields the lifecycle
+    /// looks up (`nsInstanceId`, `netsliceInstanceId`, `nsd-id`, `vnfd-id`, `nst-id`) are
+    /// indexed; `field` is letters, digits, `-` and `_` only.
+    async fn find_records(
+        &self,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<Record>, StoreError>;
+    /// Records of a collection (any project) modified at or after `since`, oldest change first.
+    async fn records_modified_since(
+        &self,
+        collection: &str,
+        since: Micros,
+    ) -> Result<Vec<Record>, StoreError>;
     /// A number the database changes in the same transaction as any change to the collection's
     /// records or owners (0 before the first): equal versions mean an equal collection, on every
     /// replica, so a rendering made at one version may be served again while it holds.

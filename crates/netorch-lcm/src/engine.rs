@@ -826,10 +826,9 @@ impl Engine {
             // LCM reports the termination).
             let ops: Vec<String> = self
                 .records
-                .list_records(NSLCMOPS, &ProjectScope::All)
+                .find_records(NSLCMOPS, "nsInstanceId", nsr_id)
                 .await?
                 .into_iter()
-                .filter(|o| o.body["nsInstanceId"].as_str() == Some(nsr_id))
                 .map(|o| o.id)
                 .collect();
             let vnfrs: Vec<String> = nsr["constituent-vnfr-ref"]

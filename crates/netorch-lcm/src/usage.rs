@@ -20,24 +20,15 @@ pub async fn refresh_package_usage(
     vnfd_ids: &[String],
     now: netorch_core::Micros,
 ) -> Result<(), StoreError> {
-    let nsrs = records.list_records(NSRS, &ProjectScope::All).await?;
-    let vnfrs = records.list_records(VNFRS, &ProjectScope::All).await?;
-    let targets = nsd_ids
-        .iter()
-        .map(|id| {
-            (
-                "nsds",
-                id,
-                nsrs.iter().any(|r| r.body["nsd-id"].as_str() == Some(id)),
-            )
-        })
-        .chain(vnfd_ids.iter().map(|id| {
-            (
-                "vnfds",
-                id,
-                vnfrs.iter().any(|r| r.body["vnfd-id"].as_str() == Some(id)),
-            )
-        }));
+    let mut targets = Vec::new();
+    for id in nsd_ids {
+        let used = !records.find_records(NSRS, "nsd-id", id).await?.is_empty();
+        targets.push(("nsds", id, used));
+    }
+    for id in vnfd_ids {
+        let used = !records.find_records(VNFRS, "vnfd-id", id).await?.is_empty();
+        targets.push(("vnfds", id, used));
+    }
     for (collection, id, used) in targets {
         let state = if used { "IN_USE" } else { "NOT_IN_USE" };
         for _ in 0..8 {

@@ -37,6 +37,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "simulated cloud",
         include_str!("../migrations/sqlite/0006_simulated_cloud.sql"),
     ),
+    (
+        7,
+        "record lookups",
+        include_str!("../migrations/sqlite/0007_record_lookups.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -69,6 +74,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "simulated cloud",
         include_str!("../migrations/postgres/0006_simulated_cloud.sql"),
+    ),
+    (
+        7,
+        "record lookups",
+        include_str!("../migrations/postgres/0007_record_lookups.sql"),
     ),
 ];
 

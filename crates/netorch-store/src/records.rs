@@ -260,6 +260,40 @@ impl RecordRepository for Store {
         rows.iter().map(record_from).collect()
     }
 
+    async fn find_records(
+        &self,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        let sql = find_sql(self.is_postgres(), collection, field, self.owners_column())?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_all(self.read())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(record_from).collect()
+    }
+
+    async fn records_modified_since(
+        &self,
+        collection: &str,
+        since: netorch_core::Micros,
+    ) -> Result<Vec<Record>, StoreError> {
+        let sql = format!(
+            "SELECT r.id, r.name, r.body, r.created, r.modified, r.revision, {} FROM records r \
+             WHERE r.collection = $1 AND r.modified >= $2 ORDER BY r.modified, r.id",
+            self.owners_column()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(collection)
+            .bind(since)
+            .fetch_all(self.read())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(record_from).collect()
+    }
+
     async fn update_record(
         &self,
         collection: &str,
@@ -355,5 +389,84 @@ impl RecordRepository for Store {
         .await
         .map_err(map_err)?;
         Ok(n)
+    }
+}
+
+/// The query of `find_records`. Collection and field are spliced into the SQL (a JSON path cannot
+/// be bound, and a partial index is only used when the query names its collection literally),
+/// hence the check; the expression is spelled exactly as in the indexes of migration 0007.
+fn find_sql(
+    postgres: bool,
+    collection: &str,
+    field: &str,
+    owners: &str,
+) -> Result<String, StoreError> {
+    let plain = |x: &str| {
+        !x.is_empty()
+            && x.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !plain(collection) || !plain(field) {
+        return Err(StoreError::Internal(format!(
+            "'{collection}'.'{field}' is not a record field"
+        )));
+    }
+    let expr = if postgres {
+        format!("((body::jsonb) ->> '{field}')")
+    } else {
+        format!("json_extract(body, '$.\"{field}\"')")
+    };
+    Ok(format!(
+        "SELECT r.id, r.name, r.body, r.created, r.modified, r.revision, {owners} FROM records r \
+         WHERE r.collection = '{collection}' AND {expr} = $1 ORDER BY r.created, r.id"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, StoreOptions};
+
+    #[tokio::test]
+    async fn lookups_by_a_body_field_use_the_partial_indexes_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}/n.db?mode=rwc", dir.path().display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        for (collection, field, index) in [
+            (
+                "nslcmops",
+                "nsInstanceId",
+                "records_nslcmops_by_nsinstanceid",
+            ),
+            (
+                "nsilcmops",
+                "netsliceInstanceId",
+                "records_nsilcmops_by_netsliceinstanceid",
+            ),
+            ("nsrs", "nsd-id", "records_nsrs_by_nsd_id"),
+            ("vnfrs", "vnfd-id", "records_vnfrs_by_vnfd_id"),
+            ("nsis", "nst-id", "records_nsis_by_nst_id"),
+        ] {
+            let sql = find_sql(false, collection, field, store.owners_column()).expect("sql");
+            let plan: Vec<String> =
+                sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                    .bind("x")
+                    .fetch_all(store.read())
+                    .await
+                    .expect("explain")
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+                    .collect();
+            assert!(
+                plan.iter().any(|d| d.contains(index)),
+                "{collection}.{field}: {plan:?}"
+            );
+        }
+        assert!(find_sql(false, "nsrs", "a'b", "").is_err());
+        assert!(find_sql(false, "ns rs", "id", "").is_err());
+        store.close().await;
     }
 }

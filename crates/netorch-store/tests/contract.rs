@@ -752,6 +752,69 @@ mod records {
     }
 
     #[tokio::test]
+    async fn records_are_found_by_a_body_field_and_by_when_they_changed() {
+        let (_db, s) = store().await;
+        let op = |id: &str, ns: &str, at: i64| {
+            let mut r = rec(id, id, &["p1"], &["p1"]);
+            r.name = None;
+            r.body = json!({"nsInstanceId": ns, "lcmOperationType": "instantiate"});
+            (r.created, r.modified) = (at, at);
+            r
+        };
+        for (id, ns, at) in [("o1", "ns-a", 10), ("o2", "ns-b", 20), ("o3", "ns-a", 30)] {
+            s.insert_record("nslcmops", &op(id, ns, at), &[])
+                .await
+                .expect("insert");
+        }
+        // Same field and value in another collection: not found.
+        s.insert_record("nsilcmops", &op("x1", "ns-a", 5), &[])
+            .await
+            .expect("other");
+        let found = s
+            .find_records("nslcmops", "nsInstanceId", "ns-a")
+            .await
+            .expect("find");
+        assert_eq!(ids(&found), ["o1", "o3"]);
+        assert_eq!(found[0].owners.read, ["p1"]);
+        assert!(
+            s.find_records("nslcmops", "nsInstanceId", "ns-z")
+                .await
+                .expect("none")
+                .is_empty()
+        );
+        // Any field may be looked up (unindexed ones are read in the database, not here).
+        assert_eq!(
+            ids(&s
+                .find_records("nslcmops", "lcmOperationType", "instantiate")
+                .await
+                .expect("unindexed")),
+            ["o1", "o2", "o3"]
+        );
+        assert!(matches!(
+            s.find_records("nslcmops", "x') OR ('1'='1", "a").await,
+            Err(StoreError::Internal(_))
+        ));
+        let mut o2 = op("o2", "ns-b", 20);
+        o2.body["operationState"] = json!("COMPLETED");
+        o2.touch(40);
+        s.update_record("nslcmops", &o2, &[]).await.expect("update");
+        assert_eq!(
+            ids(&s
+                .records_modified_since("nslcmops", 25)
+                .await
+                .expect("since")),
+            ["o3", "o2"]
+        );
+        assert_eq!(
+            s.records_modified_since("nslcmops", 0)
+                .await
+                .expect("all")
+                .len(),
+            3
+        );
+    }
+
+    #[tokio::test]
     async fn names_are_unique_per_project_and_collection() {
         let (_db, s) = store().await;
         s.insert_record("vim_accounts", &rec("a", "vim1", &["p1"], &["p1"]), &[])

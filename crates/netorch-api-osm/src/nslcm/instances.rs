@@ -371,10 +371,9 @@ async fn remove_records(s: &OsmState, nsr: &netorch_core::tenancy::Record) -> Re
     let ops: Vec<String> = s
         .deps
         .records
-        .list_records(NSLCMOPS, &ProjectScope::All)
+        .find_records(NSLCMOPS, "nsInstanceId", &nsr.id)
         .await?
         .into_iter()
-        .filter(|o| o.body["nsInstanceId"].as_str() == Some(nsr.id.as_str()))
         .map(|o| o.id)
         .collect();
     let vnfrs: Vec<String> = nsr.body["constituent-vnfr-ref"]

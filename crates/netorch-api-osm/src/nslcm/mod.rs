@@ -494,15 +494,14 @@ async fn check_pdus(
 pub(crate) async fn running_op(s: &OsmState, nsr_id: &str) -> Result<Option<String>, OsmError> {
     Ok(s.deps
         .records
-        .list_records(NSLCMOPS, &ProjectScope::All)
+        .find_records(NSLCMOPS, "nsInstanceId", nsr_id)
         .await?
         .into_iter()
         .find(|o| {
-            o.body["nsInstanceId"].as_str() == Some(nsr_id)
-                && matches!(
-                    o.body["operationState"].as_str(),
-                    Some("PROCESSING" | "ROLLING_BACK")
-                )
+            matches!(
+                o.body["operationState"].as_str(),
+                Some("PROCESSING" | "ROLLING_BACK")
+            )
         })
         .map(|o| o.id))
 }

@@ -511,13 +511,12 @@ async fn create_nsi(
 
 /// `usageState` of an NST: IN_USE while a slice instance was made from it.
 async fn set_nst_usage(s: &OsmState, nst: &str) -> Result<(), OsmError> {
-    let used = s
+    let used = !s
         .deps
         .records
-        .list_records(NSIS, &ProjectScope::All)
+        .find_records(NSIS, "nst-id", nst)
         .await?
-        .iter()
-        .any(|r| r.body["nst-id"].as_str() == Some(nst));
+        .is_empty();
     let state = if used { "IN_USE" } else { "NOT_IN_USE" };
     for _ in 0..8 {
         let Some(mut r) = s
@@ -566,13 +565,10 @@ async fn busy(s: &OsmState, nsi: &str) -> Result<(), OsmError> {
     let running = s
         .deps
         .records
-        .list_records(NSILCMOPS, &ProjectScope::All)
+        .find_records(NSILCMOPS, "netsliceInstanceId", nsi)
         .await?
         .into_iter()
-        .find(|o| {
-            o.body["netsliceInstanceId"].as_str() == Some(nsi)
-                && o.body["operationState"] == json!("PROCESSING")
-        });
+        .find(|o| o.body["operationState"] == json!("PROCESSING"));
     match running {
         Some(o) => Err(OsmError::conflict(format!(
             "netslice_instance '{nsi}' has operation '{}' in progress",
@@ -748,10 +744,9 @@ async fn remove(
 async fn delete_nsi(deps: &Deps, nsi: &Record) -> Result<(), netorch_core::StoreError> {
     let ops: Vec<String> = deps
         .records
-        .list_records(NSILCMOPS, &ProjectScope::All)
+        .find_records(NSILCMOPS, "netsliceInstanceId", &nsi.id)
         .await?
         .into_iter()
-        .filter(|o| o.body["netsliceInstanceId"].as_str() == Some(nsi.id.as_str()))
         .map(|o| o.id)
         .collect();
     let mut keys: Vec<(&str, &str)> = ops.iter().map(|o| (NSILCMOPS, o.as_str())).collect();

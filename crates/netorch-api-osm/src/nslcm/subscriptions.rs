@@ -339,7 +339,13 @@ pub(crate) struct Notify {
     pub deps: Deps,
     /// The operations' collection version at the last complete sweep: unchanged → nothing to do.
     pub seen: Arc<AtomicI64>,
+    /// When the last complete sweep started (0: never, so the first one reads every operation).
+    pub since: Arc<AtomicI64>,
 }
+
+/// How far before the last sweep's start the next one looks: operations written by a replica
+/// whose clock runs behind ours are still found (already-notified states are skipped cheaply).
+const SWEEP_OVERLAP: i64 = 60_000_000;
 
 #[async_trait]
 impl JobHandler for Notify {
@@ -354,13 +360,19 @@ impl JobHandler for Notify {
         if version == self.seen.load(Ordering::Relaxed) {
             return Ok(json!({"unchanged": true}));
         }
+        let started = self.deps.clock.now();
+        let since = match self.since.load(Ordering::Relaxed) {
+            0 => 0,
+            t => t - SWEEP_OVERLAP,
+        };
         let subs = records
             .list_records(COLLECTION, &ProjectScope::All)
             .await
             .map_err(retry)?;
         let mut queued = 0;
+        // Only operations changed lately: the collection keeps every operation ever run.
         for op in records
-            .list_records(NSLCMOPS, &ProjectScope::All)
+            .records_modified_since(NSLCMOPS, since)
             .await
             .map_err(retry)?
         {
@@ -441,6 +453,7 @@ impl JobHandler for Notify {
                 .await
                 .map_err(retry)?;
         self.seen.store(after, Ordering::Relaxed);
+        self.since.store(started, Ordering::Relaxed);
         Ok(json!({"queued": queued}))
     }
 }
