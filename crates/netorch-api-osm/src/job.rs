@@ -225,17 +225,27 @@ impl JobHandler for Reconcile {
             let project = op.owners.write.first().cloned();
             let now = self.deps.clock.now();
             let job = netorch_lcm::op_job(&op.id, project.clone());
-            let j = self.deps.jobs.enqueue(&job, now).await.map_err(retry)?;
+            let mut j = self.deps.jobs.enqueue(&job, now).await.map_err(retry)?;
             if j.created_at == now {
                 enqueued += 1;
-            } else if j.state == netorch_core::jobs::JobState::Failed {
-                let mut next = netorch_lcm::op_job(&op.id, project);
+                continue;
+            }
+            // Follow the chain of successors (each keyed by the one it replaces) to its end: a
+            // successor that gave up too gets its own successor, so an operation is never left
+            // PROCESSING with no job (each link is made at most once per reconcile period).
+            for _ in 0..64 {
+                if j.state != netorch_core::jobs::JobState::Failed {
+                    break;
+                }
+                let mut next = netorch_lcm::op_job(&op.id, project.clone());
                 next.dedupe_key = Some(format!("nslcmop:{}:after:{}", op.id, j.id));
                 let n = self.deps.jobs.enqueue(&next, now).await.map_err(retry)?;
                 if n.created_at == now {
                     tracing::warn!(nslcmop = %op.id, failed_job = %j.id, "NS operation outlived its job; resuming it");
                     enqueued += 1;
+                    break;
                 }
+                j = n;
             }
         }
         if enqueued > 0 {

@@ -823,6 +823,75 @@ async fn an_ns_operation_whose_job_was_lost_is_reconciled_and_carried_out() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn an_ns_operation_whose_job_and_its_successor_both_gave_up_is_still_carried_out() {
+    use netorch_core::jobs::JobRepository;
+    let app = TestApp::start_with(|c| c.osm.reconcile_interval = Duration::from_millis(100)).await;
+    let t = app.admin_token().await;
+    let vim = dummy_vim(&app, &t, "edge", 8).await;
+    onboard(&app, &t, "/osm/vnfpkgm/v1/vnf_packages_content", VNFD).await;
+    let nsd = onboard(&app, &t, "/osm/nsd/v1/ns_descriptors_content", NSD).await;
+    let (_, v) = app
+        .post(
+            "/osm/nslcm/v1/ns_instances",
+            &t,
+            json!({"nsName": "twice", "nsdId": nsd, "vimAccountId": vim}),
+        )
+        .await;
+    let ns = v["id"].as_str().expect("id").to_string();
+    let store = app.db.store().await.expect("store");
+    // The operation's job, then the successor reconciliation made for it, both failed for good
+    // (their last attempts interrupted), while the operation still says PROCESSING. They are
+    // made due far in the future and failed here, so the server never runs them.
+    let later = i64::MAX / 4;
+    let mut key = None::<String>;
+    for _ in 0..2 {
+        let mut job = netorch_lcm::op_job("stuck-op", None);
+        if let Some(prev) = &key {
+            job.dedupe_key = Some(format!("nslcmop:stuck-op:after:{prev}"));
+        }
+        job.run_at = later;
+        let j = store.enqueue(&job, 1).await.expect("enqueue");
+        let claimed = store
+            .claim_jobs("test", &[j.kind.clone()], 10, later, later + 1)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            store
+                .fail_job(&j.id, "test", "interrupted", None, later)
+                .await
+                .expect("fail")
+        );
+        key = Some(j.id);
+    }
+    let nsr = netorch_core::tenancy::RecordRepository::get_record(
+        &store,
+        "nsrs",
+        &ns,
+        &netorch_core::tenancy::ProjectScope::All,
+        false,
+    )
+    .await
+    .expect("read")
+    .expect("nsr");
+    let op = netorch_lcm::documents::new_op(
+        "stuck-op",
+        &ns,
+        "instantiate",
+        &nsr.body["instantiate_params"],
+        &nsr.owners,
+        1,
+    );
+    netorch_core::tenancy::RecordRepository::insert_record(&store, "nslcmops", &op, &[])
+        .await
+        .expect("insert");
+    let done = wait_op(&app, &t, "stuck-op").await;
+    assert_eq!(done["operationState"], json!("COMPLETED"), "{done}");
+    assert_eq!(used_vcpus(&app, &vim).await, 4);
+    app.stop().await;
+}
+
 async fn scale(
     app: &TestApp,
     token: &str,
