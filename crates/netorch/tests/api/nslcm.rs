@@ -853,7 +853,7 @@ async fn an_ns_operation_whose_job_and_its_successor_both_gave_up_is_still_carri
         job.run_at = later;
         let j = store.enqueue(&job, 1).await.expect("enqueue");
         let claimed = store
-            .claim_jobs("test", &[j.kind.clone()], 10, later, later + 1)
+            .claim_jobs("test", std::slice::from_ref(&j.kind), 10, later, later + 1)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
