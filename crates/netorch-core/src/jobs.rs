@@ -176,6 +176,9 @@ pub trait JobRepository: Send + Sync + 'static {
     async fn release_leases(&self, owner: &str, now: Micros) -> Result<u64, StoreError>;
     /// Cancels a job that has not finished.
     async fn cancel_job(&self, id: &str, now: Micros) -> Result<bool, StoreError>;
+    /// Deletes jobs that finished (succeeded, failed or cancelled) before `before`, at most
+    /// `limit` of them; how many went. Their dedupe keys become free again.
+    async fn prune_finished(&self, before: Micros, limit: i64) -> Result<u64, StoreError>;
 
     /// Creates the schedule row if missing (keeps an existing row's next run).
     async fn ensure_periodic(

@@ -12,6 +12,46 @@ use serde_json::Value;
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+/// Kind of the periodic job that deletes finished jobs (see [`PruneJobs`]).
+pub const PRUNE_JOB: &str = "scheduler.prune_jobs";
+
+/// Deletes jobs that finished longer than `retention` ago, in batches, so that the job table
+/// (which every periodic sweep adds a row to) stays the size of its recent history.
+pub struct PruneJobs {
+    /// The job table.
+    pub repo: Arc<dyn JobRepository>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// How long a finished job stays readable (`GET` of its operation status, debugging).
+    pub retention: Duration,
+}
+
+#[async_trait]
+impl JobHandler for PruneJobs {
+    async fn run(&self, _ctx: JobContext) -> Result<Value, JobError> {
+        const BATCH: i64 = 5_000;
+        let before = self.clock.now() - self.retention.as_micros() as Micros;
+        let mut total = 0;
+        loop {
+            let n = self
+                .repo
+                .prune_finished(before, BATCH)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            total += n;
+            // Small batches keep each write transaction short on SQLite's single writer.
+            if n < BATCH as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if total > 0 {
+            tracing::info!(pruned = total, "finished jobs pruned");
+        }
+        Ok(serde_json::json!({"pruned": total}))
+    }
+}
+
 /// How a job attempt ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -262,7 +302,17 @@ impl Scheduler {
             tracing::warn!(job_id = %id, kind = %kind, "job failed: interrupted during its last attempt");
             return;
         }
-        tracing::info!(job_id = %id, kind = %kind, attempt = job.attempts, "job started");
+        // Periodic sweeps run every second or so: their routine start and success are debug
+        // lines, or the log would be mostly them. Their failures stay warnings and errors.
+        let periodic = job
+            .dedupe_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("periodic:"));
+        if periodic {
+            tracing::debug!(job_id = %id, kind = %kind, attempt = job.attempts, "job started");
+        } else {
+            tracing::info!(job_id = %id, kind = %kind, attempt = job.attempts, "job started");
+        }
         let ctx = JobContext {
             job: job.clone(),
             repo: self.repo.clone(),
@@ -297,7 +347,11 @@ impl Scheduler {
         let now = self.clock.now();
         let recorded = match &outcome {
             Ok(result) => {
-                tracing::info!(job_id = %id, kind = %kind, "job succeeded");
+                if periodic {
+                    tracing::debug!(job_id = %id, kind = %kind, "job succeeded");
+                } else {
+                    tracing::info!(job_id = %id, kind = %kind, "job succeeded");
+                }
                 self.repo.complete_job(&id, &self.owner, result, now).await
             }
             Err(JobError::Retry(msg)) if job.attempts < job.max_attempts => {

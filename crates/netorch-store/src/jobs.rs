@@ -251,6 +251,20 @@ impl JobRepository for Store {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn prune_finished(&self, before: Micros, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+             WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(self.write())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn ensure_periodic(
         &self,
         name: &str,

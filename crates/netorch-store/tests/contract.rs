@@ -391,6 +391,46 @@ async fn failed_jobs_retry_then_fail_and_released_leases_do_not_count() {
 }
 
 #[tokio::test]
+async fn finished_jobs_are_pruned_after_their_retention_and_unfinished_ones_never() {
+    let (_db, s) = store().await;
+    let kinds = ["k".to_string()];
+    let mut ids = Vec::new();
+    for (key, at) in [("a", 10), ("b", 20), ("c", 30)] {
+        let mut j = job("k", at);
+        j.dedupe_key = Some(key.into());
+        ids.push(s.enqueue(&j, at).await.expect("enqueue").id);
+    }
+    // a succeeds at 10, b fails for good at 20, c stays queued.
+    for (id, at) in [(&ids[0], 10), (&ids[1], 20)] {
+        let claimed = s
+            .claim_jobs("w", &kinds, 1, at, at + 100)
+            .await
+            .expect("claim");
+        assert_eq!(&claimed[0].id, id);
+        if at == 10 {
+            assert!(
+                s.complete_job(id, "w", &json!({}), at)
+                    .await
+                    .expect("complete")
+            );
+        } else {
+            assert!(s.fail_job(id, "w", "no", None, at).await.expect("fail"));
+        }
+    }
+    assert_eq!(s.prune_finished(15, 100).await.expect("prune"), 1);
+    assert!(s.get_job(&ids[0]).await.expect("get").is_none());
+    assert!(s.get_job(&ids[1]).await.expect("get").is_some());
+    // The limit bounds one call; queued jobs stay whatever their age.
+    assert_eq!(s.prune_finished(i64::MAX, 0).await.expect("none"), 0);
+    assert_eq!(s.prune_finished(i64::MAX, 100).await.expect("prune"), 1);
+    assert!(s.get_job(&ids[2]).await.expect("get").is_some());
+    // A pruned job's dedupe key is free again.
+    let mut again = job("k", 40);
+    again.dedupe_key = Some("a".into());
+    assert_ne!(s.enqueue(&again, 40).await.expect("enqueue").id, ids[0]);
+}
+
+#[tokio::test]
 async fn dedupe_keys_return_the_existing_job() {
     let (_db, s) = store().await;
     let mut j = job("a", 0);

@@ -430,6 +430,22 @@ impl App {
                     clock: clock.clone(),
                 }),
             );
+            s.register(
+                netorch_scheduler::PRUNE_JOB,
+                Arc::new(netorch_scheduler::PruneJobs {
+                    repo: Arc::new(store.clone()),
+                    clock: clock.clone(),
+                    retention: cfg.scheduler.job_retention,
+                }),
+            );
+            s.add_periodic(PeriodicSpec {
+                name: netorch_scheduler::PRUNE_JOB.into(),
+                schedule: Schedule::Every(
+                    Duration::from_secs(3600)
+                        .min(cfg.scheduler.job_retention.max(Duration::from_secs(1))),
+                ),
+                payload: json!({}),
+            });
             for (kind, handler) in netorch_api_osm::job_handlers(&osm_deps) {
                 s.register(kind, handler);
             }

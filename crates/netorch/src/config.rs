@@ -371,6 +371,9 @@ pub struct SchedulerSection {
     /// Job lease.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// How long finished jobs are kept before they are deleted (checked hourly).
+    #[serde(with = "humantime_serde")]
+    pub job_retention: Duration,
 }
 
 /// `[log]`.
@@ -459,6 +462,7 @@ impl Default for SchedulerSection {
             concurrency: 4,
             poll_interval: Duration::from_millis(500),
             lease: Duration::from_secs(30),
+            job_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

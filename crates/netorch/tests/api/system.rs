@@ -1,6 +1,6 @@
 //! Health, metrics, OpenAPI, Swagger UI and TLS.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -366,4 +366,47 @@ async fn a_bad_configured_file_fails_start_up_before_the_store_is_touched() {
             "{named}: keys were generated"
         );
     }
+}
+
+#[tokio::test]
+async fn finished_jobs_are_deleted_once_older_than_the_configured_retention() {
+    use netorch_core::jobs::{JobRepository, JobState};
+    let app = TestApp::start_with(|c| {
+        c.scheduler.job_retention = Duration::from_millis(200);
+        c.osm.notify_interval = Duration::from_millis(100);
+    })
+    .await;
+    let sweeps = || async {
+        app.store
+            .list_jobs(
+                &netorch_core::tenancy::ProjectScope::All,
+                Some("osm.nslcm.notify"),
+                1000,
+            )
+            .await
+            .expect("jobs")
+    };
+    // The notification sweep leaves a finished job every run; the oldest ones go.
+    let mut first = None;
+    for _ in 0..200 {
+        let jobs = sweeps().await;
+        if first.is_none() {
+            first = jobs
+                .iter()
+                .find(|j| j.state == JobState::Succeeded)
+                .map(|j| j.id.clone());
+        }
+        if let Some(id) = &first
+            && app.store.get_job(id).await.expect("get").is_none()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = first.expect("a sweep finished");
+    assert!(
+        app.store.get_job(&id).await.expect("get").is_none(),
+        "finished job {id} was never pruned"
+    );
+    app.stop().await;
 }
