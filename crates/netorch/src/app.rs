@@ -328,6 +328,13 @@ impl App {
         );
 
         let secrets = secret_box(cfg)?;
+        let tmf_deps = netorch_api_tmf::Deps {
+            identity: identity.clone(),
+            records: Arc::new(store.clone()),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            openslice_compat: cfg.tmf.openslice_compat,
+        };
         let slices_deps = slices_deps(
             cfg,
             topology,
@@ -499,16 +506,18 @@ impl App {
         let (osm, osm_doc) = netorch_api_osm::router(osm_deps);
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
         let (oof, oof_doc) = netorch_api_oof::router(oof_deps);
+        let (tmf, tmf_doc) = netorch_api_tmf::router(tmf_deps);
         let system = crate::system::router(
             store.clone(),
             metrics.clone(),
-            [admin_doc, osm_doc, slices_doc, oof_doc],
+            [admin_doc, osm_doc, slices_doc, oof_doc, tmf_doc],
         );
         let router = system
             .merge(admin)
             .merge(osm)
             .merge(slices)
             .merge(oof)
+            .merge(tmf)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

@@ -33,6 +33,16 @@ pub struct Config {
     pub slices: SlicesSection,
     /// ONAP OOF placement family.
     pub oof: OofSection,
+    /// TMF family (TMF632, OAuth2 token endpoint).
+    pub tmf: TmfSection,
+}
+
+/// `[tmf]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TmfSection {
+    /// Answer creations and deletions with 200 as OpenSlice does, instead of TMF's 201/204.
+    pub openslice_compat: bool,
 }
 
 /// `[oof]`.
@@ -399,6 +409,7 @@ impl Default for Config {
             osm: OsmSection::default(),
             slices: SlicesSection::default(),
             oof: OofSection::default(),
+            tmf: TmfSection::default(),
         }
     }
 }

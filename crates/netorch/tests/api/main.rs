@@ -11,6 +11,7 @@ mod packages;
 mod rejections;
 mod slices;
 mod system;
+mod tmf;
 
 use std::time::Duration;
 

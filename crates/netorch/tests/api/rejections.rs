@@ -18,6 +18,8 @@ enum Family {
     Osm,
     Oof,
     Slices,
+    Tmf,
+    OAuth,
 }
 
 fn family(path: &str) -> Option<Family> {
@@ -27,6 +29,10 @@ fn family(path: &str) -> Option<Family> {
         Some(Family::Oof)
     } else if path.starts_with("/apis/v1alpha1/") || path.starts_with("/.well-known/") {
         Some(Family::Slices)
+    } else if path.starts_with("/tmf-api/") {
+        Some(Family::Tmf)
+    } else if path.starts_with("/oauth2/") {
+        Some(Family::OAuth)
     } else {
         // System endpoints (health, metrics, the document itself) belong to no family.
         None
@@ -58,6 +64,18 @@ fn assert_shape(f: Family, what: &str, status: StatusCode, content_type: &str, b
         Family::Oof => {
             assert!(v["serviceException"]["text"].is_string(), "{what}: {v}");
         }
+        Family::Tmf => {
+            assert_eq!(v["status"], status.as_u16().to_string(), "{what}: {v}");
+            assert_eq!(v["@type"], "Error", "{what}: {v}");
+            assert!(
+                v["code"].is_string() && v["message"].is_string(),
+                "{what}: {v}"
+            );
+        }
+        Family::OAuth => {
+            assert!(v["error"].is_string(), "{what}: {v}");
+            assert!(v["error_description"].is_string(), "{what}: {v}");
+        }
         Family::Slices => {
             let detail = v["detail"]
                 .as_array()
@@ -75,6 +93,7 @@ fn assert_shape(f: Family, what: &str, status: StatusCode, content_type: &str, b
 struct Walker {
     app: TestApp,
     experiment_token: String,
+    admin_token: String,
 }
 
 impl Walker {
@@ -93,8 +112,9 @@ impl Walker {
             .timeout(Duration::from_secs(30));
         rb = match f {
             // Basic, not a token: the walk also probes `DELETE /osm/admin/v1/tokens`.
-            Family::Osm | Family::Oof => rb.basic_auth("admin", Some("admin")),
+            Family::Osm | Family::Oof | Family::OAuth => rb.basic_auth("admin", Some("admin")),
             Family::Slices => rb.bearer_auth(&self.experiment_token),
+            Family::Tmf => rb.bearer_auth(&self.admin_token),
         };
         if let Some(b) = body {
             rb = rb.header("Content-Type", "application/json").body(b);
@@ -146,9 +166,11 @@ async fn every_route_refuses_bad_paths_queries_bodies_and_methods_in_its_familys
     )
     .await
     .expect("tokens");
+    let admin_token = app.admin_token().await;
     let w = Walker {
         app,
         experiment_token,
+        admin_token,
     };
     let doc = w.app.openapi().await;
     let mut probes = 0;

@@ -1,0 +1,98 @@
+#![doc = include_str!("../README.md")]
+
+mod auth;
+pub mod characteristics;
+pub mod error;
+mod oauth;
+mod party;
+pub mod query;
+
+use std::sync::Arc;
+
+use axum::{Router, http::Method};
+use netorch_auth::{IdentityService, secrets::SecretBox};
+use netorch_core::{Clock, Micros, tenancy::RecordRepository};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use error::TmfError;
+pub use oauth::OAuthError;
+pub use party::EVENT_TOPIC as PARTY_EVENT_TOPIC;
+
+netorch_http::family_extractors!(TmfError);
+
+/// What the TMF family needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// Identity: bearer tokens, administrators, the OAuth2 token endpoint.
+    pub identity: Arc<IdentityService>,
+    /// Parties (and, later, catalog entities) are stored as records.
+    pub records: Arc<dyn RecordRepository>,
+    /// Seals the peering secrets among party characteristics.
+    pub secrets: SecretBox,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Answer creations and deletions with 200, as OpenSlice does (`tmf.openslice_compat`).
+    pub openslice_compat: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct TmfState {
+    deps: Deps,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    components(schemas(error::ErrorBody, oauth::OAuthErrorBody)),
+    tags((name = "tmf632", description = "TMF632 Party Management v4 (OpenSlice dialect)"),
+         (name = "oauth2", description = "OAuth2 token endpoint over netorch identity"))
+)]
+struct TmfApi;
+
+/// The routes of the family (with their state) and their OpenAPI document.
+pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(TmfApi::openapi())
+        .routes(routes!(
+            party::organization::list,
+            party::organization::create
+        ))
+        .routes(routes!(
+            party::organization::show,
+            party::organization::patch,
+            party::organization::delete
+        ))
+        .routes(routes!(party::individual::list, party::individual::create))
+        .routes(routes!(
+            party::individual::show,
+            party::individual::patch,
+            party::individual::delete
+        ))
+        .split_for_parts();
+    // The token endpoint answers in RFC 6749's shape, a wrong method included.
+    let (oauth, oauth_api) = OpenApiRouter::new()
+        .routes(routes!(oauth::token))
+        .split_for_parts();
+    let mut api = api;
+    api.merge(oauth_api);
+    let state = TmfState { deps };
+    let router = router
+        .method_not_allowed_fallback(method_not_allowed)
+        .merge(oauth.method_not_allowed_fallback(oauth::method_not_allowed))
+        .with_state(state);
+    (router, api)
+}
+
+async fn method_not_allowed(method: Method) -> TmfError {
+    TmfError::MethodNotAllowed(format!("method {method} is not supported for this URL"))
+}
+
+/// RFC 3339 UTC time of a timestamp, as TMF events and dates carry it.
+pub fn rfc3339(t: Micros) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t) * 1000)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

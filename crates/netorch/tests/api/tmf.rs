@@ -1,0 +1,493 @@
+//! TMF632 Party Management and the OAuth2 token endpoint over HTTP: the seed's organization as
+//! HypO posts it, TMF630 queries, merge-patch of characteristics, sealed secrets, refusals.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{PW, TestApp};
+
+const ORGS: &str = "/tmf-api/party/v4/organization";
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn seed_organization() -> Value {
+    serde_json::from_str(include_str!("fixtures/seed_organization.json")).expect("seed JSON")
+}
+
+/// A token from `/oauth2/token` (password grant, as OpenSlice's partner client logs in).
+async fn oauth_token(app: &TestApp, user: &str, password: &str) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(format!("{}/oauth2/token", app.base))
+        .basic_auth("osapiWebClientId", Some("secret"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("scope", "admin;read"),
+        ]))
+        .send()
+        .await
+        .expect("send");
+    let status = r.status();
+    (status, r.json().await.expect("json"))
+}
+
+async fn admin_bearer(app: &TestApp) -> String {
+    let (s, v) = oauth_token(app, "admin", "admin").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["access_token"].as_str().expect("token").to_string()
+}
+
+fn assert_tmf_error(status: StatusCode, body: &Value, want: StatusCode) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["status"], json!(want.as_u16().to_string()), "{body}");
+    assert_eq!(body["@type"], json!("Error"), "{body}");
+    assert!(
+        body["code"].is_string() && body["reason"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+fn characteristic<'a>(org: &'a Value, name: &str) -> &'a Value {
+    org["partyCharacteristic"]
+        .as_array()
+        .expect("characteristics")
+        .iter()
+        .find(|c| c["name"] == json!(name))
+        .unwrap_or_else(|| panic!("{name} missing: {org}"))
+}
+
+async fn stored(app: &TestApp, id: &str) -> Value {
+    netorch_core::tenancy::RecordRepository::get_record(
+        &app.store,
+        "tmf_organizations",
+        id,
+        &netorch_core::tenancy::ProjectScope::All,
+        false,
+    )
+    .await
+    .expect("read")
+    .expect("stored")
+    .body
+}
+
+#[tokio::test]
+async fn the_seeds_organization_is_created_listed_patched_and_deleted_and_never_shows_a_secret() {
+    let app = TestApp::start().await;
+    let mut rx = app.bus.subscribe();
+    let t = admin_bearer(&app).await;
+    let (s, h, org) = app
+        .call(Method::POST, ORGS, Some(&t), Some(seed_organization()))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{org}");
+    let id = org["id"].as_str().expect("id").to_string();
+    assert_eq!(h["location"], format!("{ORGS}/{id}").as_str());
+    assert_eq!(org["uuid"], json!(id));
+    assert_eq!(org["href"], json!(format!("{ORGS}/{id}")));
+    assert_eq!(org["name"], json!("Openslice-dev"));
+    assert_eq!(org["@baseType"], json!("BaseEntity"));
+    assert_eq!(org["contactMedium"][0]["city"], json!("Patras"));
+    assert_eq!(org["taxExemptionCertificate"], json!([]));
+    assert_eq!(
+        characteristic(&org, "EXTERNAL_TMF_API_USERNAME")["value"],
+        json!({"value": "admin", "alias": null})
+    );
+    for secret in [
+        "EXTERNAL_TMF_API_PASSWORD",
+        "EXTERNAL_TMF_API_OAUTH2_CLIENT_SECRET",
+    ] {
+        assert_eq!(
+            characteristic(&org, secret)["value"]["value"],
+            json!("********")
+        );
+    }
+    // At rest: sealed, neither the password nor the client secret in clear.
+    let at_rest = stored(&app, &id).await;
+    let text = at_rest.to_string();
+    assert!(!text.contains("\"openslice\""), "{text}");
+    assert!(!text.contains("\"secret\""), "{text}");
+
+    let (s, shown) = app.get(&format!("{ORGS}/{id}"), &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(shown, org);
+    let (_, two) = app
+        .post(
+            ORGS,
+            &t,
+            json!({"name": "Second", "tradingName": "Second Ltd", "status": "validated"}),
+        )
+        .await;
+
+    // TMF630: totals, pages, filters, attribute selection.
+    let (s, h, all) = app.call(Method::GET, ORGS, Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    assert_eq!(h["x-total-count"], "2");
+    assert_eq!(h["x-result-count"], "2");
+    let (s, h, page) = app
+        .call(
+            Method::GET,
+            &format!("{ORGS}?sort=name&offset=1&limit=1"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        (
+            h["x-total-count"].to_str().ok(),
+            h["x-result-count"].to_str().ok()
+        ),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(page[0]["name"], json!("Second"));
+    for (q, names) in [
+        ("name=Openslice-dev", vec!["Openslice-dev"]),
+        ("status=validated", vec!["Second"]),
+        (
+            "partyCharacteristic.name=PEERED_ORGANIZATION",
+            vec!["Openslice-dev"],
+        ),
+        ("contactMedium.city=Patras,Athens", vec!["Openslice-dev"]),
+        ("name=nobody", vec![]),
+    ] {
+        let (s, v) = app.get(&format!("{ORGS}?{q}"), &t).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        let got: Vec<&str> = v
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|o| o["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(got, names, "{q}");
+    }
+    let (_, v) = app.get(&format!("{ORGS}/{id}?fields=name"), &t).await;
+    assert_eq!(
+        v,
+        json!({"id": id, "href": format!("{ORGS}/{id}"), "@type": "Organization", "name": "Openslice-dev"})
+    );
+
+    // A PATCH of one characteristic keeps the others; the masked secret sent back keeps it.
+    let (s, _, patched) = app
+        .call(
+            Method::PATCH,
+            &format!("{ORGS}/{id}"),
+            Some(&t),
+            Some(json!({"tradingName": "OSL", "partyCharacteristic": [
+                {"name": "EXTERNAL_TMF_API_USERNAME", "value": {"value": "peer", "alias": null}},
+                {"name": "EXTERNAL_TMF_API_PASSWORD", "value": {"value": "********", "alias": null}}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{patched}");
+    assert_eq!(patched["tradingName"], json!("OSL"));
+    assert_eq!(
+        patched["partyCharacteristic"].as_array().map(Vec::len),
+        Some(9)
+    );
+    assert_eq!(
+        characteristic(&patched, "EXTERNAL_TMF_API_USERNAME")["value"]["value"],
+        json!("peer")
+    );
+    let after = stored(&app, &id).await;
+    for secret in [
+        "EXTERNAL_TMF_API_PASSWORD",
+        "EXTERNAL_TMF_API_OAUTH2_CLIENT_SECRET",
+    ] {
+        assert_eq!(
+            characteristic(&after, secret)["value"],
+            characteristic(&at_rest, secret)["value"],
+            "{secret}"
+        );
+    }
+    // A null value removes a characteristic.
+    let (_, _, patched) = app
+        .call(
+            Method::PATCH,
+            &format!("{ORGS}/{id}"),
+            Some(&t),
+            Some(json!({"partyCharacteristic": [{"name": "PEERED_ORGANIZATION", "value": null}]})),
+        )
+        .await;
+    assert_eq!(
+        patched["partyCharacteristic"].as_array().map(Vec::len),
+        Some(8)
+    );
+
+    let (s, _, body) = app
+        .call(Method::DELETE, &format!("{ORGS}/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    let (s, e) = app.get(&format!("{ORGS}/{id}"), &t).await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    let (s, _, e) = app
+        .call(Method::DELETE, &format!("{ORGS}/{id}"), Some(&t), None)
+        .await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{ORGS}/{}", two["id"].as_str().expect("id")),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Events through the outbox, secrets masked there too.
+    let mut keys = Vec::new();
+    while keys.len() < 6 {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event")
+            .expect("event");
+        if e.topic == "tmf632" {
+            let text = e.payload.to_string();
+            assert!(
+                !text.contains("\"openslice\"") && !text.contains("\"secret\""),
+                "{text}"
+            );
+            assert_eq!(e.payload["eventType"], json!(e.key));
+            keys.push(e.key.clone());
+        }
+    }
+    assert_eq!(
+        keys,
+        [
+            "OrganizationCreateEvent",
+            "OrganizationCreateEvent",
+            "OrganizationAttributeValueChangeEvent",
+            "OrganizationAttributeValueChangeEvent",
+            "OrganizationDeleteEvent",
+            "OrganizationDeleteEvent"
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_parties_and_callers_who_are_not_administrators_are_refused_and_nothing_is_stored() {
+    let app = TestApp::start().await;
+    let t = admin_bearer(&app).await;
+    let osm_admin = app.admin_token().await;
+    let p = app.project(&osm_admin, "tenant").await;
+    app.user(&osm_admin, "alice", &p, "project_admin").await;
+    let (s, alice) = oauth_token(&app, "alice", PW).await;
+    assert_eq!(s, StatusCode::OK, "{alice}");
+    let alice = alice["access_token"].as_str().expect("token").to_string();
+
+    let (s, h, e) = app.call(Method::GET, ORGS, None, None).await;
+    assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+    assert_eq!(h["www-authenticate"], "Bearer");
+    let (s, _, e) = app.call(Method::GET, ORGS, Some("not-a-token"), None).await;
+    assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+    let (s, e) = app.post(ORGS, &alice, seed_organization()).await;
+    assert_tmf_error(s, &e, StatusCode::FORBIDDEN);
+
+    for (body, why) in [
+        (json!([1]), "JSON object"),
+        (
+            json!({"nameType": "x"}),
+            "'name' or 'tradingName' is required",
+        ),
+        (json!({"name": 5}), "'name' must be a string"),
+        (
+            json!({"name": "a", "status": "open"}),
+            "'status' must be one of",
+        ),
+        (
+            json!({"name": "a", "contactMedium": {}}),
+            "'contactMedium' must be a list",
+        ),
+        (
+            json!({"name": "a", "isLegalEntity": "yes"}),
+            "'isLegalEntity' must be true or false",
+        ),
+        (
+            json!({"name": "a", "partyCharacteristic": [{"value": "1"}]}),
+            "'name' is required",
+        ),
+        (
+            json!({"name": "a", "partyCharacteristic": [{"name": "X"}]}),
+            "'value' is required",
+        ),
+        (
+            json!({"name": "a", "partyCharacteristic": [{"name": "X", "value": 1}, {"name": "X", "value": 2}]}),
+            "more than once",
+        ),
+        (
+            json!({"name": "a", "partyCharacteristic": [{"name": "EXTERNAL_TMF_API_PASSWORD", "value": {"value": 7}}]}),
+            "must be text",
+        ),
+        (
+            json!({"name": "a", "partyCharacteristic": [{"name": "EXTERNAL_TMF_API_PASSWORD", "value": "********"}]}),
+            "none is stored",
+        ),
+    ] {
+        let (s, e) = app.post(ORGS, &t, body.clone()).await;
+        assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+        assert!(
+            e["message"].as_str().unwrap_or_default().contains(why),
+            "{body}: {e}"
+        );
+    }
+    let r = app
+        .client
+        .post(format!("{}{ORGS}", app.base))
+        .bearer_auth(&t)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (s, e) = app.get(&format!("{ORGS}?limit=0"), &t).await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (_, none) = app.get(ORGS, &t).await;
+    assert_eq!(none, json!([]));
+
+    // Individuals need a given and a family name.
+    let (s, e) = app
+        .post(
+            "/tmf-api/party/v4/individual",
+            &t,
+            json!({"givenName": "Ann"}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (s, v) = app
+        .post(
+            "/tmf-api/party/v4/individual",
+            &t,
+            json!({"givenName": "Ann", "familyName": "Lee"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["@type"], json!("Individual"));
+    // A PATCH that breaks the entity changes nothing.
+    let id = v["id"].as_str().expect("id");
+    let (s, _, e) = app
+        .call(
+            Method::PATCH,
+            &format!("/tmf-api/party/v4/individual/{id}"),
+            Some(&t),
+            Some(json!({"familyName": null})),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (_, v) = app
+        .get(&format!("/tmf-api/party/v4/individual/{id}"), &t)
+        .await;
+    assert_eq!(v["familyName"], json!("Lee"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_oauth2_token_endpoint_issues_netorch_tokens_for_password_and_client_credentials() {
+    let app = TestApp::start().await;
+    let (s, v) = oauth_token(&app, "admin", "admin").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["token_type"], json!("bearer"));
+    assert_eq!(v["scope"], json!("admin read"));
+    assert!(v["expires_in"].as_i64().is_some_and(|n| n > 0), "{v}");
+    // One identity: the same bearer works on the OSM family.
+    let (s, _) = app
+        .get(
+            "/osm/admin/v1/users",
+            v["access_token"].as_str().expect("token"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let form = |pairs: &[(&str, &str)]| {
+        app.client
+            .post(format!("{}/oauth2/token", app.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_body(pairs))
+    };
+    let r = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "admin"),
+        ("client_secret", "admin"),
+    ])
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    for (pairs, status, error) in [
+        (
+            vec![
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "wrong"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "password"), ("username", "admin")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "admin"),
+                ("client_secret", "nope"),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("username", "admin")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let r = form(&pairs).send().await.expect("send");
+        assert_eq!(r.status(), status, "{pairs:?}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["error"], json!(error), "{pairs:?}: {v}");
+        assert!(v["error_description"].is_string());
+    }
+    let r = app
+        .client
+        .post(format!("{}/oauth2/token", app.base))
+        .json(&json!({"grant_type": "password", "username": "admin", "password": "admin"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_openslice_compatibility_creations_and_deletions_answer_200() {
+    let app = TestApp::start_with(|c| c.tmf.openslice_compat = true).await;
+    let t = admin_bearer(&app).await;
+    let (s, org) = app.post(ORGS, &t, seed_organization()).await;
+    assert_eq!(s, StatusCode::OK, "{org}");
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{ORGS}/{}", org["id"].as_str().expect("id")),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.stop().await;
+}
