@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod catalog;
 pub mod characteristics;
+mod entities;
 pub mod error;
 mod oauth;
 mod party;
@@ -15,6 +17,7 @@ use netorch_core::{Clock, Micros, tenancy::RecordRepository};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use catalog::EVENT_TOPIC as CATALOG_EVENT_TOPIC;
 pub use error::TmfError;
 pub use oauth::OAuthError;
 pub use party::EVENT_TOPIC as PARTY_EVENT_TOPIC;
@@ -34,6 +37,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Answer creations and deletions with 200, as OpenSlice does (`tmf.openslice_compat`).
     pub openslice_compat: bool,
+    /// Serve catalog reads without a token, as OpenSlice (`tmf.anonymous_catalog_reads`).
+    pub anonymous_catalog_reads: bool,
 }
 
 #[derive(Clone)]
@@ -45,6 +50,7 @@ pub(crate) struct TmfState {
 #[openapi(
     components(schemas(error::ErrorBody, oauth::OAuthErrorBody)),
     tags((name = "tmf632", description = "TMF632 Party Management v4 (OpenSlice dialect)"),
+         (name = "tmf633", description = "TMF633 Service Catalog Management v4 (OpenSlice dialect out, both dialects in)"),
          (name = "oauth2", description = "OAuth2 token endpoint over netorch identity"))
 )]
 struct TmfApi;
@@ -66,6 +72,42 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             party::individual::show,
             party::individual::patch,
             party::individual::delete
+        ))
+        .routes(routes!(
+            catalog::service_catalog::list,
+            catalog::service_catalog::create
+        ))
+        .routes(routes!(
+            catalog::service_catalog::show,
+            catalog::service_catalog::patch,
+            catalog::service_catalog::delete
+        ))
+        .routes(routes!(
+            catalog::service_category::list,
+            catalog::service_category::create
+        ))
+        .routes(routes!(
+            catalog::service_category::show,
+            catalog::service_category::patch,
+            catalog::service_category::delete
+        ))
+        .routes(routes!(
+            catalog::service_candidate::list,
+            catalog::service_candidate::create
+        ))
+        .routes(routes!(
+            catalog::service_candidate::show,
+            catalog::service_candidate::patch,
+            catalog::service_candidate::delete
+        ))
+        .routes(routes!(
+            catalog::service_specification::list,
+            catalog::service_specification::create
+        ))
+        .routes(routes!(
+            catalog::service_specification::show,
+            catalog::service_specification::patch,
+            catalog::service_specification::delete
         ))
         .split_for_parts();
     // The token endpoint answers in RFC 6749's shape, a wrong method included.

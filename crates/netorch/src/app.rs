@@ -334,6 +334,7 @@ impl App {
             secrets: secrets.clone(),
             clock: clock.clone(),
             openslice_compat: cfg.tmf.openslice_compat,
+            anonymous_catalog_reads: cfg.tmf.anonymous_catalog_reads,
         };
         let slices_deps = slices_deps(
             cfg,

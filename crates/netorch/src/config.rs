@@ -43,6 +43,8 @@ pub struct Config {
 pub struct TmfSection {
     /// Answer creations and deletions with 200 as OpenSlice does, instead of TMF's 201/204.
     pub openslice_compat: bool,
+    /// Serve TMF633 reads without a token, as OpenSlice does.
+    pub anonymous_catalog_reads: bool,
 }
 
 /// `[oof]`.

@@ -491,3 +491,223 @@ async fn with_openslice_compatibility_creations_and_deletions_answer_200() {
     assert_eq!(s, StatusCode::OK);
     app.stop().await;
 }
+
+const SCM: &str = "/tmf-api/serviceCatalogManagement/v4";
+
+#[tokio::test]
+async fn a_catalog_is_built_from_categories_candidates_and_specifications_given_in_either_dialect()
+{
+    let app = TestApp::start().await;
+    let mut rx = app.bus.subscribe();
+    let t = admin_bearer(&app).await;
+    // OpenSlice's names.
+    let (s, osl) = app
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &t,
+            json!({"name": "5G eMBB", "version": "1.0", "@type": "CustomerFacingServiceSpecification",
+                   "isBundle": false, "targetServiceSchema": null,
+                   "serviceSpecCharacteristic": [{"name": "Coverage", "valueType": "ENUM", "configurable": true,
+                       "serviceSpecCharRelationship": [],
+                       "serviceSpecCharacteristicValue": [{"isDefault": true, "valueType": "SMALLINT",
+                           "value": {"value": "4", "alias": "Local (outdoor)"}}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{osl}");
+    assert!(
+        osl["lastUpdate"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{osl}"
+    );
+    assert_eq!(osl["uuid"], osl["id"]);
+    assert_eq!(osl["@type"], json!("CustomerFacingServiceSpecification"));
+    // The official 2020 names come back as OpenSlice's.
+    let (s, official) = app
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &t,
+            json!({"name": "IoT", "targetEntitySchema": {"@type": "IoTService", "@schemaLocation": "https://x/iot.json"},
+                   "specCharacteristic": [{"name": "devices", "valueType": "number",
+                       "charSpecRelationship": [{"name": "r", "relationshipType": "dependency"}],
+                       "characteristicValueSpecification": [{"value": 100, "isDefault": true}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{official}");
+    assert!(official.get("specCharacteristic").is_none(), "{official}");
+    assert_eq!(
+        official["targetServiceSchema"]["@type"],
+        json!("IoTService")
+    );
+    let c = &official["serviceSpecCharacteristic"][0];
+    assert_eq!(c["serviceSpecCharacteristicValue"][0]["value"], json!(100));
+    assert_eq!(
+        c["serviceSpecCharRelationship"][0]["relationshipType"],
+        json!("dependency")
+    );
+    assert!(c.get("characteristicValueSpecification").is_none(), "{c}");
+
+    // Each specification got its candidate.
+    let (_, candidates) = app
+        .get(&format!("{SCM}/serviceCandidate?sort=name"), &t)
+        .await;
+    let names: Vec<&str> = candidates
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["5G eMBB", "IoT"]);
+    let embb_candidate = candidates[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(candidates[0]["serviceSpecification"]["id"], osl["id"]);
+
+    // Category → candidate, catalog → category; references must exist.
+    let (s, e) = app
+        .post(
+            &format!("{SCM}/serviceCategory"),
+            &t,
+            json!({"name": "x", "serviceCandidate": [{"id": "nope"}]}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (s, category) = app
+        .post(
+            &format!("{SCM}/serviceCategory"),
+            &t,
+            json!({"name": "Mobile", "isRoot": true, "serviceCandidate": [{"id": embb_candidate}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{category}");
+    let (s, catalog) = app
+        .post(
+            &format!("{SCM}/serviceCatalog"),
+            &t,
+            json!({"name": "Main", "category": [{"id": category["id"]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{catalog}");
+
+    // Renaming a specification renames its candidate.
+    let spec_url = format!(
+        "{SCM}/serviceSpecification/{}",
+        osl["id"].as_str().expect("id")
+    );
+    let (s, _, renamed) = app
+        .call(
+            Method::PATCH,
+            &spec_url,
+            Some(&t),
+            Some(json!({"name": "5G eMBB gold", "version": "1.1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{renamed}");
+    let (_, cand) = app
+        .get(&format!("{SCM}/serviceCandidate/{embb_candidate}"), &t)
+        .await;
+    assert_eq!(
+        (&cand["name"], &cand["serviceSpecification"]["version"]),
+        (&json!("5G eMBB gold"), &json!("1.1"))
+    );
+
+    // Reads: any token (not only administrators); writes: administrators.
+    let osm_admin = app.admin_token().await;
+    let p = app.project(&osm_admin, "shop").await;
+    app.user(&osm_admin, "bob", &p, "project_user").await;
+    let (_, bob) = oauth_token(&app, "bob", PW).await;
+    let bob = bob["access_token"].as_str().expect("token").to_string();
+    let (s, _) = app.get(&format!("{SCM}/serviceSpecification"), &bob).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = app
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &bob,
+            json!({"name": "mine"}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::FORBIDDEN);
+    let (s, _, e) = app
+        .call(Method::GET, &format!("{SCM}/serviceCatalog"), None, None)
+        .await;
+    assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+
+    // A listed category cannot go; deleting a specification takes its candidate.
+    let category_url = format!(
+        "{SCM}/serviceCategory/{}",
+        category["id"].as_str().expect("id")
+    );
+    let (s, _, e) = app
+        .call(Method::DELETE, &category_url, Some(&t), None)
+        .await;
+    assert_tmf_error(s, &e, StatusCode::CONFLICT);
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!(
+                "{SCM}/serviceCatalog/{}",
+                catalog["id"].as_str().expect("id")
+            ),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = app
+        .call(Method::DELETE, &category_url, Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = app.call(Method::DELETE, &spec_url, Some(&t), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, e) = app
+        .get(&format!("{SCM}/serviceCandidate/{embb_candidate}"), &t)
+        .await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+
+    let mut keys = Vec::new();
+    while !keys.contains(&"ServiceSpecificationDeleteEvent".to_string()) {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event")
+            .expect("event");
+        if e.topic == "tmf633" {
+            keys.push(e.key.clone());
+        }
+    }
+    for k in [
+        "ServiceSpecificationCreateEvent",
+        "ServiceCandidateCreateEvent",
+        "ServiceCategoryCreateEvent",
+        "ServiceCatalogCreateEvent",
+        "ServiceSpecificationChangeEvent",
+        "ServiceCandidateChangeEvent",
+        "ServiceCatalogDeleteEvent",
+        "ServiceCategoryDeleteEvent",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn catalog_reads_may_be_anonymous_by_configuration() {
+    let app = TestApp::start_with(|c| c.tmf.anonymous_catalog_reads = true).await;
+    let (s, _, v) = app
+        .call(
+            Method::GET,
+            &format!("{SCM}/serviceSpecification"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, e) = app
+        .call(
+            Method::POST,
+            &format!("{SCM}/serviceSpecification"),
+            None,
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+    // Parties stay for administrators.
+    let (s, _, e) = app.call(Method::GET, ORGS, None, None).await;
+    assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
