@@ -146,7 +146,7 @@ pub(crate) const SPECIFICATION: Kind = Kind {
 };
 
 /// The candidate that offers a specification (OpenSlice creates one per specification).
-fn candidate_for(spec: &Value, id: &str, now: Micros) -> Value {
+pub(crate) fn candidate_for(spec: &Value, id: &str, now: Micros) -> Value {
     let spec_id = spec["id"].as_str().unwrap_or_default();
     json!({
         "id": id, "uuid": id, "href": format!("{}/{id}", CANDIDATE.path),

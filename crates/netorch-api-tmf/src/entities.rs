@@ -311,6 +311,20 @@ pub(crate) fn new_record(id: &str, doc: Value, project: &str, now: Micros) -> Re
     }
 }
 
+/// Validates and completes a document under `id` without checking references (the caller makes
+/// them, in the same transaction).
+pub(crate) fn build(
+    s: &TmfState,
+    kind: &Kind,
+    id: &str,
+    mut doc: Map<String, Value>,
+    now: Micros,
+) -> Result<Value, TmfError> {
+    normalize(kind, &mut doc);
+    validate(kind, &doc)?;
+    complete(s, kind, id, doc, &Value::Null, now)
+}
+
 /// Validates and completes a new entity: `(id, document)`.
 pub(crate) async fn prepare(
     s: &TmfState,

@@ -49,6 +49,9 @@ pub enum TmfError {
     /// The route does not serve this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A peer OSS failed: unreachable, refused our credentials, or answered garbage (502).
+    #[error("{0}")]
+    BadGateway(String),
     /// The store cannot be reached (503); the cause is logged.
     #[error("{0}")]
     Unavailable(String),
@@ -68,6 +71,7 @@ impl TmfError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +87,7 @@ impl TmfError {
             Self::Conflict(_) => "CONFLICT",
             Self::TooLarge => "PAYLOAD_TOO_LARGE",
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::BadGateway(_) => "PEER_FAILED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }

@@ -7,13 +7,16 @@ mod entities;
 pub mod error;
 mod oauth;
 mod party;
+pub mod peer;
+pub mod peering;
 pub mod query;
 
 use std::sync::Arc;
 
 use axum::{Router, http::Method};
 use netorch_auth::{IdentityService, secrets::SecretBox};
-use netorch_core::{Clock, Micros, tenancy::RecordRepository};
+use netorch_core::{Clock, Micros, events::OutboxRepository, tenancy::RecordRepository};
+use netorch_scheduler::JobHandler;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -39,6 +42,10 @@ pub struct Deps {
     pub openslice_compat: bool,
     /// Serve catalog reads without a token, as OpenSlice (`tmf.anonymous_catalog_reads`).
     pub anonymous_catalog_reads: bool,
+    /// Events that go with no record change (peering failures).
+    pub outbox: Arc<dyn OutboxRepository>,
+    /// Calls to peer OSSs.
+    pub peer: peer::PeerClient,
 }
 
 #[derive(Clone)]
@@ -51,6 +58,7 @@ pub(crate) struct TmfState {
     components(schemas(error::ErrorBody, oauth::OAuthErrorBody)),
     tags((name = "tmf632", description = "TMF632 Party Management v4 (OpenSlice dialect)"),
          (name = "tmf633", description = "TMF633 Service Catalog Management v4 (OpenSlice dialect out, both dialects in)"),
+         (name = "peering", description = "HypO peering API: import a peer OSS's service specifications, heartbeat"),
          (name = "oauth2", description = "OAuth2 token endpoint over netorch identity"))
 )]
 struct TmfApi;
@@ -109,6 +117,9 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             catalog::service_specification::patch,
             catalog::service_specification::delete
         ))
+        .routes(routes!(peering::list, peering::fetch))
+        .routes(routes!(peering::add))
+        .routes(routes!(peering::show, peering::update, peering::remove))
         .split_for_parts();
     // The token endpoint answers in RFC 6749's shape, a wrong method included.
     let (oauth, oauth_api) = OpenApiRouter::new()
@@ -122,6 +133,16 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .merge(oauth.method_not_allowed_fallback(oauth::method_not_allowed))
         .with_state(state);
     (router, api)
+}
+
+/// Scheduler jobs of the family (the peering heartbeat).
+pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
+    vec![(
+        peering::HEARTBEAT_JOB,
+        Arc::new(peering::Heartbeat {
+            state: TmfState { deps: deps.clone() },
+        }) as Arc<dyn JobHandler>,
+    )]
 }
 
 async fn method_not_allowed(method: Method) -> TmfError {

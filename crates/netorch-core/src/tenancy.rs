@@ -120,6 +120,16 @@ pub trait RecordRepository: Send + Sync + 'static {
         records: &[(&str, &Record)],
         events: &[NewEvent],
     ) -> Result<(), StoreError>;
+    /// Inserts, updates (each only if its stored revision is still `revision - 1`, else
+    /// `Conflict`) and deletes records of any collections in one transaction with `events`: all
+    /// or nothing.
+    async fn write_records(
+        &self,
+        inserts: &[(&str, &Record)],
+        updates: &[(&str, &Record)],
+        deletes: &[(&str, &str)],
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
     /// Deletes several records in one transaction; how many existed.
     async fn delete_records(
         &self,

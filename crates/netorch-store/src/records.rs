@@ -63,6 +63,84 @@ impl Store {
         }
     }
 
+    async fn insert_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        collection: &str,
+        r: &Record,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO records (collection, id, name, body, created, modified, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(collection)
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(r.body.to_string())
+        .bind(r.created)
+        .bind(r.modified)
+        .bind(r.revision)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("{collection} '{}' already exists", r.id))
+            }
+            other => other,
+        })?;
+        Store::write_owners(tx, collection, r).await
+    }
+
+    /// Replaces a record if its stored revision is still `r.revision - 1`.
+    async fn update_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        collection: &str,
+        r: &Record,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE records SET name = $3, body = $4, modified = $5, revision = $6 \
+             WHERE collection = $1 AND id = $2 AND revision = $7",
+        )
+        .bind(collection)
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(r.body.to_string())
+        .bind(r.modified)
+        .bind(r.revision)
+        .bind(r.revision - 1)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            let exists: Option<(i64,)> =
+                sqlx::query_as("SELECT revision FROM records WHERE collection = $1 AND id = $2")
+                    .bind(collection)
+                    .bind(&r.id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            return Err(match exists {
+                None => StoreError::NotFound {
+                    kind: "record",
+                    key: r.id.clone(),
+                },
+                Some(_) => StoreError::Conflict(format!(
+                    "{collection} '{}' was modified concurrently; read it again and retry",
+                    r.id
+                )),
+            });
+        }
+        for table in ["record_owners", "record_names"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE collection = $1 AND id = $2"
+            )))
+            .bind(collection)
+            .bind(&r.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        Store::write_owners(tx, collection, r).await
+    }
+
     async fn write_owners(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         collection: &str,
@@ -170,27 +248,30 @@ impl RecordRepository for Store {
         records: &[(&str, &Record)],
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
+        self.write_records(records, &[], &[], events).await
+    }
+
+    async fn write_records(
+        &self,
+        inserts: &[(&str, &Record)],
+        updates: &[(&str, &Record)],
+        deletes: &[(&str, &str)],
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        for (collection, r) in records {
-            sqlx::query(
-                "INSERT INTO records (collection, id, name, body, created, modified, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(*collection)
-            .bind(&r.id)
-            .bind(r.name.as_deref())
-            .bind(r.body.to_string())
-            .bind(r.created)
-            .bind(r.modified)
-            .bind(r.revision)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("{collection} '{}' already exists", r.id))
-                }
-                other => other,
-            })?;
-            Store::write_owners(&mut tx, collection, r).await?;
+        for (collection, r) in inserts {
+            Store::insert_in(&mut tx, collection, r).await?;
+        }
+        for (collection, r) in updates {
+            Store::update_in(&mut tx, collection, r).await?;
+        }
+        for (collection, id) in deletes {
+            sqlx::query("DELETE FROM records WHERE collection = $1 AND id = $2")
+                .bind(*collection)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         self.commit_with(tx, events).await
     }
@@ -301,50 +382,7 @@ impl RecordRepository for Store {
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
         let mut tx = self.write().begin().await.map_err(map_err)?;
-        let done = sqlx::query(
-            "UPDATE records SET name = $3, body = $4, modified = $5, revision = $6 \
-             WHERE collection = $1 AND id = $2 AND revision = $7",
-        )
-        .bind(collection)
-        .bind(&r.id)
-        .bind(r.name.as_deref())
-        .bind(r.body.to_string())
-        .bind(r.modified)
-        .bind(r.revision)
-        .bind(r.revision - 1)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            let exists: Option<(i64,)> =
-                sqlx::query_as("SELECT revision FROM records WHERE collection = $1 AND id = $2")
-                    .bind(collection)
-                    .bind(&r.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            return Err(match exists {
-                None => StoreError::NotFound {
-                    kind: "record",
-                    key: r.id.clone(),
-                },
-                Some(_) => StoreError::Conflict(format!(
-                    "{collection} '{}' was modified concurrently; read it again and retry",
-                    r.id
-                )),
-            });
-        }
-        for table in ["record_owners", "record_names"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE collection = $1 AND id = $2"
-            )))
-            .bind(collection)
-            .bind(&r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        Store::write_owners(&mut tx, collection, r).await?;
+        Store::update_in(&mut tx, collection, r).await?;
         self.commit_with(tx, events).await
     }
 

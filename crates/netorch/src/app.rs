@@ -335,6 +335,13 @@ impl App {
             clock: clock.clone(),
             openslice_compat: cfg.tmf.openslice_compat,
             anonymous_catalog_reads: cfg.tmf.anonymous_catalog_reads,
+            outbox: Arc::new(store.clone()),
+            peer: netorch_api_tmf::peer::PeerClient::new(
+                cfg.tmf.peer_timeout,
+                cfg.tmf.peer_max_body,
+                cfg.tmf.peer_attempts,
+                Duration::from_millis(200),
+            ),
         };
         let slices_deps = slices_deps(
             cfg,
@@ -478,6 +485,14 @@ impl App {
             for (kind, handler) in netorch_api_slices::job_handlers(&slices_deps) {
                 s.register(kind, handler);
             }
+            for (kind, handler) in netorch_api_tmf::job_handlers(&tmf_deps) {
+                s.register(kind, handler);
+            }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_tmf::peering::HEARTBEAT_JOB.into(),
+                schedule: Schedule::Every(cfg.tmf.heartbeat_interval),
+                payload: json!({}),
+            });
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_slices::EXPIRE_JOB.into(),
                 schedule: Schedule::Every(cfg.slices.sweep_interval),

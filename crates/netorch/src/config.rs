@@ -38,13 +38,36 @@ pub struct Config {
 }
 
 /// `[tmf]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TmfSection {
     /// Answer creations and deletions with 200 as OpenSlice does, instead of TMF's 201/204.
     pub openslice_compat: bool,
     /// Serve TMF633 reads without a token, as OpenSlice does.
     pub anonymous_catalog_reads: bool,
+    /// How often every peering's specifications are fetched again.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Time limit of one call to a peer.
+    #[serde(with = "humantime_serde")]
+    pub peer_timeout: Duration,
+    /// Largest answer accepted from a peer, bytes.
+    pub peer_max_body: usize,
+    /// Tries per call to a peer (unreachable or 5xx), with doubling backoff from 200 ms.
+    pub peer_attempts: u32,
+}
+
+impl Default for TmfSection {
+    fn default() -> Self {
+        Self {
+            openslice_compat: false,
+            anonymous_catalog_reads: false,
+            heartbeat_interval: Duration::from_secs(300),
+            peer_timeout: Duration::from_secs(10),
+            peer_max_body: 8 * 1024 * 1024,
+            peer_attempts: 3,
+        }
+    }
 }
 
 /// `[oof]`.

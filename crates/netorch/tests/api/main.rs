@@ -67,6 +67,16 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
         clock: std::sync::Arc<dyn netorch_core::Clock>,
     ) -> Self {
+        Self::start_at(db, tweak, clock, 0).await
+    }
+
+    /// As `start_on`, listening on a given port (0: any), so that a restart keeps its address.
+    pub async fn start_at(
+        db: TestDb,
+        tweak: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn netorch_core::Clock>,
+        port: u16,
+    ) -> Self {
         netorch::install_crypto();
         let mut cfg = Config {
             data_dir: db.dir.path().join("data"),
@@ -80,7 +90,7 @@ impl TestApp {
         let bus = app.bus.clone();
         let store = app.store.clone();
         let served_cfg = cfg.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = CancellationToken::new();
         let s = stop.clone();

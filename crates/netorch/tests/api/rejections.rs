@@ -29,7 +29,7 @@ fn family(path: &str) -> Option<Family> {
         Some(Family::Oof)
     } else if path.starts_with("/apis/v1alpha1/") || path.starts_with("/.well-known/") {
         Some(Family::Slices)
-    } else if path.starts_with("/tmf-api/") {
+    } else if path.starts_with("/tmf-api/") || path.starts_with("/peering-api/") {
         Some(Family::Tmf)
     } else if path.starts_with("/oauth2/") {
         Some(Family::OAuth)

@@ -1,7 +1,7 @@
 //! TMF632 Party Management and the OAuth2 token endpoint over HTTP: the seed's organization as
 //! HypO posts it, TMF630 queries, merge-patch of characteristics, sealed secrets, refusals.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -709,5 +709,358 @@ async fn catalog_reads_may_be_anonymous_by_configuration() {
     // Parties stay for administrators.
     let (s, _, e) = app.call(Method::GET, ORGS, None, None).await;
     assert_tmf_error(s, &e, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+const PEERING: &str = "/peering-api/peering";
+
+/// The seed's organization, pointed at `peer` (its token endpoint and the bootstrap admin).
+fn organization_for(peer_base: &str, password: &str) -> Value {
+    let mut org = seed_organization();
+    for c in org["partyCharacteristic"].as_array_mut().expect("list") {
+        let v = match c["name"].as_str().expect("name") {
+            "EXTERNAL_TMF_API_BASE_URL" => peer_base.to_string(),
+            "EXTERNAL_TMF_API_OAUTH2_TOKEN_URI" => format!("{peer_base}/oauth2/token"),
+            "EXTERNAL_TMF_API_PASSWORD" => password.to_string(),
+            _ => continue,
+        };
+        c["value"]["value"] = json!(v);
+    }
+    org
+}
+
+async fn wait_peering(app: &TestApp, t: &str, id: &str, until: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let (s, v) = app.get(&format!("{PEERING}/{id}"), t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if until(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("peering {id} never reached the expected state");
+}
+
+async fn local_spec(app: &TestApp, t: &str, id: &str) -> Value {
+    let (s, v) = app
+        .get(&format!("{SCM}/serviceSpecification/{id}"), t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn a_peer_oss_is_peered_in_the_seeds_three_steps_watched_by_the_heartbeat_and_removed() {
+    // The peered OSS: another netorch with two specifications.
+    let peer = TestApp::start().await;
+    let port: u16 = peer
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .parse()
+        .expect("port");
+    let pt = admin_bearer(&peer).await;
+    let mut remote = BTreeMap::new();
+    for (name, version) in [("K8aaS", "0.1.0"), ("A GST(NEST) Service Example", "5.0.0")] {
+        let (s, v) = peer
+            .post(&format!("{SCM}/serviceSpecification"), &pt,
+                json!({"name": name, "version": version, "lifecycleStatus": "In design", "@type": "CustomerFacingServiceSpecification",
+                       "serviceSpecCharacteristic": [{"name": "replicas", "valueType": "INTEGER",
+                           "serviceSpecCharacteristicValue": [{"value": {"value": "1", "alias": null}}]}]}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        remote.insert(name, v["id"].as_str().expect("id").to_string());
+    }
+    // The hyper-orchestrator.
+    let hypo = TestApp::start_with(|c| {
+        c.tmf.heartbeat_interval = Duration::from_millis(200);
+        c.tmf.peer_attempts = 1;
+        c.tmf.peer_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let mut rx = hypo.bus.subscribe();
+    let t = admin_bearer(&hypo).await;
+    // Step 1: the organization.
+    let (s, org) = hypo
+        .post(ORGS, &t, organization_for(&peer.base, "admin"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{org}");
+    let org_id = org["id"].as_str().expect("id").to_string();
+    // Step 2: the peer's specifications, with the organization as the TMF API answered it.
+    let (s, listed) = hypo
+        .post(PEERING, &t, json!({"organization": org, "serviceSpecs": {}, "peeredSpecs": {}, "serviceCatalogs": []}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{listed}");
+    let mut names: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["A GST(NEST) Service Example", "K8aaS"]);
+    // Unknown specification ids: refused, nothing imported.
+    let (s, e) = hypo
+        .post(&format!("{PEERING}/add"), &t, json!({"organization": org, "serviceSpecs": {"no-such-spec": "X"}, "serviceCatalogs": []}))
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (_, none) = hypo.get(&format!("{SCM}/serviceSpecification"), &t).await;
+    assert_eq!(none, json!([]));
+    // Step 3: the chosen specification, into a catalog and category made for it.
+    let k8s = remote["K8aaS"].clone();
+    let (s, peering) = hypo
+        .post(&format!("{PEERING}/add"), &t, json!({"organization": org, "serviceSpecs": {k8s.as_str(): "K8aaS"}, "peeredSpecs": {},
+            "serviceCatalogs": [{"name": "test-peer-catalog", "categories": [{"name": "test-peer-category", "specifications": ["K8aaS"]}]}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{peering}");
+    assert_eq!(peering["status"], json!("ACTIVE"));
+    let local_id = peering["peeredSpecs"][k8s.as_str()]
+        .as_str()
+        .expect("local")
+        .to_string();
+    let spec = local_spec(&hypo, &t, &local_id).await;
+    assert_eq!(spec["name"], json!("K8aaS"));
+    assert_eq!(
+        spec["relatedParty"][0],
+        json!({"id": org_id, "name": "Openslice-dev", "role": "ORGANIZATION",
+        "extendedInfo": k8s, "@referredType": "Organization"})
+    );
+    assert_eq!(
+        spec["serviceSpecCharacteristic"][0]["name"],
+        json!("replicas")
+    );
+    let (_, catalogs) = hypo
+        .get(&format!("{SCM}/serviceCatalog?name=test-peer-catalog"), &t)
+        .await;
+    let category_id = catalogs[0]["category"][0]["id"]
+        .as_str()
+        .expect("category")
+        .to_string();
+    let (_, category) = hypo
+        .get(&format!("{SCM}/serviceCategory/{category_id}"), &t)
+        .await;
+    assert_eq!(category["name"], json!("test-peer-category"));
+    assert_eq!(category["serviceCandidate"][0]["name"], json!("K8aaS"));
+    let (s, e) = hypo
+        .post(
+            &format!("{PEERING}/add"),
+            &t,
+            json!({"organization": org_id, "serviceSpecs": {k8s.as_str(): "K8aaS"}}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::CONFLICT);
+
+    // A change on the peer reaches the catalog with the next heartbeat.
+    let (s, _, v) = peer
+        .call(
+            Method::PATCH,
+            &format!("{SCM}/serviceSpecification/{k8s}"),
+            Some(&pt),
+            Some(json!({"version": "0.2.0"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for _ in 0..300 {
+        if local_spec(&hypo, &t, &local_id).await["version"] == json!("0.2.0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        local_spec(&hypo, &t, &local_id).await["version"],
+        json!("0.2.0")
+    );
+
+    // The peer goes away: the heartbeat says so and the specification is unavailable; it comes
+    // back (same address): so does the specification.
+    let peer_db = peer.stop_keeping_db().await;
+    let down = wait_peering(&hypo, &t, &org_id, |p| p["status"] == json!("UNREACHABLE")).await;
+    assert!(
+        down["consecutiveFailures"].as_u64().is_some_and(|n| n >= 1),
+        "{down}"
+    );
+    assert!(down["lastError"].is_string(), "{down}");
+    assert_eq!(
+        local_spec(&hypo, &t, &local_id).await["lifecycleStatus"],
+        json!("Unavailable")
+    );
+    let peer = TestApp::start_at(
+        peer_db,
+        |_| {},
+        std::sync::Arc::new(netorch_core::SystemClock),
+        port,
+    )
+    .await;
+    let up = wait_peering(&hypo, &t, &org_id, |p| p["status"] == json!("ACTIVE")).await;
+    assert_eq!(up["consecutiveFailures"], json!(0));
+    assert_eq!(
+        local_spec(&hypo, &t, &local_id).await["lifecycleStatus"],
+        json!("In design")
+    );
+
+    // PATCH re-fetches (a new choice); DELETE removes the peering and what it imported.
+    let gst = remote["A GST(NEST) Service Example"].clone();
+    let (s, _, patched) = hypo
+        .call(
+            Method::PATCH,
+            &format!("{PEERING}/{org_id}"),
+            Some(&t),
+            Some(json!({"serviceSpecs": {gst.as_str(): "A GST(NEST) Service Example"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{patched}");
+    assert!(
+        patched["peeredSpecs"].get(k8s.as_str()).is_none(),
+        "{patched}"
+    );
+    let (s, e) = hypo
+        .get(&format!("{SCM}/serviceSpecification/{local_id}"), &t)
+        .await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    let (s, _, _) = hypo
+        .call(
+            Method::DELETE,
+            &format!("{PEERING}/{org_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = hypo.get(&format!("{PEERING}/{org_id}"), &t).await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    let (_, left) = hypo.get(&format!("{SCM}/serviceSpecification"), &t).await;
+    assert_eq!(left, json!([]));
+    for (method, path) in [
+        (Method::PATCH, format!("{PEERING}/{org_id}")),
+        (Method::DELETE, format!("{PEERING}/{org_id}")),
+    ] {
+        let (s, _, e) = hypo.call(method, &path, Some(&t), Some(json!({}))).await;
+        assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    }
+
+    // The six topics of the seed, with the exact names (the refused /add raised the failure).
+    let mut topics = std::collections::BTreeSet::new();
+    while topics.len() < 6 {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event")
+            .expect("event");
+        if !e.topic.starts_with("tmf63") {
+            topics.insert(e.topic.clone());
+        }
+    }
+    assert_eq!(
+        topics.into_iter().collect::<Vec<_>>(),
+        [
+            "alarm-management-channel",
+            "east-west-peering-failure",
+            "east-west-peering-termination",
+            "peered-organization-heartbeat-failure",
+            "tmf-api-peered-organization-service-specs",
+            "updated-peered-organization-service-specs",
+        ]
+    );
+    hypo.stop().await;
+    peer.stop().await;
+}
+
+/// A peer that answers `body` with `status` to everything.
+async fn fake_peer(status: u16, body: Vec<u8>) -> String {
+    use axum::{Router, http::StatusCode as S, routing::any};
+    let body = std::sync::Arc::new(body);
+    let app = Router::new().fallback(any(move || {
+        let body = body.clone();
+        async move { (S::from_u16(status).expect("status"), (*body).clone()) }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn peers_that_fail_are_recorded_as_failures_with_an_alarm_and_nothing_is_imported() {
+    let app = TestApp::start_with(|c| {
+        c.tmf.peer_attempts = 2;
+        c.tmf.peer_timeout = Duration::from_secs(2);
+        c.tmf.peer_max_body = 1024 * 1024;
+    })
+    .await;
+    let mut rx = app.bus.subscribe();
+    let t = admin_bearer(&app).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let garbage = fake_peer(200, b"<html>not json</html>".to_vec()).await;
+    let huge = fake_peer(200, vec![b' '; 50 * 1024 * 1024]).await;
+    let other = TestApp::start().await;
+    for (base, password, why) in [
+        (closed.as_str(), "admin", "token request"),
+        (garbage.as_str(), "admin", "not JSON"),
+        (huge.as_str(), "admin", "larger than"),
+        (other.base.as_str(), "wrong", "refused the credentials"),
+    ] {
+        let (s, org) = app.post(ORGS, &t, organization_for(base, password)).await;
+        assert_eq!(s, StatusCode::CREATED, "{org}");
+        let (s, e) = app
+            .post(PEERING, &t, json!({"organization": org, "serviceSpecs": {}, "peeredSpecs": {}, "serviceCatalogs": []}))
+            .await;
+        assert_tmf_error(s, &e, StatusCode::BAD_GATEWAY);
+        assert!(
+            e["message"].as_str().unwrap_or_default().contains(why),
+            "{base}: {e}"
+        );
+        let (s, e) = app
+            .post(
+                &format!("{PEERING}/add"),
+                &t,
+                json!({"organization": org, "serviceSpecs": {"x": "X"}}),
+            )
+            .await;
+        assert_tmf_error(s, &e, StatusCode::BAD_GATEWAY);
+    }
+    // An organization without peering settings, an unknown one, a malformed request.
+    let (_, bare) = app.post(ORGS, &t, json!({"name": "no settings"})).await;
+    let (s, e) = app.post(PEERING, &t, json!({"organization": bare})).await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (s, e) = app.post(PEERING, &t, json!({"organization": "nope"})).await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    let (s, e) = app
+        .post(
+            &format!("{PEERING}/add"),
+            &t,
+            json!({"organization": bare, "serviceSpecs": {}}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (_, peerings) = app.get(PEERING, &t).await;
+    assert_eq!(peerings, json!([]));
+    let (_, specs) = app.get(&format!("{SCM}/serviceSpecification"), &t).await;
+    assert_eq!(specs, json!([]));
+    // Each failure is an event and an alarm.
+    let (mut failures, mut alarms) = (0, 0);
+    while failures < 9 || alarms < 9 {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event")
+            .expect("event");
+        match e.topic.as_str() {
+            "east-west-peering-failure" => failures += 1,
+            "alarm-management-channel" => {
+                assert_eq!(e.payload["state"], json!("raised"));
+                assert_eq!(
+                    e.payload["alarmedObject"]["@referredType"],
+                    json!("Organization")
+                );
+                alarms += 1;
+            }
+            _ => {}
+        }
+    }
+    other.stop().await;
     app.stop().await;
 }
