@@ -169,28 +169,18 @@ pub(crate) async fn create_specification(
 ) -> Result<Response, TmfError> {
     let cid = netorch_core::new_id();
     let candidate = candidate_for(&spec, &cid, now);
-    let records = [
-        (
-            SPECIFICATION.collection,
-            entities::new_record(&id, spec.clone(), project, now),
-        ),
-        (
-            CANDIDATE.collection,
-            entities::new_record(&cid, candidate.clone(), project, now),
-        ),
-    ];
-    let refs: Vec<(&str, &netorch_core::tenancy::Record)> =
-        records.iter().map(|(c, r)| (*c, r)).collect();
-    s.deps
-        .records
-        .insert_records(
-            &refs,
-            &[
-                entities::event(&SPECIFICATION, "Create", &spec, now),
-                entities::event(&CANDIDATE, "Create", &candidate, now),
-            ],
-        )
-        .await?;
+    let mut batch = entities::Batch::default();
+    batch.entity_event(&SPECIFICATION, "Create", &spec, now);
+    batch.entity_event(&CANDIDATE, "Create", &candidate, now);
+    batch.inserts.push((
+        SPECIFICATION.collection,
+        entities::new_record(&id, spec.clone(), project, now),
+    ));
+    batch.inserts.push((
+        CANDIDATE.collection,
+        entities::new_record(&cid, candidate, project, now),
+    ));
+    batch.commit(s).await?;
     tracing::info!(id = %id, candidate = %cid, "service specification created");
     Ok(entities::created(s, &SPECIFICATION, spec))
 }

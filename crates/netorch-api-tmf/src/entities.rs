@@ -276,6 +276,57 @@ pub(crate) fn shown(kind: &Kind, mut doc: Value) -> Value {
     doc
 }
 
+/// Where TMF633 events wait for the hub's notification sweep (written with the change).
+pub(crate) const HUB_EVENTS: &str = "tmf_hub_events";
+
+/// Record inserts, revision-checked updates, deletes and events applied in one transaction;
+/// catalog events also leave a record for the hub's subscribers, in that same transaction.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub inserts: Vec<(&'static str, Record)>,
+    pub updates: Vec<(&'static str, Record)>,
+    pub deletes: Vec<(&'static str, String)>,
+    pub events: Vec<NewEvent>,
+}
+
+impl Batch {
+    /// The `<type><what>Event` of an entity (and its hub record for catalog entities).
+    pub(crate) fn entity_event(&mut self, kind: &Kind, what: &str, doc: &Value, now: Micros) {
+        let e = event(kind, what, doc, now);
+        if kind.flavor == Flavor::Catalog {
+            let id = e.payload["eventId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.inserts.push((
+                HUB_EVENTS,
+                Record {
+                    id,
+                    name: None,
+                    body: e.payload.clone(),
+                    owners: Ownership::default(),
+                    created: now,
+                    modified: now,
+                    revision: 1,
+                },
+            ));
+        }
+        self.events.push(e);
+    }
+
+    /// Applies everything, or nothing.
+    pub(crate) async fn commit(self, s: &TmfState) -> Result<(), netorch_core::StoreError> {
+        let inserts: Vec<(&str, &Record)> = self.inserts.iter().map(|(c, r)| (*c, r)).collect();
+        let updates: Vec<(&str, &Record)> = self.updates.iter().map(|(c, r)| (*c, r)).collect();
+        let deletes: Vec<(&str, &str)> =
+            self.deletes.iter().map(|(c, i)| (*c, i.as_str())).collect();
+        s.deps
+            .records
+            .write_records(&inserts, &updates, &deletes, &self.events)
+            .await
+    }
+}
+
 /// A TMF event envelope for the outbox.
 pub(crate) fn event(kind: &Kind, what: &str, doc: &Value, now: Micros) -> NewEvent {
     let name = format!("{}{what}Event", kind.type_name);
@@ -381,11 +432,13 @@ pub(crate) async fn create(
     if kind.collection == crate::catalog::SPECIFICATION.collection {
         return crate::catalog::create_specification(s, &me.project_id, id, doc, now).await;
     }
-    let r = new_record(&id, doc.clone(), &me.project_id, now);
-    s.deps
-        .records
-        .insert_record(kind.collection, &r, &[event(kind, "Create", &doc, now)])
-        .await?;
+    let mut batch = Batch::default();
+    batch.entity_event(kind, "Create", &doc, now);
+    batch.inserts.push((
+        kind.collection,
+        new_record(&id, doc.clone(), &me.project_id, now),
+    ));
+    batch.commit(s).await?;
     tracing::info!(kind = kind.type_name, id = %id, "TMF entity created");
     Ok(created(s, kind, doc))
 }
@@ -468,16 +521,10 @@ pub(crate) async fn apply_patch(
         let next = complete(s, kind, id, doc, &previous, now)?;
         r.body = next.clone();
         r.touch(now);
-        match s
-            .deps
-            .records
-            .update_record(
-                kind.collection,
-                &r,
-                &[event(kind, kind.change_event, &next, now)],
-            )
-            .await
-        {
+        let mut batch = Batch::default();
+        batch.entity_event(kind, kind.change_event, &next, now);
+        batch.updates.push((kind.collection, r));
+        match batch.commit(s).await {
             Ok(()) => return Ok(next),
             Err(netorch_core::StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -513,20 +560,18 @@ pub(crate) async fn delete(
     auth::administrator(s, headers, "delete").await?;
     let r = load(s, kind, id).await?;
     let now = s.deps.clock.now();
-    let mut keys = vec![(kind.collection, id.to_string())];
-    keys.extend(crate::catalog::dependents(s, kind, &r).await?);
-    let refs: Vec<(&str, &str)> = keys.iter().map(|(c, i)| (*c, i.as_str())).collect();
-    let gone = s
-        .deps
-        .records
-        .delete_records(&refs, &[event(kind, "Delete", &r.body, now)])
-        .await?;
-    if gone == 0 {
-        return Err(TmfError::NotFound(format!(
-            "{} '{id}' not found",
-            kind.type_name
-        )));
+    let mut batch = Batch::default();
+    batch.deletes.push((kind.collection, id.to_string()));
+    for (collection, dependent) in crate::catalog::dependents(s, kind, &r).await? {
+        if collection == crate::catalog::CANDIDATE.collection
+            && let Ok(c) = load(s, &crate::catalog::CANDIDATE, &dependent).await
+        {
+            batch.entity_event(&crate::catalog::CANDIDATE, "Delete", &c.body, now);
+        }
+        batch.deletes.push((collection, dependent));
     }
+    batch.entity_event(kind, "Delete", &r.body, now);
+    batch.commit(s).await?;
     Ok(if s.deps.openslice_compat {
         StatusCode::OK
     } else {

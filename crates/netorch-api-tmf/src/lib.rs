@@ -5,6 +5,7 @@ mod catalog;
 pub mod characteristics;
 mod entities;
 pub mod error;
+mod hub;
 mod oauth;
 mod party;
 pub mod peer;
@@ -15,13 +16,16 @@ use std::sync::Arc;
 
 use axum::{Router, http::Method};
 use netorch_auth::{IdentityService, secrets::SecretBox};
-use netorch_core::{Clock, Micros, events::OutboxRepository, tenancy::RecordRepository};
+use netorch_core::{
+    Clock, Micros, events::OutboxRepository, jobs::JobRepository, tenancy::RecordRepository,
+};
 use netorch_scheduler::JobHandler;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use catalog::EVENT_TOPIC as CATALOG_EVENT_TOPIC;
 pub use error::TmfError;
+pub use hub::NOTIFY_JOB as HUB_NOTIFY_JOB;
 pub use oauth::OAuthError;
 pub use party::EVENT_TOPIC as PARTY_EVENT_TOPIC;
 
@@ -46,6 +50,12 @@ pub struct Deps {
     pub outbox: Arc<dyn OutboxRepository>,
     /// Calls to peer OSSs.
     pub peer: peer::PeerClient,
+    /// Durable jobs (hub deliveries).
+    pub jobs: Arc<dyn JobRepository>,
+    /// Wakes the scheduler after an enqueue.
+    pub job_waker: Arc<tokio::sync::Notify>,
+    /// This server's public base URL (`tmf.public_url`): peers notify `<it>/tmf-api/...`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -117,6 +127,9 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             catalog::service_specification::patch,
             catalog::service_specification::delete
         ))
+        .routes(routes!(hub::subscribe, hub::list))
+        .routes(routes!(hub::unsubscribe))
+        .routes(routes!(hub::listener))
         .routes(routes!(peering::list, peering::fetch))
         .routes(routes!(peering::add))
         .routes(routes!(peering::show, peering::update, peering::remove))
@@ -137,12 +150,23 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
 
 /// Scheduler jobs of the family (the peering heartbeat).
 pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
-    vec![(
-        peering::HEARTBEAT_JOB,
-        Arc::new(peering::Heartbeat {
-            state: TmfState { deps: deps.clone() },
-        }) as Arc<dyn JobHandler>,
-    )]
+    let state = TmfState { deps: deps.clone() };
+    vec![
+        (
+            peering::HEARTBEAT_JOB,
+            Arc::new(peering::Heartbeat {
+                state: state.clone(),
+            }) as Arc<dyn JobHandler>,
+        ),
+        (
+            hub::NOTIFY_JOB,
+            Arc::new(hub::Notify {
+                state,
+                seen: Arc::default(),
+            }),
+        ),
+        (hub::DELIVER_JOB, Arc::new(hub::Deliver::new())),
+    ]
 }
 
 async fn method_not_allowed(method: Method) -> TmfError {

@@ -329,6 +329,59 @@ impl PeerClient {
         Ok((status, v))
     }
 
+    /// Subscribes `callback` to the peer's specification changes (`POST /hub`); the subscription id.
+    pub async fn subscribe(&self, p: &PeerSettings, callback: &str) -> Result<String, PeerError> {
+        let token = self.token(p).await?;
+        let url = format!("{}/tmf-api/serviceCatalogManagement/v4/hub", p.base_url);
+        let body = serde_json::json!({"callback": callback,
+            "query": "eventType=ServiceSpecificationChangeEvent,ServiceSpecificationDeleteEvent"});
+        let (status, answer) = self
+            .send(&format!("POST {url}"), || {
+                let mut rb = self.http(p).post(&url).json(&body);
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                rb
+            })
+            .await?;
+        if !status.is_success() {
+            return Err(PeerError::Answer(format!(
+                "POST {url}: the peer answered {status}"
+            )));
+        }
+        serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or_else(|| {
+                PeerError::Answer(format!("POST {url}: no subscription id in the answer"))
+            })
+    }
+
+    /// Removes a subscription made by [`Self::subscribe`] (gone already is fine).
+    pub async fn unsubscribe(&self, p: &PeerSettings, id: &str) -> Result<(), PeerError> {
+        let token = self.token(p).await?;
+        let url = format!(
+            "{}/tmf-api/serviceCatalogManagement/v4/hub/{id}",
+            p.base_url
+        );
+        let (status, _) = self
+            .send(&format!("DELETE {url}"), || {
+                let mut rb = self.http(p).delete(&url);
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                rb
+            })
+            .await?;
+        if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(PeerError::Answer(format!(
+                "DELETE {url}: the peer answered {status}"
+            )))
+        }
+    }
+
     /// The peer's service specifications (summaries, as its list gives them).
     pub async fn list_specs(&self, p: &PeerSettings) -> Result<Vec<Value>, PeerError> {
         let token = self.token(p).await?;

@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     Body, Path, TmfError, TmfState, auth,
     catalog::{CANDIDATE, CATALOG, CATEGORY, SPECIFICATION},
-    entities,
+    entities::{self, Batch},
     error::ErrorBody,
     party::ORGANIZATION,
     peer::{PeerError, PeerSettings},
@@ -169,29 +169,6 @@ async fn peer_failed(s: &TmfState, org: &Record, step: &str, e: PeerError) -> Tm
     }
 }
 
-/// Records and events of an import, applied in one transaction.
-#[derive(Default)]
-struct Batch {
-    inserts: Vec<(&'static str, Record)>,
-    updates: Vec<(&'static str, Record)>,
-    deletes: Vec<(&'static str, String)>,
-    events: Vec<NewEvent>,
-}
-
-impl Batch {
-    async fn commit(self, s: &TmfState) -> Result<(), TmfError> {
-        let inserts: Vec<(&str, &Record)> = self.inserts.iter().map(|(c, r)| (*c, r)).collect();
-        let updates: Vec<(&str, &Record)> = self.updates.iter().map(|(c, r)| (*c, r)).collect();
-        let deletes: Vec<(&str, &str)> =
-            self.deletes.iter().map(|(c, i)| (*c, i.as_str())).collect();
-        s.deps
-            .records
-            .write_records(&inserts, &updates, &deletes, &self.events)
-            .await
-            .map_err(TmfError::from)
-    }
-}
-
 /// The local document of a peer's specification: the peer's attributes (either dialect, and
 /// HypO's `serviceSpecCharacteristics`...), marked as the organization's with the remote id.
 fn local_spec(
@@ -280,9 +257,7 @@ async fn plan_import(
                 if !same_spec(&e.body, &doc) {
                     e.body = doc.clone();
                     e.touch(now);
-                    batch
-                        .events
-                        .push(entities::event(&SPECIFICATION, "Change", &doc, now));
+                    batch.entity_event(&SPECIFICATION, "Change", &doc, now);
                     batch.updates.push((SPECIFICATION.collection, e));
                     changed.push(doc.clone());
                 }
@@ -298,12 +273,8 @@ async fn plan_import(
             None => {
                 let cid = netorch_core::new_id();
                 let candidate = crate::catalog::candidate_for(&doc, &cid, now);
-                batch
-                    .events
-                    .push(entities::event(&SPECIFICATION, "Create", &doc, now));
-                batch
-                    .events
-                    .push(entities::event(&CANDIDATE, "Create", &candidate, now));
+                batch.entity_event(&SPECIFICATION, "Create", &doc, now);
+                batch.entity_event(&CANDIDATE, "Create", &candidate, now);
                 batch.inserts.push((
                     SPECIFICATION.collection,
                     entities::new_record(&local_id, doc.clone(), project, now),
@@ -427,15 +398,11 @@ async fn plan_import(
         };
         r.body["lastUpdate"] = json!(crate::rfc3339(now));
         if is_new {
-            batch
-                .events
-                .push(entities::event(kind, "Create", &r.body, now));
+            batch.entity_event(kind, "Create", &r.body, now);
             batch.inserts.push((kind.collection, r));
         } else {
             r.touch(now);
-            batch
-                .events
-                .push(entities::event(kind, "Change", &r.body, now));
+            batch.entity_event(kind, "Change", &r.body, now);
             batch.updates.push((kind.collection, r));
         }
     }
@@ -548,6 +515,23 @@ pub(crate) async fn add(
         Ok(r) => r,
         Err(e) => return Err(peer_failed(&s, &org, "add", e).await),
     };
+    // Changes upstream are pushed to our listener when the peer offers a hub (else: heartbeat).
+    let hub = match &s.deps.public_url {
+        Some(base) => {
+            let callback = format!(
+                "{}/tmf-api/serviceCatalogManagement/v4",
+                base.trim_end_matches('/')
+            );
+            match s.deps.peer.subscribe(&settings, &callback).await {
+                Ok(id) => json!({"id": id, "callback": callback}),
+                Err(e) => {
+                    tracing::warn!(organization = %org.id, error = %e, "peer hub subscription failed; the heartbeat alone keeps the specifications current");
+                    json!({"error": e.to_string()})
+                }
+            }
+        }
+        None => Value::Null,
+    };
     let mut batch = Batch::default();
     let (peered, imported) = plan_import(
         &s,
@@ -560,7 +544,8 @@ pub(crate) async fn add(
     )
     .await?;
     let now = s.deps.clock.now();
-    let doc = peering_doc(&org, &chosen, &peered, &catalogs, now);
+    let mut doc = peering_doc(&org, &chosen, &peered, &catalogs, now);
+    doc["peerHub"] = hub;
     batch.events.push(NewEvent::new(
         TOPIC_PEERED,
         &org.id,
@@ -570,7 +555,7 @@ pub(crate) async fn add(
         COLLECTION,
         entities::new_record(&org.id, doc.clone(), &me.project_id, now),
     ));
-    batch.commit(&s).await?;
+    batch.commit(&s).await.map_err(TmfError::from)?;
     tracing::info!(organization = %org.id, specs = peered.len(), "peering added");
     Ok(Json(doc))
 }
@@ -691,7 +676,9 @@ pub(crate) async fn update(
     } else {
         peering.body["serviceCatalogs"].clone()
     };
+    let hub = peering.body["peerHub"].clone();
     peering.body = peering_doc(&org, &chosen, &peered, &stored_catalogs, now);
+    peering.body["peerHub"] = hub;
     peering.touch(now);
     batch.events.push(NewEvent::new(
         TOPIC_UPDATED,
@@ -701,7 +688,7 @@ pub(crate) async fn update(
     ));
     let doc = peering.body.clone();
     batch.updates.push((COLLECTION, peering));
-    batch.commit(&s).await?;
+    batch.commit(&s).await.map_err(TmfError::from)?;
     Ok(Json(doc))
 }
 
@@ -723,11 +710,11 @@ pub(crate) async fn remove(
         ..Batch::default()
     };
     // Categories stop listing the removed candidates.
-    let gone: Vec<&str> = batch
+    let gone: Vec<String> = batch
         .deletes
         .iter()
         .filter(|(c, _)| *c == CANDIDATE.collection)
-        .map(|(_, i)| i.as_str())
+        .map(|(_, i)| i.clone())
         .collect();
     let now = s.deps.clock.now();
     for mut k in s
@@ -740,12 +727,14 @@ pub(crate) async fn remove(
             continue;
         };
         let before = list.len();
-        list.retain(|c| !c["id"].as_str().is_some_and(|i| gone.contains(&i)));
+        list.retain(|c| {
+            !c["id"]
+                .as_str()
+                .is_some_and(|i| gone.iter().any(|g| g == i))
+        });
         if list.len() != before {
             k.touch(now);
-            batch
-                .events
-                .push(entities::event(&CATEGORY, "Change", &k.body, now));
+            batch.entity_event(&CATEGORY, "Change", &k.body, now);
             batch.updates.push((CATEGORY.collection, k));
         }
     }
@@ -761,8 +750,26 @@ pub(crate) async fn remove(
         json!({"organizationId": id, "removedServiceSpecifications": removed}),
     ));
     batch.deletes.push((COLLECTION, id.clone()));
-    batch.commit(&s).await?;
+    batch.commit(&s).await.map_err(TmfError::from)?;
     tracing::info!(organization = %id, "peering removed");
+    if let Some(hub) = peering.body["peerHub"]["id"].as_str() {
+        let settings = match entities::load(&s, &ORGANIZATION, &id).await {
+            Ok(org) => PeerSettings::from_organization(&org.body, &s.deps.secrets).ok(),
+            Err(_) => None,
+        };
+        let done = match settings {
+            Some(p) => s
+                .deps
+                .peer
+                .unsubscribe(&p, hub)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("the organization or its settings are gone".to_string()),
+        };
+        if let Err(e) = done {
+            tracing::warn!(organization = %id, hub, error = %e, "peer hub subscription not removed");
+        }
+    }
     Ok((StatusCode::OK, Json(peering.body)))
 }
 
@@ -772,7 +779,7 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    async fn check(&self, peering: Record) -> Result<&'static str, TmfError> {
+    pub(crate) async fn check(&self, peering: Record) -> Result<&'static str, TmfError> {
         let s = &self.state;
         let org = entities::load(s, &ORGANIZATION, &peering.id).await?;
         let ids: Vec<String> = peering.body["serviceSpecs"]
@@ -811,12 +818,7 @@ impl Heartbeat {
                             spec.body["lifecycleStatus"] = json!(UNAVAILABLE);
                             spec.body["lastUpdate"] = json!(crate::rfc3339(now));
                             spec.touch(now);
-                            batch.events.push(entities::event(
-                                &SPECIFICATION,
-                                "Change",
-                                &spec.body,
-                                now,
-                            ));
+                            batch.entity_event(&SPECIFICATION, "Change", &spec.body, now);
                             batch.updates.push((SPECIFICATION.collection, spec));
                         }
                     }
@@ -866,7 +868,7 @@ impl Heartbeat {
         };
         p.touch(now);
         batch.updates.push((COLLECTION, p));
-        batch.commit(s).await?;
+        batch.commit(s).await.map_err(TmfError::from)?;
         Ok(outcome)
     }
 }

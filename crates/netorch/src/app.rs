@@ -328,6 +328,7 @@ impl App {
         );
 
         let secrets = secret_box(cfg)?;
+        let job_waker = Arc::new(tokio::sync::Notify::new());
         let tmf_deps = netorch_api_tmf::Deps {
             identity: identity.clone(),
             records: Arc::new(store.clone()),
@@ -342,6 +343,9 @@ impl App {
                 cfg.tmf.peer_attempts,
                 Duration::from_millis(200),
             ),
+            jobs: Arc::new(store.clone()),
+            job_waker: job_waker.clone(),
+            public_url: cfg.tmf.public_url.clone(),
         };
         let slices_deps = slices_deps(
             cfg,
@@ -352,7 +356,6 @@ impl App {
             clock.clone(),
         )
         .await?;
-        let job_waker = Arc::new(tokio::sync::Notify::new());
         let oof_deps = netorch_api_oof::Deps {
             identity: identity.clone(),
             records: Arc::new(store.clone()),
@@ -488,6 +491,11 @@ impl App {
             for (kind, handler) in netorch_api_tmf::job_handlers(&tmf_deps) {
                 s.register(kind, handler);
             }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_tmf::HUB_NOTIFY_JOB.into(),
+                schedule: Schedule::Every(cfg.tmf.notify_interval),
+                payload: json!({}),
+            });
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_tmf::peering::HEARTBEAT_JOB.into(),
                 schedule: Schedule::Every(cfg.tmf.heartbeat_interval),

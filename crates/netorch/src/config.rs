@@ -55,6 +55,12 @@ pub struct TmfSection {
     pub peer_max_body: usize,
     /// Tries per call to a peer (unreachable or 5xx), with doubling backoff from 200 ms.
     pub peer_attempts: u32,
+    /// This server's public base URL; with it, peerings subscribe to the peer's hub and changes
+    /// upstream arrive at once (otherwise with the next heartbeat).
+    pub public_url: Option<String>,
+    /// How often pending catalog events are turned into hub deliveries.
+    #[serde(with = "humantime_serde")]
+    pub notify_interval: Duration,
 }
 
 impl Default for TmfSection {
@@ -66,6 +72,8 @@ impl Default for TmfSection {
             peer_timeout: Duration::from_secs(10),
             peer_max_body: 8 * 1024 * 1024,
             peer_attempts: 3,
+            public_url: None,
+            notify_interval: Duration::from_secs(1),
         }
     }
 }

@@ -1064,3 +1064,211 @@ async fn peers_that_fail_are_recorded_as_failures_with_an_alarm_and_nothing_is_i
     other.stop().await;
     app.stop().await;
 }
+
+/// A listener that records every notification: `(path, body)`.
+async fn notification_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    use axum::{Json, Router, extract::OriginalUri, http::StatusCode as S, routing::post};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Value)>::new()));
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/cb/listener/{name}",
+        post(move |OriginalUri(uri): OriginalUri, Json(v): Json<Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().expect("lock").push((uri.path().to_string(), v));
+                S::CREATED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/cb"), seen)
+}
+
+#[tokio::test]
+async fn hub_subscribers_get_the_catalog_events_they_asked_for_at_their_listeners() {
+    let app = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(100)).await;
+    let t = admin_bearer(&app).await;
+    let (all_cb, all) = notification_receiver().await;
+    let (changes_cb, changes) = notification_receiver().await;
+    for (body, status) in [
+        (json!({"callback": "ftp://x"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"callback": all_cb, "query": "eventType=NoSuchEvent"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"callback": all_cb, "query": "name=x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, e) = app.post(&format!("{SCM}/hub"), &t, body).await;
+        assert_tmf_error(s, &e, status);
+    }
+    let (s, sub) = app
+        .post(&format!("{SCM}/hub"), &t, json!({"callback": all_cb}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    let (s, _) = app
+        .post(
+            &format!("{SCM}/hub"),
+            &t,
+            json!({"callback": changes_cb, "query": "eventType=ServiceSpecificationChangeEvent"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, spec) = app
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &t,
+            json!({"name": "s"}),
+        )
+        .await;
+    let id = spec["id"].as_str().expect("id");
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            &format!("{SCM}/serviceSpecification/{id}"),
+            Some(&t),
+            Some(json!({"version": "2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for _ in 0..200 {
+        if all.lock().expect("lock").len() >= 4 && !changes.lock().expect("lock").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut paths: Vec<String> = all
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/cb/listener/serviceCandidateChangeEvent",
+            "/cb/listener/serviceCandidateCreateEvent",
+            "/cb/listener/serviceSpecificationChangeEvent",
+            "/cb/listener/serviceSpecificationCreateEvent",
+        ]
+    );
+    let got = changes.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].1["eventType"],
+        json!("ServiceSpecificationChangeEvent")
+    );
+    assert_eq!(
+        got[0].1["event"]["serviceSpecification"]["version"],
+        json!("2")
+    );
+    let sub_id = sub["id"].as_str().expect("id");
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{SCM}/hub/{sub_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("{SCM}/hub/{sub_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_on_the_peer_reaches_the_catalog_through_its_listener_before_the_next_heartbeat() {
+    let peer = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(100)).await;
+    let pt = admin_bearer(&peer).await;
+    let (_, remote) = peer
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &pt,
+            json!({"name": "K8aaS", "version": "0.1.0"}),
+        )
+        .await;
+    let remote_id = remote["id"].as_str().expect("id").to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let hypo = TestApp::start_at(
+        netorch_test_support::TestDb::new().await.expect("db"),
+        |c| {
+            c.tmf.heartbeat_interval = Duration::from_secs(3600);
+            c.tmf.public_url = Some(format!("http://127.0.0.1:{port}"));
+        },
+        std::sync::Arc::new(netorch_core::SystemClock),
+        port,
+    )
+    .await;
+    let t = admin_bearer(&hypo).await;
+    let (_, org) = hypo
+        .post(ORGS, &t, organization_for(&peer.base, "admin"))
+        .await;
+    let (s, peering) = hypo
+        .post(
+            &format!("{PEERING}/add"),
+            &t,
+            json!({"organization": org, "serviceSpecs": {remote_id.as_str(): "K8aaS"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{peering}");
+    assert!(peering["peerHub"]["id"].is_string(), "{peering}");
+    let local_id = peering["peeredSpecs"][remote_id.as_str()]
+        .as_str()
+        .expect("local")
+        .to_string();
+    let (s, _, _) = peer
+        .call(
+            Method::PATCH,
+            &format!("{SCM}/serviceSpecification/{remote_id}"),
+            Some(&pt),
+            Some(json!({"version": "0.9.0"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for _ in 0..200 {
+        if local_spec(&hypo, &t, &local_id).await["version"] == json!("0.9.0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        local_spec(&hypo, &t, &local_id).await["version"],
+        json!("0.9.0")
+    );
+    // Removing the peering removes the subscription at the peer.
+    let (s, _, _) = hypo
+        .call(
+            Method::DELETE,
+            &format!("{PEERING}/{}", org["id"].as_str().expect("id")),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, hubs) = peer.get(&format!("{SCM}/hub"), &pt).await;
+    assert_eq!(hubs, json!([]));
+    hypo.stop().await;
+    peer.stop().await;
+}
