@@ -420,6 +420,11 @@ async fn reader(s: &TmfState, kind: &Kind, headers: &HeaderMap) -> Result<(), Tm
     }
 }
 
+/// Who may read the catalog (see [`reader`]).
+pub(crate) async fn reader_catalog(s: &TmfState, headers: &HeaderMap) -> Result<(), TmfError> {
+    reader(s, &crate::catalog::CATALOG, headers).await
+}
+
 pub(crate) async fn create(
     s: &TmfState,
     kind: &Kind,

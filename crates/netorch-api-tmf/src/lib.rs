@@ -11,6 +11,7 @@ mod party;
 pub mod peer;
 pub mod peering;
 pub mod query;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -127,6 +128,11 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
             catalog::service_specification::patch,
             catalog::service_specification::delete
         ))
+        .routes(routes!(transfer::list_exports, transfer::create_export))
+        .routes(routes!(transfer::show_export, transfer::delete_export))
+        .routes(routes!(transfer::export_content))
+        .routes(routes!(transfer::list_imports, transfer::create_import))
+        .routes(routes!(transfer::show_import, transfer::delete_import))
         .routes(routes!(hub::subscribe, hub::list))
         .routes(routes!(hub::unsubscribe))
         .routes(routes!(hub::listener))
@@ -166,6 +172,20 @@ pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
             }),
         ),
         (hub::DELIVER_JOB, Arc::new(hub::Deliver::new())),
+        (
+            transfer::EXPORT_JOB,
+            Arc::new(transfer::Transfer {
+                state: TmfState { deps: deps.clone() },
+                export: true,
+            }),
+        ),
+        (
+            transfer::IMPORT_JOB,
+            Arc::new(transfer::Transfer {
+                state: TmfState { deps: deps.clone() },
+                export: false,
+            }),
+        ),
     ]
 }
 

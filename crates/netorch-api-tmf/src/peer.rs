@@ -382,6 +382,20 @@ impl PeerClient {
         }
     }
 
+    /// A JSON document at `url` (catalog imports), with TLS verified, the size limit and retries.
+    pub async fn fetch_json(&self, url: &str) -> Result<Value, PeerError> {
+        let (status, body) = self
+            .send(&format!("GET {url}"), || {
+                self.verifying.get(url).header("Accept", "application/json")
+            })
+            .await?;
+        if !status.is_success() {
+            return Err(PeerError::Answer(format!("GET {url}: answered {status}")));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| PeerError::Answer(format!("GET {url}: the answer is not JSON: {e}")))
+    }
+
     /// The peer's service specifications (summaries, as its list gives them).
     pub async fn list_specs(&self, p: &PeerSettings) -> Result<Vec<Value>, PeerError> {
         let token = self.token(p).await?;

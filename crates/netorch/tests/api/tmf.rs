@@ -1272,3 +1272,183 @@ async fn a_change_on_the_peer_reaches_the_catalog_through_its_listener_before_th
     hypo.stop().await;
     peer.stop().await;
 }
+
+async fn wait_job(app: &TestApp, t: &str, path: &str) -> Value {
+    for _ in 0..200 {
+        let (s, v) = app.get(path, t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if matches!(v["status"].as_str(), Some("Succeeded" | "Failed")) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("job {path} never finished");
+}
+
+/// A catalog document without what an import renews (ids, hrefs, stamps), lists by name.
+fn comparable(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !["id", "uuid", "href", "lastUpdate"].contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), comparable(v)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(comparable).collect();
+            items.sort_by_key(|i| i.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_catalog_exported_from_one_server_and_imported_into_another_is_equal() {
+    let a = TestApp::start_with(|c| c.tmf.anonymous_catalog_reads = true).await;
+    let ta = admin_bearer(&a).await;
+    let (_, spec) = a
+        .post(&format!("{SCM}/serviceSpecification"), &ta,
+            json!({"name": "eMBB", "version": "1", "specCharacteristic": [{"name": "dl", "characteristicValueSpecification": [{"value": 100}]}]}))
+        .await;
+    let (_, cands) = a.get(&format!("{SCM}/serviceCandidate"), &ta).await;
+    let (_, child) = a
+        .post(
+            &format!("{SCM}/serviceCategory"),
+            &ta,
+            json!({"name": "child", "serviceCandidate": [{"id": cands[0]["id"]}]}),
+        )
+        .await;
+    let (_, root) = a
+        .post(
+            &format!("{SCM}/serviceCategory"),
+            &ta,
+            json!({"name": "root", "isRoot": true, "category": [{"id": child["id"]}]}),
+        )
+        .await;
+    let (_, catalog) = a
+        .post(
+            &format!("{SCM}/serviceCatalog"),
+            &ta,
+            json!({"name": "Main", "category": [{"id": root["id"]}]}),
+        )
+        .await;
+    // Outside the exported catalog: not exported.
+    a.post(
+        &format!("{SCM}/serviceSpecification"),
+        &ta,
+        json!({"name": "elsewhere"}),
+    )
+    .await;
+    assert!(spec["id"].is_string());
+
+    let (s, e) = a
+        .post(
+            &format!("{SCM}/exportJob"),
+            &ta,
+            json!({"path": "serviceCatalog/nope"}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (s, job) = a
+        .post(
+            &format!("{SCM}/exportJob"),
+            &ta,
+            json!({"path": format!("serviceCatalog/{}", catalog["id"].as_str().expect("id"))}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    assert_eq!(job["status"], json!("Not Started"));
+    let done = wait_job(
+        &a,
+        &ta,
+        &format!("{SCM}/exportJob/{}", job["id"].as_str().expect("id")),
+    )
+    .await;
+    assert_eq!(done["status"], json!("Succeeded"), "{done}");
+    let url = format!("{}{}", a.base, done["url"].as_str().expect("url"));
+    let content: Value = a
+        .client
+        .get(&url)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    for (section, n) in [
+        ("serviceCatalog", 1),
+        ("serviceCategory", 2),
+        ("serviceCandidate", 1),
+        ("serviceSpecification", 1),
+    ] {
+        assert_eq!(
+            content[section].as_array().map(Vec::len),
+            Some(n),
+            "{section}: {content}"
+        );
+    }
+
+    // Into another server: by URL, then inline into a third; both equal to what was exported.
+    for inline in [false, true] {
+        let b = TestApp::start().await;
+        let tb = admin_bearer(&b).await;
+        let body = if inline {
+            json!({"content": content})
+        } else {
+            json!({"url": url})
+        };
+        let (s, job) = b.post(&format!("{SCM}/importJob"), &tb, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{job}");
+        let done = wait_job(
+            &b,
+            &tb,
+            &format!("{SCM}/importJob/{}", job["id"].as_str().expect("id")),
+        )
+        .await;
+        assert_eq!(done["status"], json!("Succeeded"), "{done}");
+        let (_, job) = b.post(&format!("{SCM}/exportJob"), &tb, json!({})).await;
+        let done = wait_job(
+            &b,
+            &tb,
+            &format!("{SCM}/exportJob/{}", job["id"].as_str().expect("id")),
+        )
+        .await;
+        let (_, again) = b
+            .get(
+                &format!(
+                    "{SCM}/exportJob/{}/content",
+                    done["id"].as_str().expect("id")
+                ),
+                &tb,
+            )
+            .await;
+        assert_eq!(comparable(&again), comparable(&content), "inline={inline}");
+        // A broken import fails with its reason and imports nothing.
+        let (_, job) = b
+            .post(&format!("{SCM}/importJob"), &tb, json!({"content": {"serviceCandidate": [{"id": "c", "name": "x", "serviceSpecification": {"id": "missing"}}]}}))
+            .await;
+        let failed = wait_job(
+            &b,
+            &tb,
+            &format!("{SCM}/importJob/{}", job["id"].as_str().expect("id")),
+        )
+        .await;
+        assert_eq!(failed["status"], json!("Failed"));
+        assert!(
+            failed["errorLog"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("missing"),
+            "{failed}"
+        );
+        let (_, cands) = b.get(&format!("{SCM}/serviceCandidate"), &tb).await;
+        assert_eq!(cands.as_array().map(Vec::len), Some(1));
+        b.stop().await;
+    }
+    let (s, e) = a
+        .post(&format!("{SCM}/importJob"), &ta, json!({"url": "ftp://x"}))
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    a.stop().await;
+}
