@@ -2,6 +2,7 @@
 
 mod accounts;
 pub mod archive;
+pub mod catalog_source;
 mod connector;
 pub mod descriptor;
 mod job;

@@ -343,6 +343,10 @@ pub(crate) fn event(kind: &Kind, what: &str, doc: &Value, now: Micros) -> NewEve
 }
 
 fn owners(project: &str) -> Ownership {
+    // Entities the server makes itself (descriptors offered as specifications) have no owner.
+    if project.is_empty() {
+        return Ownership::default();
+    }
     Ownership {
         read: vec![project.to_string()],
         write: vec![project.to_string()],

@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 pub mod characteristics;
+mod descriptors;
 mod entities;
 pub mod error;
 mod hub;
@@ -25,6 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use catalog::EVENT_TOPIC as CATALOG_EVENT_TOPIC;
+pub use descriptors::SYNC_JOB as DESCRIPTOR_SYNC_JOB;
 pub use error::TmfError;
 pub use hub::NOTIFY_JOB as HUB_NOTIFY_JOB;
 pub use oauth::OAuthError;
@@ -57,6 +59,8 @@ pub struct Deps {
     pub job_waker: Arc<tokio::sync::Notify>,
     /// This server's public base URL (`tmf.public_url`): peers notify `<it>/tmf-api/...`.
     pub public_url: Option<String>,
+    /// Onboarded NSDs and NSTs, offered as service specifications.
+    pub descriptors: Option<Arc<dyn netorch_core::descriptors::DescriptorSource>>,
 }
 
 #[derive(Clone)]
@@ -157,7 +161,18 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
 /// Scheduler jobs of the family (the peering heartbeat).
 pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
     let state = TmfState { deps: deps.clone() };
-    vec![
+    let mut jobs: Vec<(&'static str, Arc<dyn JobHandler>)> = Vec::new();
+    if let Some(source) = &deps.descriptors {
+        jobs.push((
+            descriptors::SYNC_JOB,
+            Arc::new(descriptors::Sync {
+                state: state.clone(),
+                source: source.clone(),
+                seen: Arc::default(),
+            }),
+        ));
+    }
+    jobs.extend([
         (
             peering::HEARTBEAT_JOB,
             Arc::new(peering::Heartbeat {
@@ -186,7 +201,8 @@ pub fn job_handlers(deps: &Deps) -> Vec<(&'static str, Arc<dyn JobHandler>)> {
                 export: false,
             }),
         ),
-    ]
+    ]);
+    jobs
 }
 
 async fn method_not_allowed(method: Method) -> TmfError {

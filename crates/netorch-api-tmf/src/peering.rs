@@ -532,30 +532,40 @@ pub(crate) async fn add(
         }
         None => Value::Null,
     };
-    let mut batch = Batch::default();
-    let (peered, imported) = plan_import(
-        &s,
-        &org,
-        &Map::new(),
-        &remote,
-        &catalogs,
-        &me.project_id,
-        &mut batch,
-    )
-    .await?;
-    let now = s.deps.clock.now();
-    let mut doc = peering_doc(&org, &chosen, &peered, &catalogs, now);
-    doc["peerHub"] = hub;
-    batch.events.push(NewEvent::new(
-        TOPIC_PEERED,
-        &org.id,
-        json!({"organizationId": org.id, "peering": doc, "serviceSpecifications": imported}),
-    ));
-    batch.inserts.push((
-        COLLECTION,
-        entities::new_record(&org.id, doc.clone(), &me.project_id, now),
-    ));
-    batch.commit(&s).await.map_err(TmfError::from)?;
+    // The peer was read once; the local writes are planned again if a concurrent change (another
+    // peering touching the same category, say) wins the race.
+    let mut attempt = 0;
+    let (doc, peered) = loop {
+        attempt += 1;
+        let mut batch = Batch::default();
+        let (peered, imported) = plan_import(
+            &s,
+            &org,
+            &Map::new(),
+            &remote,
+            &catalogs,
+            &me.project_id,
+            &mut batch,
+        )
+        .await?;
+        let now = s.deps.clock.now();
+        let mut doc = peering_doc(&org, &chosen, &peered, &catalogs, now);
+        doc["peerHub"] = hub.clone();
+        batch.events.push(NewEvent::new(
+            TOPIC_PEERED,
+            &org.id,
+            json!({"organizationId": org.id, "peering": doc, "serviceSpecifications": imported}),
+        ));
+        batch.inserts.push((
+            COLLECTION,
+            entities::new_record(&org.id, doc.clone(), &me.project_id, now),
+        ));
+        match batch.commit(&s).await {
+            Ok(()) => break (doc, peered),
+            Err(netorch_core::StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(organization = %org.id, specs = peered.len(), "peering added");
     Ok(Json(doc))
 }
@@ -654,42 +664,61 @@ pub(crate) async fn update(
         Ok(r) => r,
         Err(e) => return Err(peer_failed(&s, &org, "update", e).await),
     };
-    let previous = peering.body["peeredSpecs"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut batch = Batch::default();
-    let (peered, changed) = plan_import(
-        &s,
-        &org,
-        &previous,
-        &remote,
-        &catalogs,
-        &me.project_id,
-        &mut batch,
-    )
-    .await?;
-    batch.deletes = dropped(&s, &peering.body, &peered).await?;
-    let now = s.deps.clock.now();
-    let stored_catalogs = if body.contains_key("serviceCatalogs") {
-        catalogs
-    } else {
-        peering.body["serviceCatalogs"].clone()
-    };
-    let hub = peering.body["peerHub"].clone();
-    peering.body = peering_doc(&org, &chosen, &peered, &stored_catalogs, now);
-    peering.body["peerHub"] = hub;
-    peering.touch(now);
-    batch.events.push(NewEvent::new(
-        TOPIC_UPDATED,
-        &org.id,
-        json!({"organizationId": org.id, "peering": peering.body, "serviceSpecifications": changed,
-               "removed": batch.deletes.iter().filter(|(c, _)| *c == SPECIFICATION.collection).map(|(_, i)| i).collect::<Vec<_>>()}),
-    ));
-    let doc = peering.body.clone();
-    batch.updates.push((COLLECTION, peering));
-    batch.commit(&s).await.map_err(TmfError::from)?;
-    Ok(Json(doc))
+    // The peer was read once; the local writes are planned again on the current peering if the
+    // heartbeat (or anything else) changed it meanwhile.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if attempt > 1 {
+            peering = load(&s, &id).await?;
+        }
+        let previous = peering.body["peeredSpecs"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut batch = Batch::default();
+        let (peered, changed) = plan_import(
+            &s,
+            &org,
+            &previous,
+            &remote,
+            &catalogs,
+            &me.project_id,
+            &mut batch,
+        )
+        .await?;
+        batch.deletes = dropped(&s, &peering.body, &peered).await?;
+        let now = s.deps.clock.now();
+        let stored_catalogs = if body.contains_key("serviceCatalogs") {
+            catalogs.clone()
+        } else {
+            peering.body["serviceCatalogs"].clone()
+        };
+        let mut next = peering.clone();
+        next.body = peering_doc(&org, &chosen, &peered, &stored_catalogs, now);
+        next.body["peerHub"] = peering.body["peerHub"].clone();
+        next.touch(now);
+        let removed: Vec<&String> = batch
+            .deletes
+            .iter()
+            .filter(|(c, _)| *c == SPECIFICATION.collection)
+            .map(|(_, i)| i)
+            .collect();
+        let event = NewEvent::new(
+            TOPIC_UPDATED,
+            &org.id,
+            json!({"organizationId": org.id, "peering": next.body, "serviceSpecifications": changed,
+                   "removed": removed}),
+        );
+        batch.events.push(event);
+        let doc = next.body.clone();
+        batch.updates.push((COLLECTION, next));
+        match batch.commit(&s).await {
+            Ok(()) => return Ok(Json(doc)),
+            Err(netorch_core::StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Remove a peering and the specifications it imported.
@@ -704,53 +733,63 @@ pub(crate) async fn remove(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), TmfError> {
     auth::administrator(&s, &headers, "delete").await?;
-    let peering = load(&s, &id).await?;
-    let mut batch = Batch {
-        deletes: dropped(&s, &peering.body, &Map::new()).await?,
-        ..Batch::default()
-    };
-    // Categories stop listing the removed candidates.
-    let gone: Vec<String> = batch
-        .deletes
-        .iter()
-        .filter(|(c, _)| *c == CANDIDATE.collection)
-        .map(|(_, i)| i.clone())
-        .collect();
-    let now = s.deps.clock.now();
-    for mut k in s
-        .deps
-        .records
-        .list_records(CATEGORY.collection, &ProjectScope::All)
-        .await?
-    {
-        let Some(list) = k.body["serviceCandidate"].as_array_mut() else {
-            continue;
+    // Planned again if a category it edits changed meanwhile.
+    let mut attempt = 0;
+    let peering = loop {
+        attempt += 1;
+        let peering = load(&s, &id).await?;
+        let mut batch = Batch {
+            deletes: dropped(&s, &peering.body, &Map::new()).await?,
+            ..Batch::default()
         };
-        let before = list.len();
-        list.retain(|c| {
-            !c["id"]
-                .as_str()
-                .is_some_and(|i| gone.iter().any(|g| g == i))
-        });
-        if list.len() != before {
-            k.touch(now);
-            batch.entity_event(&CATEGORY, "Change", &k.body, now);
-            batch.updates.push((CATEGORY.collection, k));
+        // Categories stop listing the removed candidates.
+        let gone: Vec<String> = batch
+            .deletes
+            .iter()
+            .filter(|(c, _)| *c == CANDIDATE.collection)
+            .map(|(_, i)| i.clone())
+            .collect();
+        let now = s.deps.clock.now();
+        for mut k in s
+            .deps
+            .records
+            .list_records(CATEGORY.collection, &ProjectScope::All)
+            .await?
+        {
+            let Some(list) = k.body["serviceCandidate"].as_array_mut() else {
+                continue;
+            };
+            let before = list.len();
+            list.retain(|c| {
+                !c["id"]
+                    .as_str()
+                    .is_some_and(|i| gone.iter().any(|g| g == i))
+            });
+            if list.len() != before {
+                k.touch(now);
+                batch.entity_event(&CATEGORY, "Change", &k.body, now);
+                batch.updates.push((CATEGORY.collection, k));
+            }
         }
-    }
-    let removed: Vec<String> = batch
-        .deletes
-        .iter()
-        .filter(|(c, _)| *c == SPECIFICATION.collection)
-        .map(|(_, i)| i.clone())
-        .collect();
-    batch.events.push(NewEvent::new(
-        TOPIC_TERMINATION,
-        &id,
-        json!({"organizationId": id, "removedServiceSpecifications": removed}),
-    ));
-    batch.deletes.push((COLLECTION, id.clone()));
-    batch.commit(&s).await.map_err(TmfError::from)?;
+        let removed: Vec<String> = batch
+            .deletes
+            .iter()
+            .filter(|(c, _)| *c == SPECIFICATION.collection)
+            .map(|(_, i)| i.clone())
+            .collect();
+        batch.events.push(NewEvent::new(
+            TOPIC_TERMINATION,
+            &id,
+            json!({"organizationId": id, "removedServiceSpecifications": removed}),
+        ));
+        batch.deletes.push((COLLECTION, id.clone()));
+        let kept = peering.clone();
+        match batch.commit(&s).await {
+            Ok(()) => break kept,
+            Err(netorch_core::StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(organization = %id, "peering removed");
     if let Some(hub) = peering.body["peerHub"]["id"].as_str() {
         let settings = match entities::load(&s, &ORGANIZATION, &id).await {

@@ -4,6 +4,7 @@ pub mod blobs;
 pub mod clock;
 pub mod cloud;
 pub mod connectivity;
+pub mod descriptors;
 pub mod error;
 pub mod events;
 pub mod identity;

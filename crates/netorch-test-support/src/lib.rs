@@ -51,7 +51,16 @@ impl TestDb {
 
     /// A migrated store on this database.
     pub async fn store(&self) -> anyhow::Result<Store> {
-        let store = Store::connect(&self.url, &StoreOptions::default()).await?;
+        // A generous wait for a connection: the whole suite runs in parallel against one
+        // PostgreSQL on a 2-core CI machine, where the default 5 s is sometimes not enough.
+        let store = Store::connect(
+            &self.url,
+            &StoreOptions {
+                acquire_timeout: std::time::Duration::from_secs(30),
+                ..StoreOptions::default()
+            },
+        )
+        .await?;
         store.migrate().await?;
         Ok(store)
     }

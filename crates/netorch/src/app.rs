@@ -346,6 +346,9 @@ impl App {
             jobs: Arc::new(store.clone()),
             job_waker: job_waker.clone(),
             public_url: cfg.tmf.public_url.clone(),
+            descriptors: Some(Arc::new(
+                netorch_api_osm::catalog_source::OsmDescriptors::new(Arc::new(store.clone())),
+            )),
         };
         let slices_deps = slices_deps(
             cfg,
@@ -491,6 +494,11 @@ impl App {
             for (kind, handler) in netorch_api_tmf::job_handlers(&tmf_deps) {
                 s.register(kind, handler);
             }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_tmf::DESCRIPTOR_SYNC_JOB.into(),
+                schedule: Schedule::Every(cfg.tmf.notify_interval),
+                payload: json!({}),
+            });
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_tmf::HUB_NOTIFY_JOB.into(),
                 schedule: Schedule::Every(cfg.tmf.notify_interval),

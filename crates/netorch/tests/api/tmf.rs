@@ -1452,3 +1452,120 @@ async fn a_catalog_exported_from_one_server_and_imported_into_another_is_equal()
     assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
     a.stop().await;
 }
+
+async fn onboard_yaml(app: &TestApp, token: &str, path: &str, yaml: &str) -> String {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("Content-Type", "application/yaml")
+        .header("Accept", "application/json")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = r.status();
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn specs_named(app: &TestApp, t: &str, name: &str, want: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let (_, v) = app
+            .get(&format!("{SCM}/serviceSpecification?name={name}"), t)
+            .await;
+        let list = v.as_array().cloned().unwrap_or_default();
+        if list.len() == want {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("never {want} specification(s) named {name}");
+}
+
+#[tokio::test]
+async fn onboarded_nsds_and_nsts_are_offered_as_service_specifications_and_follow_their_descriptors()
+ {
+    let app = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(50)).await;
+    let osm = app.admin_token().await;
+    let t = admin_bearer(&app).await;
+    onboard_yaml(
+        &app,
+        &osm,
+        "/osm/vnfpkgm/v1/vnf_packages_content",
+        "vnfd: {id: cat_vnfd, product-name: cat, vdu: [{id: vm}]}",
+    )
+    .await;
+    let nsd = onboard_yaml(&app, &osm, "/osm/nsd/v1/ns_descriptors_content",
+        "nsd: {nsd: [{id: cat_nsd, name: Catalogued NS, version: '2.0', designer: ACME, vnfd-id: [cat_vnfd], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: cat_vnfd}]}]}]}").await;
+    let nst = onboard_yaml(&app, &osm, "/osm/nst/v1/netslice_templates_content",
+        "nst: [{id: cat_nst, name: Catalogued slice, netslice-subnet: [{id: s1, nsd-ref: cat_nsd}]}]").await;
+
+    let spec = specs_named(&app, &t, "Catalogued NS", 1).await.remove(0);
+    assert_eq!(spec["@type"], json!("ResourceFacingServiceSpecification"));
+    assert_eq!(spec["version"], json!("2.0"));
+    assert_eq!(spec["lifecycleStatus"], json!("Active"));
+    assert_eq!(spec["relatedParty"][0]["role"], json!("OSM"));
+    assert_eq!(spec["relatedParty"][0]["id"], json!(nsd));
+    let chars: Vec<(&str, &Value)> = spec["serviceSpecCharacteristic"]
+        .as_array()
+        .expect("chars")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name"),
+                &c["serviceSpecCharacteristicValue"][0]["value"]["value"],
+            )
+        })
+        .collect();
+    assert!(
+        chars.contains(&("OSM_NSD_ID", &json!("cat_nsd"))),
+        "{chars:?}"
+    );
+    assert!(
+        chars.contains(&("OSM_VNFD_IDS", &json!("cat_vnfd"))),
+        "{chars:?}"
+    );
+    let slice = specs_named(&app, &t, "Catalogued slice", 1).await.remove(0);
+    assert_eq!(slice["@type"], json!("CustomerFacingServiceSpecification"));
+    let (_, candidates) = app
+        .get(&format!("{SCM}/serviceCandidate?name=Catalogued NS"), &t)
+        .await;
+    assert_eq!(candidates.as_array().map(Vec::len), Some(1));
+
+    // Disabled in OSM: obsolete in the catalog; deleted: gone (with its candidate).
+    let (s, _, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/osm/nsd/v1/ns_descriptors/{nsd}"),
+            Some(&osm),
+            Some(json!({"nsdOperationalState": "DISABLED"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    for _ in 0..200 {
+        if specs_named(&app, &t, "Catalogued NS", 1).await[0]["lifecycleStatus"]
+            == json!("Obsolete")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        specs_named(&app, &t, "Catalogued NS", 1).await[0]["lifecycleStatus"],
+        json!("Obsolete")
+    );
+    for path in [
+        format!("/osm/nst/v1/netslice_templates/{nst}"),
+        format!("/osm/nsd/v1/ns_descriptors/{nsd}"),
+    ] {
+        let (s, _, v) = app.call(Method::DELETE, &path, Some(&osm), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{path}: {v}");
+    }
+    specs_named(&app, &t, "Catalogued NS", 0).await;
+    specs_named(&app, &t, "Catalogued slice", 0).await;
+    let (_, candidates) = app.get(&format!("{SCM}/serviceCandidate"), &t).await;
+    assert_eq!(candidates, json!([]));
+    app.stop().await;
+}
