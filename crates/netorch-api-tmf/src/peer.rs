@@ -4,7 +4,11 @@
 //! timeout and a body size limit, is retried with backoff when the peer is unreachable or answers
 //! 5xx, and verifies TLS unless the organization says `EXTERNAL_TMF_API_TLS_VERIFY = false`.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use netorch_auth::secrets::SecretBox;
 use serde_json::Value;
@@ -152,7 +156,13 @@ pub struct PeerClient {
     max_body: usize,
     attempts: u32,
     backoff: Duration,
+    /// Access tokens until shortly before they expire, by peer and credentials: a heartbeat round
+    /// over many peerings of one peer logs in once, not once per peering.
+    tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
+
+/// Renew a cached token this long before the peer says it expires.
+const TOKEN_SKEW: Duration = Duration::from_secs(30);
 
 const SPECS: &str = "/tmf-api/serviceCatalogManagement/v4/serviceSpecification";
 
@@ -174,6 +184,7 @@ impl PeerClient {
             max_body,
             attempts: attempts.max(1),
             backoff,
+            tokens: Arc::default(),
         }
     }
 
@@ -243,11 +254,54 @@ impl PeerClient {
         Err(PeerError::Unreachable(last))
     }
 
-    /// An access token from the peer's token endpoint (none without a token URI).
+    fn token_key(p: &PeerSettings) -> String {
+        let (user, password) = p.user.clone().unwrap_or_default();
+        let client = p.client.clone().unwrap_or_default();
+        netorch_auth::token::hash_secret(&format!(
+            "{}\0{user}\0{password}\0{}\0{}",
+            p.token_uri.as_deref().unwrap_or_default(),
+            client.0,
+            client.1
+        ))
+    }
+
+    /// Forgets the cached token of these settings (the peer refused it).
+    fn forget_token(&self, p: &PeerSettings) {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.remove(&Self::token_key(p));
+        }
+    }
+
+    /// An access token for the peer (none without a token URI): cached, or from its token
+    /// endpoint.
     pub async fn token(&self, p: &PeerSettings) -> Result<Option<String>, PeerError> {
-        let Some(uri) = &p.token_uri else {
+        if p.token_uri.is_none() {
             return Ok(None);
-        };
+        }
+        let key = Self::token_key(p);
+        let cached = self.tokens.lock().ok().and_then(|t| {
+            t.get(&key)
+                .filter(|(_, until)| Instant::now() < *until)
+                .map(|(tok, _)| tok.clone())
+        });
+        if let Some(t) = cached {
+            return Ok(Some(t));
+        }
+        let (token, lifetime) = self.login(p).await?;
+        if let Some(life) = lifetime.checked_sub(TOKEN_SKEW)
+            && let Ok(mut t) = self.tokens.lock()
+        {
+            if t.len() > 10_000 {
+                t.clear();
+            }
+            t.insert(key, (token.clone(), Instant::now() + life));
+        }
+        Ok(Some(token))
+    }
+
+    /// Logs in at the token endpoint: the token and how long the peer says it lasts.
+    async fn login(&self, p: &PeerSettings) -> Result<(String, Duration), PeerError> {
+        let uri = p.token_uri.clone().unwrap_or_default();
         let (user, password) = p.user.clone().unwrap_or_default();
         // Built in a block: the serializer is not `Send` and must not live across an await.
         let form = {
@@ -267,7 +321,7 @@ impl PeerClient {
             .send("token request", || {
                 let mut rb = self
                     .http(p)
-                    .post(uri)
+                    .post(&uri)
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .header("Accept", "application/json")
                     .body(form.clone());
@@ -288,10 +342,12 @@ impl PeerClient {
         }
         let v: Value = serde_json::from_slice(&body)
             .map_err(|e| PeerError::Answer(format!("token answer is not JSON: {e}")))?;
-        v["access_token"]
+        let token = v["access_token"]
             .as_str()
-            .map(|t| Some(t.to_string()))
-            .ok_or_else(|| PeerError::Answer("token answer without access_token".into()))
+            .map(str::to_string)
+            .ok_or_else(|| PeerError::Answer("token answer without access_token".into()))?;
+        let lifetime = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(300));
+        Ok((token, lifetime))
     }
 
     async fn get_json(
@@ -382,6 +438,29 @@ impl PeerClient {
         }
     }
 
+    /// The peer's service specifications (summaries, as its list gives them). A refused cached
+    /// token is dropped and the call made once more with a fresh one.
+    pub async fn list_specs(&self, p: &PeerSettings) -> Result<Vec<Value>, PeerError> {
+        match self.list_specs_once(p).await {
+            Err(PeerError::Auth(_)) if p.token_uri.is_some() => {
+                self.forget_token(p);
+                self.list_specs_once(p).await
+            }
+            other => other,
+        }
+    }
+
+    /// Full specifications by id, with one login (retried once with a fresh token if refused).
+    pub async fn specs(&self, p: &PeerSettings, ids: &[String]) -> Result<Vec<Value>, PeerError> {
+        match self.specs_once(p, ids).await {
+            Err(PeerError::Auth(_)) if p.token_uri.is_some() => {
+                self.forget_token(p);
+                self.specs_once(p, ids).await
+            }
+            other => other,
+        }
+    }
+
     /// A JSON document at `url` (catalog imports), with TLS verified, the size limit and retries.
     pub async fn fetch_json(&self, url: &str) -> Result<Value, PeerError> {
         let (status, body) = self
@@ -397,7 +476,7 @@ impl PeerClient {
     }
 
     /// The peer's service specifications (summaries, as its list gives them).
-    pub async fn list_specs(&self, p: &PeerSettings) -> Result<Vec<Value>, PeerError> {
+    async fn list_specs_once(&self, p: &PeerSettings) -> Result<Vec<Value>, PeerError> {
         let token = self.token(p).await?;
         match self.get_json(p, &token, SPECS).await? {
             (_, Value::Array(items)) if items.iter().all(|i| i["id"].is_string()) => Ok(items),
@@ -412,7 +491,7 @@ impl PeerClient {
     }
 
     /// Full specifications by id, with one login.
-    pub async fn specs(&self, p: &PeerSettings, ids: &[String]) -> Result<Vec<Value>, PeerError> {
+    async fn specs_once(&self, p: &PeerSettings, ids: &[String]) -> Result<Vec<Value>, PeerError> {
         let token = self.token(p).await?;
         let mut out = Vec::new();
         for id in ids {

@@ -232,11 +232,17 @@ async fn plan_import(
     let mut peered = Map::new();
     let mut changed = Vec::new();
     let mut candidate_of: BTreeMap<String, (String, String)> = BTreeMap::new(); // name → (candidate id, spec id)
-    let candidates = s
-        .deps
-        .records
-        .list_records(CANDIDATE.collection, &ProjectScope::All)
-        .await?;
+    // Catalogs and categories are only touched when the request names some (never in a
+    // heartbeat): then the candidates are needed too. A round over many peerings stays linear.
+    let placing = catalogs.as_array().is_some_and(|c| !c.is_empty());
+    let candidates = if placing {
+        s.deps
+            .records
+            .list_records(CANDIDATE.collection, &ProjectScope::All)
+            .await?
+    } else {
+        Vec::new()
+    };
     for r in remote {
         let rid = r["id"].as_str().unwrap_or_default().to_string();
         let existing = match previous.get(&rid).and_then(Value::as_str) {
@@ -293,6 +299,9 @@ async fn plan_import(
         peered.insert(rid, json!(local_id));
     }
     // Catalogs and categories, found by name or created, hold the candidates named for them.
+    if !placing {
+        return Ok((peered, changed));
+    }
     let mut all_categories = s
         .deps
         .records

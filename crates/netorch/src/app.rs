@@ -43,15 +43,20 @@ pub struct App {
 
 /// Parses `auth.token_purge`: a duration (`1h`) or a cron expression.
 pub fn purge_schedule(s: &str) -> anyhow::Result<Schedule> {
+    schedule("auth.token_purge", s)
+}
+
+/// A schedule setting: a duration (at least 100 ms) or a cron expression (UTC).
+pub fn schedule(key: &str, s: &str) -> anyhow::Result<Schedule> {
     match humantime_serde::re::humantime::parse_duration(s) {
         Ok(d) => {
             anyhow::ensure!(
-                d >= Duration::from_secs(1),
-                "auth.token_purge must be at least 1s"
+                d >= Duration::from_millis(100),
+                "{key} must be at least 100ms"
             );
             Ok(Schedule::Every(d))
         }
-        Err(_) => Schedule::cron(s).map_err(|e| anyhow::anyhow!("auth.token_purge: {e}")),
+        Err(_) => Schedule::cron(s).map_err(|e| anyhow::anyhow!("{key}: {e}")),
     }
 }
 
@@ -506,7 +511,8 @@ impl App {
             });
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_tmf::peering::HEARTBEAT_JOB.into(),
-                schedule: Schedule::Every(cfg.tmf.heartbeat_interval),
+                schedule: schedule("tmf.heartbeat_interval", &cfg.tmf.heartbeat_interval)
+                    .unwrap_or(Schedule::Every(Duration::from_secs(300))),
                 payload: json!({}),
             });
             s.add_periodic(PeriodicSpec {

@@ -27,6 +27,12 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Scenario::Auth)]
     pub scenario: Scenario,
+    /// Specifications peered by one `/add` (`tmf` scenario).
+    #[arg(long, default_value_t = 100)]
+    pub specs: usize,
+    /// Peerings checked by one heartbeat round (`tmf` scenario).
+    #[arg(long, default_value_t = 1000)]
+    pub peerings: usize,
     /// Packages onboarded before measuring (`packages` scenario).
     #[arg(long, default_value_t = 1000)]
     pub packages: usize,
@@ -64,6 +70,9 @@ pub enum Scenario {
     /// NS lifecycle: instantiate → READY of a 3-VNF NS on the dummy VIM, sequentially, then
     /// `--requests` concurrent instantiations (throughput; no lost or duplicated operation).
     Nslcm,
+    /// TMF peering: `/add` of `--specs` specifications, and one heartbeat round over
+    /// `--peerings` peerings, the server peering with itself.
+    Tmf,
 }
 
 /// Latency summary in microseconds.
@@ -145,6 +154,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.database.url = args.database_url.clone();
     cfg.log.level = "warn".into();
+    if args.scenario == Scenario::Tmf {
+        // Rounds are started by the scenario, not by the clock.
+        cfg.tmf.heartbeat_interval = "24h".into();
+    }
     if args.scenario == Scenario::Oof {
         std::fs::create_dir_all(dir.join("policies"))?;
         std::fs::write(dir.join("policies/vcpe.json"), OOF_POLICIES)?;
@@ -197,6 +210,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             &dir,
         )
         .await;
+        stop.cancel();
+        let _ = server.await;
+        let _ = bare_server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
+    if args.scenario == Scenario::Tmf {
+        let result = crate::bench_tmf::tmf(&client, port, &store, &args).await;
         stop.cancel();
         let _ = server.await;
         let _ = bare_server.await;

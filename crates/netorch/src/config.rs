@@ -45,9 +45,9 @@ pub struct TmfSection {
     pub openslice_compat: bool,
     /// Serve TMF633 reads without a token, as OpenSlice does.
     pub anonymous_catalog_reads: bool,
-    /// How often every peering's specifications are fetched again.
-    #[serde(with = "humantime_serde")]
-    pub heartbeat_interval: Duration,
+    /// When every peering's specifications are fetched again: a duration (`5m`) or a cron
+    /// expression (`*/5 * * * *`, UTC).
+    pub heartbeat_interval: String,
     /// Time limit of one call to a peer.
     #[serde(with = "humantime_serde")]
     pub peer_timeout: Duration,
@@ -68,7 +68,7 @@ impl Default for TmfSection {
         Self {
             openslice_compat: false,
             anonymous_catalog_reads: false,
-            heartbeat_interval: Duration::from_secs(300),
+            heartbeat_interval: "5m".into(),
             peer_timeout: Duration::from_secs(10),
             peer_max_body: 8 * 1024 * 1024,
             peer_attempts: 3,
@@ -606,6 +606,7 @@ impl Config {
             "server.tls.cert and server.tls.key must be given together"
         );
         crate::app::purge_schedule(&self.auth.token_purge)?;
+        crate::app::schedule("tmf.heartbeat_interval", &self.tmf.heartbeat_interval)?;
         anyhow::ensure!(
             self.slices.token_leeway <= Duration::from_secs(60),
             "slices.token_leeway must be at most 60s (SLICES experiment tokens live ~15 minutes)"

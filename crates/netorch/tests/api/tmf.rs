@@ -774,7 +774,7 @@ async fn a_peer_oss_is_peered_in_the_seeds_three_steps_watched_by_the_heartbeat_
     }
     // The hyper-orchestrator.
     let hypo = TestApp::start_with(|c| {
-        c.tmf.heartbeat_interval = Duration::from_millis(200);
+        c.tmf.heartbeat_interval = "200ms".into();
         c.tmf.peer_attempts = 1;
         c.tmf.peer_timeout = Duration::from_secs(2);
     })
@@ -1214,7 +1214,7 @@ async fn a_change_on_the_peer_reaches_the_catalog_through_its_listener_before_th
     let hypo = TestApp::start_at(
         netorch_test_support::TestDb::new().await.expect("db"),
         |c| {
-            c.tmf.heartbeat_interval = Duration::from_secs(3600);
+            c.tmf.heartbeat_interval = "0 0 1 1 *".into();
             c.tmf.public_url = Some(format!("http://127.0.0.1:{port}"));
         },
         std::sync::Arc::new(netorch_core::SystemClock),
