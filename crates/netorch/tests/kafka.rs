@@ -240,24 +240,7 @@ async fn the_peering_topics_reach_kafka_with_their_exact_names_after_the_broker_
 async fn identity_events_reach_kafka_from_the_running_server() {
     netorch::install_crypto();
     let kafka = free_port();
-    let url = format!("tcp://127.0.0.1:{kafka}");
-    let tansu = std::env::var("NETORCH_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
-    let _broker = Kill(
-        Command::new(tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the tansu broker must be installed: run scripts/dev-kafka install"),
-    );
+    let _broker = tansu(kafka);
     wait_for_port(kafka).await;
 
     let dir = tempfile::tempdir().expect("dir");

@@ -39,7 +39,8 @@ const NSD: &str = "nsd:
             - {id: '2', vnfd-id: web_vnfd, virtual-link-connectivity: [{virtual-link-profile-id: mgmtnet, constituent-cpd-id: [{constituent-base-element-id: '2', constituent-cpd-id: mgmt-ext}]}]}
 ";
 
-async fn onboard(app: &TestApp, token: &str, path: &str, yaml: &str) -> String {
+/// Onboards a YAML descriptor (201); its id.
+pub(crate) async fn onboard(app: &TestApp, token: &str, path: &str, yaml: &str) -> String {
     let r = app
         .client
         .post(format!("{}{path}", app.base))

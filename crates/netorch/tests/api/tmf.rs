@@ -1453,23 +1453,6 @@ async fn a_catalog_exported_from_one_server_and_imported_into_another_is_equal()
     a.stop().await;
 }
 
-async fn onboard_yaml(app: &TestApp, token: &str, path: &str, yaml: &str) -> String {
-    let r = app
-        .client
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("Content-Type", "application/yaml")
-        .header("Accept", "application/json")
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("send");
-    let status = r.status();
-    let v: Value = r.json().await.expect("json");
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    v["id"].as_str().expect("id").to_string()
-}
-
 async fn specs_named(app: &TestApp, t: &str, name: &str, want: usize) -> Vec<Value> {
     for _ in 0..200 {
         let (_, v) = app
@@ -1490,16 +1473,16 @@ async fn onboarded_nsds_and_nsts_are_offered_as_service_specifications_and_follo
     let app = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(50)).await;
     let osm = app.admin_token().await;
     let t = admin_bearer(&app).await;
-    onboard_yaml(
+    crate::nslcm::onboard(
         &app,
         &osm,
         "/osm/vnfpkgm/v1/vnf_packages_content",
         "vnfd: {id: cat_vnfd, product-name: cat, vdu: [{id: vm}]}",
     )
     .await;
-    let nsd = onboard_yaml(&app, &osm, "/osm/nsd/v1/ns_descriptors_content",
+    let nsd = crate::nslcm::onboard(&app, &osm, "/osm/nsd/v1/ns_descriptors_content",
         "nsd: {nsd: [{id: cat_nsd, name: Catalogued NS, version: '2.0', designer: ACME, vnfd-id: [cat_vnfd], df: [{id: d, vnf-profile: [{id: '1', vnfd-id: cat_vnfd}]}]}]}").await;
-    let nst = onboard_yaml(&app, &osm, "/osm/nst/v1/netslice_templates_content",
+    let nst = crate::nslcm::onboard(&app, &osm, "/osm/nst/v1/netslice_templates_content",
         "nst: [{id: cat_nst, name: Catalogued slice, netslice-subnet: [{id: s1, nsd-ref: cat_nsd}]}]").await;
 
     let spec = specs_named(&app, &t, "Catalogued NS", 1).await.remove(0);
