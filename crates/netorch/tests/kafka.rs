@@ -92,6 +92,8 @@ async fn the_peering_topics_reach_kafka_with_their_exact_names_after_the_broker_
         Command::new(env!("CARGO_BIN_EXE_netorch"))
             .arg("serve")
             .env_remove("NETORCH_TEST_DATABASE_URL")
+            // NETORCH_* is configuration to the server: an unknown key refuses to start.
+            .env_remove("NETORCH_TEST_TANSU")
             .env("NETORCH_DATA_DIR", dir.path())
             .env("NETORCH_SERVER__LISTEN", format!("127.0.0.1:{http}"))
             .env("NETORCH_EVENTS__SINK", "kafka")
@@ -249,6 +251,8 @@ async fn identity_events_reach_kafka_from_the_running_server() {
         Command::new(env!("CARGO_BIN_EXE_netorch"))
             .arg("serve")
             .env_remove("NETORCH_TEST_DATABASE_URL")
+            // NETORCH_* is configuration to the server: an unknown key refuses to start.
+            .env_remove("NETORCH_TEST_TANSU")
             .env("NETORCH_DATA_DIR", dir.path())
             .env("NETORCH_SERVER__LISTEN", format!("127.0.0.1:{http}"))
             .env("NETORCH_EVENTS__SINK", "kafka")
