@@ -87,7 +87,8 @@ const CHARACTERISTIC_ALIASES: [(&str, &str); 2] = [
     ("charSpecRelationship", "serviceSpecCharRelationship"),
 ];
 
-fn object(body: &[u8]) -> Result<Map<String, Value>, TmfError> {
+/// A request body that must be one JSON object (400 otherwise).
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, TmfError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(TmfError::BadRequest(

@@ -51,16 +51,6 @@ pub const HEARTBEAT_JOB: &str = "tmf.peering.heartbeat";
 /// Lifecycle status of the specifications of an unreachable peer.
 const UNAVAILABLE: &str = "Unavailable";
 
-fn body_object(body: &[u8]) -> Result<Map<String, Value>, TmfError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(TmfError::BadRequest(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(TmfError::BadRequest(format!("the body is not JSON: {e}"))),
-    }
-}
-
 /// The organization a request names (its TMF632 document, or its id).
 async fn organization(s: &TmfState, body: &Map<String, Value>) -> Result<Record, TmfError> {
     let id = match body.get("organization") {
@@ -474,7 +464,7 @@ pub(crate) async fn fetch(
     Body(b): Body,
 ) -> Result<Json<Value>, TmfError> {
     auth::administrator(&s, &headers, "post").await?;
-    let body = body_object(&b)?;
+    let body = entities::object(&b)?;
     let org = organization(&s, &body).await?;
     let settings = match PeerSettings::from_organization(&org.body, &s.deps.secrets) {
         Ok(p) => p,
@@ -500,7 +490,7 @@ pub(crate) async fn add(
     Body(b): Body,
 ) -> Result<Json<Value>, TmfError> {
     let me = auth::administrator(&s, &headers, "post").await?;
-    let body = body_object(&b)?;
+    let body = entities::object(&b)?;
     let org = organization(&s, &body).await?;
     let chosen = chosen(&body)?;
     let catalogs = catalogs_of(&body)?;
@@ -650,7 +640,7 @@ pub(crate) async fn update(
     let body = if b.is_empty() {
         Map::new()
     } else {
-        body_object(&b)?
+        entities::object(&b)?
     };
     let mut peering = load(&s, &id).await?;
     let org = entities::load(&s, &ORGANIZATION, &id).await?;

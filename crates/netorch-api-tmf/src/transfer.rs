@@ -47,17 +47,12 @@ const SECTIONS: [(&str, &Kind); 4] = [
     ("serviceCatalog", &CATALOG),
 ];
 
-fn body_object(body: &[u8]) -> Result<Map<String, Value>, TmfError> {
+/// The request body as an object; an empty body is an empty object.
+fn body_or_empty(body: &[u8]) -> Result<Map<String, Value>, TmfError> {
     if body.is_empty() {
         return Ok(Map::new());
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(TmfError::BadRequest(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(TmfError::BadRequest(format!("the body is not JSON: {e}"))),
-    }
+    entities::object(body)
 }
 
 async fn create_job(
@@ -156,7 +151,7 @@ pub(crate) async fn create_export(
     headers: HeaderMap,
     Body(b): Body,
 ) -> Result<(StatusCode, Json<Value>), TmfError> {
-    let doc = body_object(&b)?;
+    let doc = body_or_empty(&b)?;
     if let Some(p) = doc
         .get("path")
         .and_then(Value::as_str)
@@ -195,7 +190,7 @@ pub(crate) async fn create_import(
     headers: HeaderMap,
     Body(b): Body,
 ) -> Result<(StatusCode, Json<Value>), TmfError> {
-    let doc = body_object(&b)?;
+    let doc = body_or_empty(&b)?;
     let url_ok = doc
         .get("url")
         .and_then(Value::as_str)
