@@ -2,6 +2,7 @@
 
 mod app;
 
+pub mod netconf;
 pub use app::{Answer, START, TestApp, call, request};
 
 use std::sync::{
