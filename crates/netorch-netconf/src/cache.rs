@@ -63,9 +63,9 @@ impl ModelCache {
         std::fs::read_to_string(module_file(&self.dir(key), module)).ok()
     }
 
-    /// Set `key` as device `device` publishes it: from memory, else compiled from the disk cache
-    /// (sources missing there are fetched from the device), else built from scratch. `refresh`
-    /// asks the device for its module list again.
+    /// Set `key` as device `device` publishes it: from memory, else from the disk cache's module
+    /// list, else from the device's. `refresh` asks the device for its list again. No source is
+    /// fetched here (see [`ModelCache::prepare`]).
     pub async fn load(
         &self,
         pool: &Pool,
@@ -100,29 +100,57 @@ impl ModelCache {
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| NetconfError::Protocol(format!("model cache {}: {e}", dir.display())))?;
-        for m in &modules {
-            let file = module_file(&dir, m);
-            if file.exists() {
-                continue;
-            }
-            let text = pool.get_schema(device, &m.name, &m.revision).await?;
-            let tmp = file.with_extension("tmp");
-            std::fs::write(&tmp, text)
-                .and_then(|_| std::fs::rename(&tmp, &file))
-                .map_err(|e| {
-                    NetconfError::Protocol(format!("model cache {}: {e}", file.display()))
-                })?;
-        }
         let _ = std::fs::write(&list_file, serde_json::to_vec(&modules).expect("JSON"));
-        let set = tokio::task::spawn_blocking(move || ModelSet::open(&dir, &modules))
-            .await
-            .map_err(|e| NetconfError::Protocol(format!("compiling models: {e}")))?
-            .map_err(NetconfError::Protocol)?;
+        let set = ModelSet::open(&dir, &modules).map_err(NetconfError::Protocol)?;
         let set = Arc::new(set);
         self.sets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), set.clone());
         Ok(set)
+    }
+
+    /// Makes sure `names` (and what they import) are compiled in `set`, fetching the sources the
+    /// disk cache lacks from device `device` (one `<get-schema>` each). Fetching only what a
+    /// request needs keeps devices from serving dozens of sources at once (yuma123's netconfd
+    /// corrupts its heap after a few dozen `<get-schema>`s on one session).
+    pub async fn prepare(
+        &self,
+        pool: &Pool,
+        device: &str,
+        set: &ModelSet,
+        names: &[String],
+    ) -> Result<(), NetconfError> {
+        if set.loaded(names) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        let mut queue: Vec<String> = names.to_vec();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = queue.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            let Some(m) = set.module(&n).cloned() else {
+                continue;
+            };
+            let file = module_file(set.dir(), &m);
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(_) => {
+                    let t = pool.get_schema(device, &m.name, &m.revision).await?;
+                    let tmp = file.with_extension("tmp");
+                    std::fs::write(&tmp, &t)
+                        .and_then(|_| std::fs::rename(&tmp, &file))
+                        .map_err(|e| {
+                            NetconfError::Protocol(format!("model cache {}: {e}", file.display()))
+                        })?;
+                    t
+                }
+            };
+            queue.extend(crate::models::imports(&text));
+        }
+        set.ensure_loaded(names);
+        Ok(())
     }
 }

@@ -135,17 +135,20 @@ fn key_matches(v: &Value, k: &str) -> bool {
 }
 
 /// The YANG modules of one module set (a `moduleSetTag`, or one device), ready to convert.
+/// Modules are compiled on first use (`ensure_loaded`), with the imports libyang pulls from the
+/// source directory: a device is asked only for the sources a request needs.
 pub struct ModelSet {
     ctx: Mutex<Context>,
     modules: Vec<SchemaRef>,
-    loaded: Vec<String>,
+    dir: PathBuf,
+    tried: Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl std::fmt::Debug for ModelSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelSet")
             .field("modules", &self.modules.len())
-            .field("loaded", &self.loaded)
+            .field("dir", &self.dir)
             .finish()
     }
 }
@@ -159,31 +162,36 @@ pub fn module_file(dir: &Path, m: &SchemaRef) -> PathBuf {
     }
 }
 
+/// The modules a YANG source imports or includes (for fetching them before compiling).
+pub fn imports(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut words = source.split_whitespace();
+    while let Some(w) = words.next() {
+        if (w == "import" || w == "include")
+            && let Some(n) = words.next()
+        {
+            let n = n.trim_end_matches(['{', ';']).trim_matches('"');
+            if !n.is_empty() && !out.iter().any(|o| o == n) {
+                out.push(n.to_string());
+            }
+        }
+    }
+    out
+}
+
 impl ModelSet {
-    /// Loads the modules whose sources are in `dir` (`name@revision.yang`). A module libyang
-    /// cannot compile is left out (logged): its nodes are then unknown paths, the others work.
+    /// A set over the sources in `dir` (`name@revision.yang`); nothing compiled yet.
     pub fn open(dir: &Path, modules: &[SchemaRef]) -> Result<Self, String> {
         let mut ctx =
             Context::new(ContextFlags::NO_YANGLIBRARY | ContextFlags::DISABLE_SEARCHDIR_CWD)
                 .map_err(|e| format!("libyang context: {e}"))?;
         ctx.set_searchdir(dir)
             .map_err(|e| format!("libyang search dir {}: {e}", dir.display()))?;
-        let mut loaded = Vec::new();
-        for m in modules {
-            if ctx.get_module_implemented(&m.name).is_some() {
-                loaded.push(m.name.clone());
-                continue;
-            }
-            let rev = (!m.revision.is_empty()).then_some(m.revision.as_str());
-            match ctx.load_module(&m.name, rev, &["*"]) {
-                Ok(_) => loaded.push(m.name.clone()),
-                Err(e) => tracing::debug!(module = %m.name, error = %e, "YANG module left out"),
-            }
-        }
         Ok(Self {
             ctx: Mutex::new(ctx),
             modules: modules.to_vec(),
-            loaded,
+            dir: dir.to_path_buf(),
+            tried: Mutex::new(Default::default()),
         })
     }
 
@@ -192,9 +200,87 @@ impl ModelSet {
         &self.modules
     }
 
+    /// The listed module `name`.
+    pub fn module(&self, name: &str) -> Option<&SchemaRef> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// The set's source directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Compiles the listed modules among `names` not compiled yet (their sources, and their
+    /// imports', must be in the directory). A module libyang refuses is left out (logged): its
+    /// nodes are then unknown paths.
+    pub fn ensure_loaded(&self, names: &[String]) {
+        let mut tried = self.tried.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        for n in names {
+            if tried.contains_key(n) {
+                continue;
+            }
+            let Some(m) = self.module(n) else { continue };
+            let rev = (!m.revision.is_empty()).then_some(m.revision.as_str());
+            let ok = match ctx.load_module(&m.name, rev, &["*"]) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(module = %m.name, error = %e, "YANG module cannot be compiled; its data is unknown");
+                    false
+                }
+            };
+            tried.insert(n.clone(), ok);
+        }
+    }
+
+    /// Whether the listed modules among `names` are all compiled (or tried).
+    pub fn loaded(&self, names: &[String]) -> bool {
+        let tried = self.tried.lock().unwrap_or_else(|e| e.into_inner());
+        names
+            .iter()
+            .all(|n| tried.contains_key(n) || self.module(n).is_none())
+    }
+
     /// Whether libyang compiled `module`.
     pub fn has_module(&self, module: &str) -> bool {
-        self.loaded.iter().any(|m| m == module)
+        self.tried
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(module)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The modules a request on `path` with `body` needs compiled: those its steps and the
+    /// body's members name, and ietf-netconf for writes (`nc:operation`).
+    pub fn needed(path: &ResourcePath, body: Option<&Value>, write: bool) -> Vec<String> {
+        let mut out: Vec<String> = path.steps.iter().filter_map(|s| s.module.clone()).collect();
+        fn walk(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(o) => {
+                    for (k, c) in o {
+                        if !k.starts_with('@')
+                            && let Some((m, _)) = k.split_once(':')
+                            && !out.iter().any(|x| x == m)
+                        {
+                            out.push(m.to_string());
+                        }
+                        walk(c, out);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+                _ => {}
+            }
+        }
+        if let Some(b) = body {
+            walk(b, &mut out);
+        }
+        if write {
+            out.push("ietf-netconf".into());
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn resolve(ctx: &Context, path: &ResourcePath) -> Result<Vec<NodeInfo>, ModelError> {

@@ -30,6 +30,16 @@ fn identifier(s: &str) -> bool {
 impl ResourcePath {
     /// Parses `text` (a leading `/` is optional; `""` and `"/"` are the root).
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, true)
+    }
+
+    /// Parses a path relative to another (a yang-patch target): the first step may omit its
+    /// module.
+    pub fn parse_relative(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, false)
+    }
+
+    fn parse_with(text: &str, rooted: bool) -> Result<Self, String> {
         let t = text.strip_prefix('/').unwrap_or(text);
         let t = t.strip_suffix('/').unwrap_or(t);
         if t.is_empty() {
@@ -64,7 +74,7 @@ impl ResourcePath {
                     "'{seg}' is not a RESTCONF path step (module:name or name, then =keys)"
                 ));
             }
-            if i == 0 && module.is_none() {
+            if rooted && i == 0 && module.is_none() {
                 return Err(format!(
                     "resource identifier '{text}' must start with module:name (RFC 8040 3.5.3)"
                 ));

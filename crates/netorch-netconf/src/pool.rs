@@ -123,6 +123,8 @@ pub enum NetconfError {
         message: String,
         /// `error-path`, when given.
         path: Option<String>,
+        /// `error-app-tag` (`must-violation`...), when given.
+        app_tag: Option<String>,
     },
     /// The device answered something that is not NETCONF.
     #[error("{0}")]
@@ -159,6 +161,7 @@ fn rejected(operation: &str, reply: &netconf_async::RpcReply) -> NetconfError {
         tag: first.error_tag.as_str().to_string(),
         message: message.trim().to_string(),
         path: first.error_path.as_ref().map(|p| p.trim().to_string()),
+        app_tag: first.error_app_tag.as_ref().map(|p| p.trim().to_string()),
     }
 }
 

@@ -95,7 +95,14 @@ pub fn reply_text(reply: &str) -> Result<String, String> {
             _ => {}
         }
     }
-    Ok(out)
+    // Servers indent the text inside <data>; the module itself starts and ends with `module`'s
+    // braces (a YANG file ends with one newline).
+    let trimmed = out.trim();
+    Ok(if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}\n")
+    })
 }
 
 /// The children of `<rpc-reply>` other than `<ok/>`: an RPC's output elements.
@@ -234,7 +241,7 @@ mod tests {
         let r = r#"<rpc-reply><data xmlns="m">module a { pattern '[a-z]&lt;&amp;'; }</data></rpc-reply>"#;
         assert_eq!(
             reply_text(r).expect("ok"),
-            "module a { pattern '[a-z]<&'; }"
+            "module a { pattern '[a-z]<&'; }\n"
         );
     }
 

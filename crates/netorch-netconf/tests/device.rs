@@ -49,6 +49,11 @@ async fn writes_land_in_the_running_datastore_and_reads_answer_as_restconf() {
     pool.set_device("d1", endpoint(&dev));
     let cache = ModelCache::new(state.path().join("models"));
     let models = cache.load(&pool, "d1", "d1", false).await.expect("ok");
+    let needed = vec!["netorch-bookstore".to_string(), "ietf-netconf".to_string()];
+    cache
+        .prepare(&pool, "d1", &models, &needed)
+        .await
+        .expect("ok");
     assert!(models.has_module("netorch-bookstore"), "{models:?}");
 
     let create = models
@@ -156,6 +161,11 @@ async fn bad_input_is_refused_before_anything_reaches_the_device() {
     pool.set_device("d1", endpoint(&dev));
     let cache = ModelCache::new(state.path().join("models"));
     let models = cache.load(&pool, "d1", "tag", false).await.expect("ok");
+    let needed = vec!["netorch-bookstore".to_string(), "ietf-netconf".to_string()];
+    cache
+        .prepare(&pool, "d1", &models, &needed)
+        .await
+        .expect("ok");
     let out_of_range = models.edit(
         &p("netorch-bookstore:bookstore/categories=01"),
         EditOp::Create,
@@ -184,6 +194,7 @@ async fn bad_input_is_refused_before_anything_reaches_the_device() {
     drop(dev);
     let again = ModelCache::new(state.path().join("models"));
     let m = again.load(&pool, "d1", "tag", false).await.expect("ok");
+    again.prepare(&pool, "d1", &m, &needed).await.expect("ok");
     assert!(m.has_module("netorch-bookstore"));
 }
 
@@ -193,8 +204,10 @@ async fn an_rpc_is_validated_by_the_model_and_answered_by_the_device() {
     let state = tempfile::tempdir().expect("ok");
     let pool = pool(state.path(), Duration::from_secs(10));
     pool.set_device("d1", endpoint(&dev));
-    let models = ModelCache::new(state.path().join("m"))
-        .load(&pool, "d1", "d1", false)
+    let cache = ModelCache::new(state.path().join("m"));
+    let models = cache.load(&pool, "d1", "d1", false).await.expect("ok");
+    cache
+        .prepare(&pool, "d1", &models, &["netorch-bookstore".to_string()])
         .await
         .expect("ok");
     let rpc = models

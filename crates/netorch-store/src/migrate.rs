@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "record lookups",
         include_str!("../migrations/sqlite/0007_record_lookups.sql"),
     ),
+    (
+        8,
+        "dmi handles",
+        include_str!("../migrations/sqlite/0008_dmi_handles.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -79,6 +84,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "record lookups",
         include_str!("../migrations/postgres/0007_record_lookups.sql"),
+    ),
+    (
+        8,
+        "dmi handles",
+        include_str!("../migrations/postgres/0008_dmi_handles.sql"),
     ),
 ];
 

@@ -260,6 +260,11 @@ fn kill(mut c: Child) {
 impl Drop for NetconfDevice {
     fn drop(&mut self) {
         self.stop();
+        // NETORCH_KEEP_NETCONF=1 keeps the device's directory (logs) for a post-mortem.
+        if std::env::var_os("NETORCH_KEEP_NETCONF").is_some() {
+            let d = std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("tmp"));
+            eprintln!("netconf device kept in {}", d.keep().display());
+        }
     }
 }
 

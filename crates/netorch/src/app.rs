@@ -107,12 +107,70 @@ async fn open_store_with(
     Ok((store, lock))
 }
 
+/// The DMI family's dependencies: a NETCONF pool and model cache under the data directory.
+fn dmi_deps(
+    cfg: &Config,
+    store: &Store,
+    secrets: &netorch_auth::secrets::SecretBox,
+    identity: Arc<IdentityService>,
+    clock: Arc<dyn Clock>,
+    job_waker: &Arc<tokio::sync::Notify>,
+) -> netorch_api_dmi::Deps {
+    let d = &cfg.dmi;
+    let state_dir = cfg.data_dir.join("netconf");
+    let pool = netorch_netconf::Pool::new(netorch_netconf::PoolConfig {
+        connect_timeout: d.connect_timeout,
+        rpc_timeout: d.rpc_timeout,
+        max_sessions: d.sessions_per_device.max(1),
+        idle_timeout: d.idle_timeout,
+        backoff_initial: Duration::from_millis(500).min(d.reconnect_max),
+        backoff_max: d.reconnect_max,
+        state_dir: state_dir.clone(),
+    });
+    let plugin_id = d.plugin_id.clone().unwrap_or_else(|| {
+        let scheme = if cfg.server.tls.enabled {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", cfg.server.listen)
+    });
+    netorch_api_dmi::Deps {
+        identity,
+        records: Arc::new(store.clone()),
+        secrets: secrets.clone(),
+        clock,
+        outbox: Arc::new(store.clone()),
+        jobs: Arc::new(store.clone()),
+        job_waker: job_waker.clone(),
+        pool: Arc::new(pool),
+        models: Arc::new(netorch_netconf::ModelCache::new(state_dir.join("models"))),
+        config: netorch_api_dmi::DmiConfig {
+            plugin_id,
+            async_topic: d.async_topic.clone(),
+            inventory_topic: d.inventory_topic.clone(),
+            async_timeout: d.async_timeout,
+            max_batch: d.max_batch.max(1),
+            sync_retry: d.sync_retry,
+            sync_retry_max: d.sync_retry_max,
+            ncmp_url: d.ncmp_url.clone(),
+            ncmp_credentials: d
+                .ncmp_username
+                .clone()
+                .map(|u| (u, d.ncmp_password.clone().unwrap_or_default())),
+            ncmp_batch: d.ncmp_batch.max(1),
+            ..Default::default()
+        },
+    }
+}
+
 /// The permission catalog of every mounted family.
 pub fn catalog() -> PermissionCatalog {
     PermissionCatalog::new(
         netorch_api_admin::permissions::OSM_PERMISSIONS
             .iter()
-            .chain(netorch_api_oof::PERMISSIONS),
+            .chain(netorch_api_oof::PERMISSIONS)
+            .chain(netorch_api_dmi::PERMISSIONS),
     )
 }
 
@@ -355,6 +413,14 @@ impl App {
                 netorch_api_osm::catalog_source::OsmDescriptors::new(Arc::new(store.clone())),
             )),
         };
+        let dmi_deps = dmi_deps(
+            cfg,
+            &store,
+            &secrets,
+            identity.clone(),
+            clock.clone(),
+            &job_waker,
+        );
         let slices_deps = slices_deps(
             cfg,
             topology,
@@ -499,6 +565,14 @@ impl App {
             for (kind, handler) in netorch_api_tmf::job_handlers(&tmf_deps) {
                 s.register(kind, handler);
             }
+            for (kind, handler) in netorch_api_dmi::job_handlers(&dmi_deps) {
+                s.register(kind, handler);
+            }
+            s.add_periodic(PeriodicSpec {
+                name: netorch_api_dmi::MODULE_SYNC_JOB.into(),
+                schedule: Schedule::Every(cfg.dmi.sync_interval),
+                payload: json!({}),
+            });
             s.add_periodic(PeriodicSpec {
                 name: netorch_api_tmf::DESCRIPTOR_SYNC_JOB.into(),
                 schedule: Schedule::Every(cfg.tmf.notify_interval),
@@ -545,10 +619,11 @@ impl App {
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
         let (oof, oof_doc) = netorch_api_oof::router(oof_deps);
         let (tmf, tmf_doc) = netorch_api_tmf::router(tmf_deps);
+        let (dmi, dmi_doc) = netorch_api_dmi::router(dmi_deps);
         let system = crate::system::router(
             store.clone(),
             metrics.clone(),
-            [admin_doc, osm_doc, slices_doc, oof_doc, tmf_doc],
+            [admin_doc, osm_doc, slices_doc, oof_doc, tmf_doc, dmi_doc],
         );
         let router = system
             .merge(admin)
@@ -556,6 +631,7 @@ impl App {
             .merge(slices)
             .merge(oof)
             .merge(tmf)
+            .merge(dmi)
             .layer(DefaultBodyLimit::max(cfg.server.body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

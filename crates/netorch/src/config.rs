@@ -35,6 +35,81 @@ pub struct Config {
     pub oof: OofSection,
     /// TMF family (TMF632, OAuth2 token endpoint).
     pub tmf: TmfSection,
+    /// DMI plugin family (NCMP's DMI contract over NETCONF).
+    pub dmi: DmiSection,
+}
+
+/// `[dmi]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DmiSection {
+    /// How NCMP reaches this plugin (its base URL): `dmiPlugin` of registrations, `source` of
+    /// events. Default: `http://<server.listen>`.
+    pub plugin_id: Option<String>,
+    /// Topic of asynchronous results (NCMP's `ncmp-async-m2m`).
+    pub async_topic: String,
+    /// Default topic of the data-source refresh event.
+    pub inventory_topic: String,
+    /// Time limit of one asynchronous operation on a device.
+    #[serde(with = "humantime_serde")]
+    pub async_timeout: Duration,
+    /// Most handles in one registration or bulk request.
+    pub max_batch: usize,
+    /// How often the module-sync watchdog runs (ADVISED handles, LOCKED ones due a retry).
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
+    /// First wait before a LOCKED handle's sync is retried (doubling up to `sync_retry_max`).
+    #[serde(with = "humantime_serde")]
+    pub sync_retry: Duration,
+    /// Longest wait between sync retries.
+    #[serde(with = "humantime_serde")]
+    pub sync_retry_max: Duration,
+    /// NETCONF: TCP + SSH + hello time limit.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// NETCONF: time limit of one RPC.
+    #[serde(with = "humantime_serde")]
+    pub rpc_timeout: Duration,
+    /// NETCONF sessions per device.
+    pub sessions_per_device: usize,
+    /// Idle NETCONF sessions are closed after this.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Longest wait between connection attempts to a device that is down.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+    /// NCMP to register handles with (`POST {it}/ncmpInventory/v1/ch`); none: no registration.
+    pub ncmp_url: Option<String>,
+    /// HTTP Basic user for NCMP.
+    pub ncmp_username: Option<String>,
+    /// Its password.
+    pub ncmp_password: Option<String>,
+    /// Handles per registration request.
+    pub ncmp_batch: usize,
+}
+
+impl Default for DmiSection {
+    fn default() -> Self {
+        Self {
+            plugin_id: None,
+            async_topic: "ncmp-async-m2m".into(),
+            inventory_topic: "NCMP_INVENTORY".into(),
+            async_timeout: Duration::from_secs(30),
+            max_batch: 5000,
+            sync_interval: Duration::from_secs(5),
+            sync_retry: Duration::from_secs(5),
+            sync_retry_max: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(30),
+            sessions_per_device: 4,
+            idle_timeout: Duration::from_secs(300),
+            reconnect_max: Duration::from_secs(30),
+            ncmp_url: None,
+            ncmp_username: None,
+            ncmp_password: None,
+            ncmp_batch: 2000,
+        }
+    }
 }
 
 /// `[tmf]`.
@@ -443,6 +518,7 @@ impl Default for Config {
             slices: SlicesSection::default(),
             oof: OofSection::default(),
             tmf: TmfSection::default(),
+            dmi: DmiSection::default(),
         }
     }
 }

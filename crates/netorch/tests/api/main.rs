@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod dmi;
 mod nslcm;
 mod oof;
 mod oof_inventory;

@@ -20,6 +20,8 @@ enum Family {
     Slices,
     Tmf,
     OAuth,
+    Dmi,
+    DmiSeed,
 }
 
 fn family(path: &str) -> Option<Family> {
@@ -33,6 +35,15 @@ fn family(path: &str) -> Option<Family> {
         Some(Family::Tmf)
     } else if path.starts_with("/oauth2/") {
         Some(Family::OAuth)
+    } else if path.starts_with("/dmi/v1/data/ch/")
+        || path.starts_with("/dmi/v1/operations/")
+        || path.starts_with("/dmi/v1/model/")
+        || path.starts_with("/dmi/v1/sync/")
+        || path.starts_with("/v1/dmi-source")
+    {
+        Some(Family::DmiSeed)
+    } else if path.starts_with("/dmi/") {
+        Some(Family::Dmi)
     } else {
         // System endpoints (health, metrics, the document itself) belong to no family.
         None
@@ -69,6 +80,27 @@ fn assert_shape(f: Family, what: &str, status: StatusCode, content_type: &str, b
             assert_eq!(v["@type"], "Error", "{what}: {v}");
             assert!(
                 v["code"].is_string() && v["message"].is_string(),
+                "{what}: {v}"
+            );
+        }
+        Family::Dmi => {
+            assert!(
+                v["status"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&status.as_u16().to_string())),
+                "{what}: {v}"
+            );
+            assert!(
+                v["message"].is_string() && v["details"].is_string(),
+                "{what}: {v}"
+            );
+        }
+        Family::DmiSeed => {
+            let e = &v["error"];
+            assert!(
+                e["error-type"].is_string()
+                    && e["error-tag"].is_string()
+                    && e["error-message"].is_string(),
                 "{what}: {v}"
             );
         }
@@ -112,7 +144,9 @@ impl Walker {
             .timeout(Duration::from_secs(30));
         rb = match f {
             // Basic, not a token: the walk also probes `DELETE /osm/admin/v1/tokens`.
-            Family::Osm | Family::Oof | Family::OAuth => rb.basic_auth("admin", Some("admin")),
+            Family::Osm | Family::Oof | Family::OAuth | Family::Dmi | Family::DmiSeed => {
+                rb.basic_auth("admin", Some("admin"))
+            }
             Family::Slices => rb.bearer_auth(&self.experiment_token),
             Family::Tmf => rb.bearer_auth(&self.admin_token),
         };
