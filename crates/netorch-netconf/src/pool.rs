@@ -181,11 +181,36 @@ struct Idle {
     since: Instant,
 }
 
+/// Ends sessions politely (`<close-session>`, bounded) in the background, so the device frees
+/// them at once instead of when TCP notices.
+fn close_later(conns: Vec<Connection>) {
+    if conns.is_empty() {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        for mut c in conns {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.close_session()).await;
+        }
+    });
+}
+
 #[derive(Default)]
 struct Backoff {
     until: Option<Instant>,
     delay: Duration,
     last_error: Option<NetconfError>,
+}
+
+impl Device {
+    fn take_idle(&self) -> Vec<Connection> {
+        std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|i| i.conn)
+            .collect()
+    }
 }
 
 struct Device {
@@ -268,6 +293,9 @@ impl Pool {
         if devices.get(id).is_some_and(|d| d.endpoint == endpoint) {
             return;
         }
+        if let Some(old) = devices.get(id) {
+            close_later(old.take_idle());
+        }
         devices.insert(
             id.to_string(),
             Arc::new(Device {
@@ -284,10 +312,32 @@ impl Pool {
 
     /// Forgets device `id` (its sessions close as they are dropped).
     pub fn remove_device(&self, id: &str) {
-        self.devices
+        let gone = self
+            .devices
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
+        if let Some(d) = gone {
+            close_later(d.take_idle());
+        }
+    }
+
+    /// Closes every idle session (at shutdown); sessions in use close when their request ends.
+    pub async fn close_all(&self) {
+        let devices: Vec<Arc<Device>> = self
+            .devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let closing = devices
+            .iter()
+            .flat_map(|d| d.take_idle())
+            .map(|mut c| async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.close_session()).await;
+            });
+        futures::future::join_all(closing).await;
     }
 
     /// Whether the pool knows device `id`.
@@ -385,7 +435,11 @@ impl Pool {
         let reused = {
             let mut idle = d.idle.lock().unwrap_or_else(|e| e.into_inner());
             let limit = self.cfg.idle_timeout;
-            idle.retain(|i| i.since.elapsed() < limit);
+            let (fresh, stale): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| i.since.elapsed() < limit);
+            *idle = fresh;
+            close_later(stale.into_iter().map(|i| i.conn).collect());
             idle.pop()
         };
         if let Some(i) = reused {

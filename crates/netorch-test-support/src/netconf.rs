@@ -105,7 +105,34 @@ impl NetconfDevice {
         let private_key = std::fs::read_to_string(d.join("userkey"))?;
         let authorized = d.join("authorized_keys");
         std::fs::copy(d.join("userkey.pub"), &authorized)?;
-        let port = free_port();
+        let mut dev = Self {
+            port: 0,
+            fingerprint,
+            private_key,
+            sshd: None,
+            netconfd: None,
+            dir,
+        };
+        // A port found free may be taken by another test before sshd binds it (then something
+        // else would answer on it): sshd must say it listens, else try another port.
+        let mut last = None;
+        for _ in 0..5 {
+            dev.port = free_port();
+            dev.write_sshd_config()?;
+            match dev.start_netconfd().and_then(|_| dev.start_sshd()) {
+                Ok(()) => return Ok(dev),
+                Err(e) => {
+                    dev.stop();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no port")))
+    }
+
+    fn write_sshd_config(&self) -> anyhow::Result<()> {
+        let d = self.path();
+        let port = self.port;
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
              PasswordAuthentication yes\nPubkeyAuthentication yes\nAuthorizedKeysFile {ak}\n\
@@ -114,21 +141,11 @@ impl NetconfDevice {
              Subsystem netconf {SUBSYSTEM} --ncxserver-sockname={port}@{sock}\n",
             hk = d.join("hostkey").display(),
             pid = d.join("sshd.pid").display(),
-            ak = authorized.display(),
+            ak = d.join("authorized_keys").display(),
             sock = d.join("ncxserver.sock").display(),
         );
         std::fs::write(d.join("sshd_config"), config)?;
-        let mut dev = Self {
-            port,
-            fingerprint,
-            private_key,
-            sshd: None,
-            netconfd: None,
-            dir,
-        };
-        dev.start_netconfd()?;
-        dev.start_sshd()?;
-        Ok(dev)
+        Ok(())
     }
 
     fn path(&self) -> &Path {
@@ -177,6 +194,7 @@ impl NetconfDevice {
 
     fn start_sshd(&mut self) -> anyhow::Result<()> {
         let d = self.path().to_path_buf();
+        let _ = std::fs::remove_file(d.join("sshd.log"));
         let child = Command::new(SSHD)
             .arg("-D")
             .arg("-f")
@@ -188,18 +206,22 @@ impl NetconfDevice {
             .stderr(Stdio::null())
             .spawn()?;
         self.sshd = Some(child);
+        let log = d.join("sshd.log");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                anyhow::bail!(
-                    "sshd did not listen on {}: {}",
-                    self.port,
-                    std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
-                );
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Server listening on") {
+                return Ok(());
+            }
+            let exited = self
+                .sshd
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                anyhow::bail!("sshd did not listen on {}: {text}", self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(())
     }
 
     /// The device goes away: nothing listens on its port any more.

@@ -38,6 +38,7 @@ pub struct App {
     pub bus: InProcessBus,
     relay: Relay,
     scheduler: Option<Scheduler>,
+    netconf: Arc<netorch_netconf::Pool>,
     _lock: Option<std::fs::File>,
 }
 
@@ -619,6 +620,7 @@ impl App {
         let (slices, slices_doc) = netorch_api_slices::router(slices_deps);
         let (oof, oof_doc) = netorch_api_oof::router(oof_deps);
         let (tmf, tmf_doc) = netorch_api_tmf::router(tmf_deps);
+        let netconf = dmi_deps.pool.clone();
         let (dmi, dmi_doc) = netorch_api_dmi::router(dmi_deps);
         let system = crate::system::router(
             store.clone(),
@@ -646,6 +648,7 @@ impl App {
             bus,
             relay,
             scheduler,
+            netconf,
             _lock: lock,
         })
     }
@@ -709,6 +712,7 @@ impl App {
             let _ = s.await;
         }
         let _ = relay.await;
+        self.netconf.close_all().await;
         self.store.close().await;
         tracing::info!("netorch stopped");
         Ok(())

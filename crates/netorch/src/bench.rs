@@ -42,6 +42,21 @@ pub struct BenchArgs {
     /// Reservations stored on one link before the availability check is measured (`slices`).
     #[arg(long, default_value_t = 100_000)]
     pub stored: usize,
+    /// CM handles registered (`dmi` scenario).
+    #[arg(long, default_value_t = 50_000)]
+    pub handles: usize,
+    /// SSH port of the NETCONF device (`dmi` scenario; `scripts/dev-netconf start DIR`).
+    #[arg(long, default_value_t = 0)]
+    pub netconf_port: u16,
+    /// NETCONF user (`dmi` scenario).
+    #[arg(long, default_value = "ncuser")]
+    pub netconf_user: String,
+    /// NETCONF password (`dmi` scenario).
+    #[arg(long, default_value = "ncpass")]
+    pub netconf_password: String,
+    /// The device's host key fingerprint, `SHA256:...` (`dmi` scenario; default: trust on first use).
+    #[arg(long)]
+    pub netconf_host_key: Option<String>,
     /// Database to run on (`postgres://...`); default: SQLite in a temporary directory.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -73,6 +88,9 @@ pub enum Scenario {
     /// TMF peering: `/add` of `--specs` specifications, and one heartbeat round over
     /// `--peerings` peerings, the server peering with itself.
     Tmf,
+    /// DMI plugin against a NETCONF device (`--netconf-port`): pass-through overhead against a
+    /// direct NETCONF read, registration of `--handles` handles, bulk-read events/s.
+    Dmi,
 }
 
 /// Latency summary in microseconds.
@@ -165,8 +183,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         cfg.oof.policy_dir = Some(dir.join("policies"));
         cfg.oof.inventory_file = Some(dir.join("inventory.json"));
     }
+    if args.scenario == Scenario::Dmi {
+        cfg.dmi.sync_interval = Duration::from_millis(200);
+    }
     let app = App::build(&cfg).await?;
     let store = app.store.clone();
+    let bus = app.bus.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let stop = CancellationToken::new();
@@ -210,6 +232,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             &dir,
         )
         .await;
+        stop.cancel();
+        let _ = server.await;
+        let _ = bare_server.await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
+    if args.scenario == Scenario::Dmi {
+        let result = crate::bench_dmi::dmi(&client, port, &bus, &args).await;
         stop.cancel();
         let _ = server.await;
         let _ = bare_server.await;

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+mod bench_dmi;
 mod bench_tmf;
 pub mod config;
 pub mod metrics;

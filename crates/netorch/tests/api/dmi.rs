@@ -1092,3 +1092,139 @@ async fn the_data_source_refresh_publishes_the_seed_inventory_event_and_removal_
     let (s, v) = dmi(&app, Method::GET, "/dmi/v1/inventory/cmHandles/ch-s", None).await;
     assert_ncmp_error(s, &v, StatusCode::NOT_FOUND);
 }
+
+/// A stand-in NCMP inventory: records every registration body, refuses handle `ch-dup` as NCMP
+/// does (500 with a per-handle failure).
+async fn fake_ncmp() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::{Json, Router, http::HeaderMap, routing::post};
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let s2 = seen.clone();
+    let app = Router::new().route(
+        "/ncmpInventory/v1/ch",
+        post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let seen = s2.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut b = body.clone();
+                b["authorization"] = json!(auth);
+                seen.lock().expect("lock").push(b);
+                let dup = body["createdCmHandles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h["cmHandle"] == json!("ch-dup"));
+                if dup {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"failedCreatedCmHandles": [{"cmHandle": "ch-dup", "errorCode": "109", "errorText": "cm-handle already exists"}],
+                                    "failedUpdatedCmHandles": [], "failedRemovedCmHandles": [], "failedUpgradeCmHandles": []})),
+                    )
+                } else {
+                    (StatusCode::OK, Json(json!({})))
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn handles_are_registered_with_ncmp_in_batches_and_its_per_handle_failures_are_recorded() {
+    let (ncmp, seen) = fake_ncmp().await;
+    let app = TestApp::start_with(|c| {
+        c.dmi.ncmp_url = Some(ncmp.clone());
+        c.dmi.ncmp_username = Some("cpsuser".into());
+        c.dmi.ncmp_password = Some("cpsuser-pass".into());
+        c.dmi.ncmp_batch = 2;
+        c.dmi.plugin_id = Some("http://dmi.example:8080".into());
+        c.dmi.sync_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let entry = |id: &str| {
+        json!({"cmHandle": id, "netconf": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
+               "moduleSetTag": "tagA", "alternateId": format!("ME={id}"), "additionalProperties": {"color": "blue"}})
+    };
+    let (s, v) = register(&app, vec![entry("ch-1"), entry("ch-2"), entry("ch-dup")]).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dup = loop {
+        let (_, v) = dmi(
+            &app,
+            Method::GET,
+            "/dmi/v1/inventory/cmHandles/ch-dup",
+            None,
+        )
+        .await;
+        if v["ncmpRegistration"]["state"].is_string() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never registered: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(dup["ncmpRegistration"]["state"], json!("FAILED"), "{dup}");
+    assert_eq!(dup["ncmpRegistration"]["errorCode"], json!("109"), "{dup}");
+    let (_, one) = dmi(&app, Method::GET, "/dmi/v1/inventory/cmHandles/ch-1", None).await;
+    assert_eq!(
+        one["ncmpRegistration"]["state"],
+        json!("REGISTERED"),
+        "{one}"
+    );
+    {
+        let bodies = seen.lock().expect("lock");
+        assert_eq!(bodies.len(), 2, "3 handles in batches of 2: {bodies:?}");
+        for b in bodies.iter() {
+            assert_eq!(b["dmiPlugin"], json!("http://dmi.example:8080"));
+            assert!(b["createdCmHandles"].as_array().expect("created").len() <= 2);
+            assert!(
+                b["authorization"]
+                    .as_str()
+                    .expect("auth")
+                    .starts_with("Basic ")
+            );
+        }
+        let first = &bodies[0]["createdCmHandles"][0];
+        assert_eq!(first["cmHandle"], json!("ch-1"));
+        assert_eq!(first["moduleSetTag"], json!("tagA"));
+        assert_eq!(first["alternateId"], json!("ME=ch-1"));
+        assert_eq!(first["cmHandleProperties"], json!({"color": "blue"}));
+        assert!(!b_contains_secret(&bodies));
+    }
+    // Removal is registered too.
+    let (s, _) = dmi(
+        &app,
+        Method::DELETE,
+        "/dmi/v1/inventory/cmHandles/ch-2",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|b| b["removedCmHandles"] == json!(["ch-2"]))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "removal never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn b_contains_secret(bodies: &[Value]) -> bool {
+    bodies.iter().any(|b| {
+        let t = b["createdCmHandles"].to_string();
+        t.contains("\"p\"") || t.contains("password")
+    })
+}
