@@ -430,6 +430,36 @@ async fn upsert(s: &DmiState, entries: &[Value], now: Micros) -> Result<Vec<Outc
     let mut events = Vec::new();
     let mut seen_ids = std::collections::HashSet::new();
     let mut seen_alt: std::collections::HashMap<String, String> = Default::default();
+    // Existing handles and owners of the alternate ids, in a few queries for the whole batch.
+    let str_of = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+    let ids: Vec<String> = entries
+        .iter()
+        .filter_map(|e| str_of(e, "cmHandle"))
+        .collect();
+    let mut existing: std::collections::HashMap<String, Record> = s
+        .deps
+        .records
+        .get_records_in(HANDLES, &ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let alts: Vec<String> = entries
+        .iter()
+        .filter_map(|e| str_of(e, "alternateId"))
+        .filter(|a| !a.is_empty())
+        .collect();
+    let alt_owner: std::collections::HashMap<String, String> = s
+        .deps
+        .records
+        .find_records_in(HANDLES, "alternateId", &alts)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let alt = r.body.get("alternateId")?.as_str()?.to_string();
+            Some((alt, r.id))
+        })
+        .collect();
     for e in entries {
         let Some(entry) = e.as_object() else {
             outcomes.push(failed("", "108", "an entry must be an object".into()));
@@ -455,11 +485,7 @@ async fn upsert(s: &DmiState, entries: &[Value], now: Micros) -> Result<Vec<Outc
             ));
             continue;
         }
-        let old = s
-            .deps
-            .records
-            .get_record(HANDLES, id, &ProjectScope::All, true)
-            .await?;
+        let old = existing.remove(id);
         let doc = match document(s, entry, old.as_ref(), now) {
             Ok(d) => d,
             Err((code, text)) => {
@@ -473,19 +499,11 @@ async fn upsert(s: &DmiState, entries: &[Value], now: Micros) -> Result<Vec<Outc
             .unwrap_or_default()
             .to_string();
         if !alt.is_empty() {
-            let taken = s
-                .deps
-                .records
-                .find_records(HANDLES, "alternateId", &alt)
-                .await?;
-            if let Some(other) = taken.iter().find(|r| r.id != id) {
+            if let Some(other) = alt_owner.get(&alt).filter(|o| o.as_str() != id) {
                 outcomes.push(failed(
                     id,
                     "111",
-                    format!(
-                        "alternate id '{alt}' is already associated with cm handle '{}'",
-                        other.id
-                    ),
+                    format!("alternate id '{alt}' is already associated with cm handle '{other}'"),
                 ));
                 continue;
             }

@@ -177,6 +177,21 @@ pub trait RecordRepository: Send + Sync + 'static {
         field: &str,
         value: &str,
     ) -> Result<Vec<Record>, StoreError>;
+    /// The records of a collection (any project) with these ids, in no particular order (a batch
+    /// of `get_record`s in a few queries).
+    async fn get_records_in(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<Record>, StoreError>;
+    /// Records of a collection (any project) whose top-level string field `field` is one of
+    /// `values` (a batch of `find_records`), in no particular order.
+    async fn find_records_in(
+        &self,
+        collection: &str,
+        field: &str,
+        values: &[String],
+    ) -> Result<Vec<Record>, StoreError>;
     /// Records of a collection (any project) modified at or after `since`, oldest change first.
     async fn records_modified_since(
         &self,

@@ -356,6 +356,58 @@ impl RecordRepository for Store {
         rows.iter().map(record_from).collect()
     }
 
+    async fn get_records_in(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT r.id, r.name, r.body, r.created, r.modified, r.revision, {} FROM records r \
+                 WHERE r.collection = $1 AND r.id IN ({})",
+                self.owners_column(),
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(collection);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(self.read()).await.map_err(map_err)?;
+            for row in &rows {
+                out.push(record_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_records_in(
+        &self,
+        collection: &str,
+        field: &str,
+        values: &[String],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(IN_CHUNK) {
+            let sql = find_sql_in(
+                self.is_postgres(),
+                collection,
+                field,
+                self.owners_column(),
+                chunk.len(),
+            )?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in chunk {
+                q = q.bind(v);
+            }
+            let rows = q.fetch_all(self.read()).await.map_err(map_err)?;
+            for row in &rows {
+                out.push(record_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn records_modified_since(
         &self,
         collection: &str,
@@ -428,6 +480,24 @@ impl RecordRepository for Store {
         .map_err(map_err)?;
         Ok(n)
     }
+}
+
+/// Values bound per `IN (...)` query (far below SQLite's and PostgreSQL's parameter limits).
+const IN_CHUNK: usize = 500;
+
+/// `find_sql` for `n` values (`IN`).
+fn find_sql_in(
+    postgres: bool,
+    collection: &str,
+    field: &str,
+    owners: &str,
+    n: usize,
+) -> Result<String, StoreError> {
+    let one = find_sql(postgres, collection, field, owners)?;
+    Ok(one.replace(
+        " = $1 ORDER BY r.created, r.id",
+        &format!(" IN ({})", placeholders(1, n)),
+    ))
 }
 
 /// The query of `find_records`. Collection and field are spliced into the SQL (a JSON path cannot

@@ -834,6 +834,29 @@ mod records {
             s.find_records("nslcmops", "x') OR ('1'='1", "a").await,
             Err(StoreError::Internal(_))
         ));
+        // In batches: by ids, and by several values of a field (more than one IN chunk).
+        let many: Vec<String> = (0..1200).map(|i| format!("nobody-{i}")).collect();
+        let mut wanted = many.clone();
+        wanted.extend(["o3".to_string(), "o1".to_string(), "x1".to_string()]);
+        let by_ids = s.get_records_in("nslcmops", &wanted).await.expect("by ids");
+        let mut got = ids(&by_ids);
+        got.sort();
+        assert_eq!(got, ["o1", "o3"]);
+        let mut values = many.clone();
+        values.extend(["ns-b".to_string(), "ns-a".to_string()]);
+        let by_values = s
+            .find_records_in("nslcmops", "nsInstanceId", &values)
+            .await
+            .expect("by values");
+        let mut got = ids(&by_values);
+        got.sort();
+        assert_eq!(got, ["o1", "o2", "o3"]);
+        assert!(
+            s.get_records_in("nslcmops", &[])
+                .await
+                .expect("empty")
+                .is_empty()
+        );
         let mut o2 = op("o2", "ns-b", 20);
         o2.body["operationState"] = json!("COMPLETED");
         o2.touch(40);
