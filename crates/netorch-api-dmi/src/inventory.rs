@@ -10,7 +10,6 @@ use axum::{
 use netorch_core::{
     Micros,
     events::NewEvent,
-    jobs::NewJob,
     tenancy::{Ownership, ProjectScope, Record},
 };
 use netorch_http::osm::RemoteAddr;
@@ -70,16 +69,6 @@ pub(crate) fn shown(body: &Value) -> Value {
     v
 }
 
-fn iso(now: Micros) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(now as i128 * 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// NCMP's LCM event for a state change.
 pub(crate) fn lcm_event(
     id: &str,
@@ -108,7 +97,7 @@ pub(crate) fn lcm_event(
         json!({
             "eventId": netorch_core::new_id(),
             "eventCorrelationId": id,
-            "eventTime": iso(now),
+            "eventTime": crate::jobs::now_iso(now),
             "eventSource": "org.onap.ncmp",
             "eventType": format!("org.onap.ncmp.cmhandle-lcm-event.{kind}"),
             "eventSchema": "org.onap.ncmp:cmhandle-lcm-event",
@@ -315,7 +304,7 @@ fn document(
         o.insert("syncAttempts".into(), json!(0));
         o.insert("retryAt".into(), json!(0));
     }
-    o.insert("lastUpdateTime".into(), json!(iso(now)));
+    o.insert("lastUpdateTime".into(), json!(crate::jobs::now_iso(now)));
     Ok(doc)
 }
 
@@ -565,22 +554,7 @@ async fn upsert(s: &DmiState, entries: &[Value], now: Micros) -> Result<Vec<Outc
 
 /// Queues a module sync now (the periodic watchdog also runs it).
 pub(crate) async fn wake_sync(s: &DmiState, now: Micros) -> Result<(), Failure> {
-    s.deps
-        .jobs
-        .enqueue(
-            &NewJob {
-                kind: MODULE_SYNC_JOB.into(),
-                project_id: None,
-                payload: json!({}),
-                max_attempts: 1,
-                run_at: now,
-                dedupe_key: None,
-            },
-            now,
-        )
-        .await?;
-    s.deps.job_waker.notify_one();
-    Ok(())
+    crate::jobs::enqueue(s, MODULE_SYNC_JOB, json!({}), 1, now).await
 }
 
 /// Queues a registration of these handles with the configured NCMP (nothing without one).
@@ -594,22 +568,14 @@ pub(crate) async fn ncmp_register(
     if s.deps.config.ncmp_url.is_none() {
         return Ok(());
     }
-    s.deps
-        .jobs
-        .enqueue(
-            &NewJob {
-                kind: NCMP_REGISTER_JOB.into(),
-                project_id: None,
-                payload: json!({"created": created, "updated": updated, "removed": removed}),
-                max_attempts: 10,
-                run_at: now,
-                dedupe_key: None,
-            },
-            now,
-        )
-        .await?;
-    s.deps.job_waker.notify_one();
-    Ok(())
+    crate::jobs::enqueue(
+        s,
+        NCMP_REGISTER_JOB,
+        json!({"created": created, "updated": updated, "removed": removed}),
+        10,
+        now,
+    )
+    .await
 }
 
 /// List CM handles (credentials never included).

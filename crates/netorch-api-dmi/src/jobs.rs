@@ -32,7 +32,34 @@ fn retry(e: impl std::fmt::Display) -> JobError {
     JobError::Retry(e.to_string())
 }
 
-fn now_iso(now: Micros) -> String {
+/// Queues a job of the family and wakes the scheduler.
+pub(crate) async fn enqueue(
+    s: &DmiState,
+    kind: &str,
+    payload: Value,
+    max_attempts: i64,
+    now: Micros,
+) -> Result<(), Failure> {
+    s.deps
+        .jobs
+        .enqueue(
+            &netorch_core::jobs::NewJob {
+                kind: kind.into(),
+                project_id: None,
+                payload,
+                max_attempts,
+                run_at: now,
+                dedupe_key: None,
+            },
+            now,
+        )
+        .await?;
+    s.deps.job_waker.notify_one();
+    Ok(())
+}
+
+/// RFC 3339 of a timestamp.
+pub(crate) fn now_iso(now: Micros) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(now as i128 * 1000)
         .ok()
         .and_then(|t| {
@@ -231,6 +258,31 @@ fn data_operation_event(
     )
 }
 
+/// Runs `op` within the async limit: NCMP's response entry for it.
+async fn outcome(s: &DmiState, op: &Operation, operation_id: Value) -> (&'static str, Value) {
+    let (code, message, result) =
+        match tokio::time::timeout(s.deps.config.async_timeout, perform(s, op)).await {
+            Ok(Ok((_, body))) => ("0", "Successfully applied changes".to_string(), body),
+            Ok(Err(f)) => {
+                let (c, m) = status_of(&f);
+                (c, m, None)
+            }
+            Err(_) => ("102", "the device did not answer in time".to_string(), None),
+        };
+    (
+        code,
+        json!({
+            "operationId": operation_id,
+            "ids": [op.cm_handle],
+            "resourceIdentifier": op.resource_identifier,
+            "options": op.options,
+            "statusCode": code,
+            "statusMessage": message,
+            "result": result.unwrap_or(json!({})),
+        }),
+    )
+}
+
 /// One asynchronous pass-through.
 pub struct DataOperation {
     pub(crate) state: DmiState,
@@ -245,24 +297,7 @@ impl JobHandler for DataOperation {
             .map_err(|e| JobError::Fatal(format!("bad payload: {e}")))?;
         let topic = p["topic"].as_str().unwrap_or_default();
         let request_id = p["requestId"].as_str().unwrap_or_default();
-        let (code, message, result) =
-            match tokio::time::timeout(s.deps.config.async_timeout, perform(s, &op)).await {
-                Ok(Ok((_, body))) => ("0", "Successfully applied changes".to_string(), body),
-                Ok(Err(f)) => {
-                    let (c, m) = status_of(&f);
-                    (c, m, None)
-                }
-                Err(_) => ("102", "the device did not answer in time".to_string(), None),
-            };
-        let response = json!({
-            "operationId": request_id,
-            "ids": [op.cm_handle],
-            "resourceIdentifier": op.resource_identifier,
-            "options": op.options,
-            "statusCode": code,
-            "statusMessage": message,
-            "result": result.unwrap_or(json!({})),
-        });
+        let (code, response) = outcome(s, &op, json!(request_id)).await;
         let now = s.deps.clock.now();
         s.deps
             .outbox
@@ -318,34 +353,12 @@ impl JobHandler for Bulk {
             }
         }
         let total = work.len();
-        let timeout = s.deps.config.async_timeout;
         let mut events = futures::stream::iter(work)
             .map(|(op, operation_id)| {
                 let topic = topic.clone();
                 let request_id = request_id.clone();
                 async move {
-                    let (code, message, result) =
-                        match tokio::time::timeout(timeout, perform(s, &op)).await {
-                            Ok(Ok((_, body))) => {
-                                ("0", "Successfully applied changes".to_string(), body)
-                            }
-                            Ok(Err(f)) => {
-                                let (c, m) = status_of(&f);
-                                (c, m, None)
-                            }
-                            Err(_) => {
-                                ("102", "the device did not answer in time".to_string(), None)
-                            }
-                        };
-                    let response = json!({
-                        "operationId": operation_id,
-                        "ids": [op.cm_handle],
-                        "resourceIdentifier": op.resource_identifier,
-                        "options": op.options,
-                        "statusCode": code,
-                        "statusMessage": message,
-                        "result": result.unwrap_or(json!({})),
-                    });
+                    let (_, response) = outcome(s, &op, operation_id).await;
                     data_operation_event(s, &topic, &request_id, vec![response], s.deps.clock.now())
                 }
             })

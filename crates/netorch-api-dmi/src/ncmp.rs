@@ -7,7 +7,6 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use netorch_core::jobs::NewJob;
 use netorch_http::osm::RemoteAddr;
 use netorch_netconf::{EditOp, ResourcePath};
 use serde::{Deserialize, Serialize};
@@ -391,27 +390,12 @@ pub(crate) async fn passthrough(
     // The handle must exist before anything is accepted, async or not.
     access::handle(&s, &ch).await?;
     if let Some(topic) = q.topic.as_deref().filter(|t| !t.is_empty()) {
-        let now = s.deps.clock.now();
-        s.deps
-            .jobs
-            .enqueue(
-                &NewJob {
-                    kind: DATA_OPERATION_JOB.into(),
-                    project_id: None,
-                    payload: json!({
-                        "operation": op,
-                        "topic": topic,
-                        "requestId": req.request_id.clone().unwrap_or_else(netorch_core::new_id),
-                    }),
-                    max_attempts: 3,
-                    run_at: now,
-                    dedupe_key: None,
-                },
-                now,
-            )
-            .await
-            .map_err(Failure::from)?;
-        s.deps.job_waker.notify_one();
+        let payload = json!({
+            "operation": op,
+            "topic": topic,
+            "requestId": req.request_id.clone().unwrap_or_else(netorch_core::new_id),
+        });
+        crate::jobs::enqueue(&s, DATA_OPERATION_JOB, payload, 3, s.deps.clock.now()).await?;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let (status, body) = perform(&s, &op).await?;
@@ -510,23 +494,8 @@ pub(crate) async fn bulk(
         ))
         .into());
     }
-    let now = s.deps.clock.now();
-    s.deps
-        .jobs
-        .enqueue(
-            &NewJob {
-                kind: BULK_JOB.into(),
-                project_id: None,
-                payload: json!({"topic": topic, "requestId": request_id, "operations": ops}),
-                max_attempts: 3,
-                run_at: now,
-                dedupe_key: None,
-            },
-            now,
-        )
-        .await
-        .map_err(Failure::from)?;
-    s.deps.job_waker.notify_one();
+    let payload = json!({"topic": topic, "requestId": request_id, "operations": ops});
+    crate::jobs::enqueue(&s, BULK_JOB, payload, 3, s.deps.clock.now()).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
