@@ -316,3 +316,20 @@ pub(crate) async fn rpc(
     let out = netorch_netconf::xml::reply_output(&reply).map_err(Failure::internal)?;
     Ok(m.rpc_output(module, name, &out)?)
 }
+
+/// Invokes the YANG 1.1 action `path` names; `None` when the path names no action.
+pub(crate) async fn action(
+    s: &DmiState,
+    h: &Handle,
+    path: &ResourcePath,
+    input: Option<&Value>,
+) -> Result<Option<Option<Value>>, Failure> {
+    ready(h)?;
+    let m = models_for(s, h, path, None, false).await?;
+    let Some(xml) = m.action(path, input)? else {
+        return Ok(None);
+    };
+    let reply = s.deps.pool.rpc(h.id(), &xml).await?;
+    let out = netorch_netconf::xml::reply_output(&reply).map_err(Failure::internal)?;
+    Ok(Some(m.action_output(path, &out)?))
+}

@@ -99,8 +99,17 @@ async fn data(
         return Ok(yang_json(StatusCode::OK, v));
     }
     if ds != Datastore::Running {
+        // Use case 5: POST on operational invokes the YANG action the path ends with.
+        if method == Method::POST
+            && let Some(out) = access::action(&s, &h, &path, body_value(&body)?.as_ref()).await?
+        {
+            return Ok(match out {
+                Some(v) => yang_json(StatusCode::OK, v),
+                None => StatusCode::NO_CONTENT.into_response(),
+            });
+        }
         return Err(Failure::bad_request(
-            "ncmp-datastore:operational is read-only; write to ncmp-datastore:running (or invoke an RPC under /dmi/v1/operations)",
+            "ncmp-datastore:operational is read-only: write to ncmp-datastore:running, invoke an RPC under /dmi/v1/operations, or POST to a YANG action's path",
         )
         .into());
     }
@@ -160,7 +169,7 @@ macro_rules! seed_data_one {
             responses(
                 (status = 200, description = "Read: the resource (application/yang-data+json); yang-patch: its status"),
                 (status = 201, description = "Created"),
-                (status = 204, description = "Replaced, merged or deleted"),
+                (status = 204, description = "Replaced, merged or deleted; an action without output"),
                 (status = 400, body = crate::error::SeedErrorBody, description = "Bad datastore, path, options or data"),
                 (status = 404, body = crate::error::SeedErrorBody, description = "Unknown handle, or no data there"),
                 (status = 409, body = crate::error::SeedErrorBody, description = "data-exists (create), lock-denied"),
@@ -184,7 +193,7 @@ macro_rules! seed_data_one {
 seed_data_all! {
     get GET read "Read a resource (use cases 7-10: fields, depth, scope).";
     put PUT put "Replace a resource (running), or read it (operational, as the seed's use cases 7-10).";
-    post POST create "Create a child resource under the path (use case 1).";
+    post POST create "Create a child resource under the path (use case 1), or, on operational, invoke the YANG action the path ends with (use case 5).";
     patch PATCH patch "Merge into a resource, or apply a yang-patch (use cases 3-4).";
     delete DELETE delete "Delete a resource (use case 2).";
 }

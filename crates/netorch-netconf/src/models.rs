@@ -625,26 +625,7 @@ impl ModelSet {
                 "'{module}:{name}' is not an RPC of the device"
             )));
         }
-        let fields = match input {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(o)) if o.is_empty() => Map::new(),
-            Some(Value::Object(o)) => {
-                let v = o
-                    .get(&format!("{module}:input"))
-                    .or_else(|| o.get("input"))
-                    .ok_or_else(|| {
-                        ModelError::Invalid(format!(
-                            "the body must be {{\"{module}:input\": {{...}}}}"
-                        ))
-                    })?;
-                v.as_object()
-                    .cloned()
-                    .ok_or_else(|| ModelError::Invalid("the input must be a JSON object".into()))?
-            }
-            Some(_) => {
-                return Err(ModelError::Invalid("the body must be a JSON object".into()));
-            }
-        };
+        let fields = input_fields(module, input)?;
         let doc = json!({ format!("{module}:{name}"): fields });
         let tree = DataTree::parse_op_string(
             &ctx,
@@ -664,6 +645,100 @@ impl ModelSet {
         )
         .map_err(|e| ModelError::Invalid(format!("printing XML: {e}")))
         .map(Option::unwrap_or_default)
+    }
+
+    /// The `<action>` request (YANG 1.1, RFC 7950 7.15.2) for the action `path` names (its last
+    /// step), with RESTCONF input (`{"module:input": {...}}`): the data path down to the action
+    /// (list keys included) inside `<action xmlns="urn:ietf:params:xml:ns:yang:1">`. None when the
+    /// path's last step is not an action.
+    pub fn action(
+        &self,
+        path: &ResourcePath,
+        input: Option<&Value>,
+    ) -> Result<Option<String>, ModelError> {
+        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(last) = path.steps.last() else {
+            return Ok(None);
+        };
+        let parent = path.parent();
+        if parent.is_root() {
+            return Ok(None);
+        }
+        let infos = Self::resolve(&ctx, &parent)?;
+        let mut schema_path = String::new();
+        for st in &path.steps {
+            schema_path.push('/');
+            if let Some(m) = &st.module {
+                schema_path.push_str(m);
+                schema_path.push(':');
+            }
+            schema_path.push_str(&st.name);
+        }
+        let Ok(sn) = ctx.find_path(&schema_path) else {
+            return Ok(None);
+        };
+        if sn.kind() != SchemaNodeKind::Action {
+            return Ok(None);
+        }
+        let module = sn.module().name().to_string();
+        let name = last.name.clone();
+        let fields = input_fields(&module, input)?;
+        let mut inner = Map::new();
+        inner.insert(format!("{module}:{name}"), Value::Object(fields));
+        let doc = wrap(&parent, &infos, inner)?;
+        let tree = DataTree::parse_op_string(
+            &ctx,
+            format!("{doc}\0"),
+            DataFormat::JSON,
+            DataOperation::RpcYang,
+        )
+        .map_err(|e| {
+            ModelError::Invalid(match &e.path {
+                Some(p) => format!("{e} (at {p})"),
+                None => e.to_string(),
+            })
+        })?;
+        let xml = tree
+            .print_string(
+                DataFormat::XML,
+                DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
+            )
+            .map_err(|e| ModelError::Invalid(format!("printing XML: {e}")))?
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "<action xmlns=\"urn:ietf:params:xml:ns:yang:1\">{xml}</action>"
+        )))
+    }
+
+    /// RESTCONF's answer to an action (`{"module:output": {...}}`) from the reply's output.
+    pub fn action_output(
+        &self,
+        path: &ResourcePath,
+        output_xml: &str,
+    ) -> Result<Option<Value>, ModelError> {
+        if output_xml.trim().is_empty() {
+            return Ok(None);
+        }
+        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut schema_path = String::new();
+        for st in &path.steps {
+            schema_path.push('/');
+            if let Some(m) = &st.module {
+                schema_path.push_str(m);
+                schema_path.push(':');
+            }
+            schema_path.push_str(&st.name);
+        }
+        let sn = ctx
+            .find_path(&schema_path)
+            .map_err(|_| ModelError::UnknownPath(format!("'{path}' is unknown")))?;
+        let module = sn.module().name().to_string();
+        let elements = crate::dom::parse(output_xml)
+            .map_err(|e| ModelError::Invalid(format!("the device's action output: {e}")))?;
+        let children: Vec<SchemaNode<'_>> =
+            sn.output().map(|(c, _)| c.collect()).unwrap_or_default();
+        let out = crate::dom::to_json(&elements, &children);
+        Ok(Some(json!({ format!("{module}:output"): out })))
     }
 
     /// RESTCONF's answer to an RPC (`{"module:output": {...}}`) from the reply's output elements;
@@ -687,6 +762,26 @@ impl ModelSet {
             sn.output().map(|(c, _)| c.collect()).unwrap_or_default();
         let out = crate::dom::to_json(&elements, &children);
         Ok(Some(json!({ format!("{module}:output"): out })))
+    }
+}
+
+/// The members of RESTCONF input (`{"module:input": {...}}`, or nothing).
+fn input_fields(module: &str, input: Option<&Value>) -> Result<Map<String, Value>, ModelError> {
+    match input {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(o)) if o.is_empty() => Ok(Map::new()),
+        Some(Value::Object(o)) => {
+            let v = o
+                .get(&format!("{module}:input"))
+                .or_else(|| o.get("input"))
+                .ok_or_else(|| {
+                    ModelError::Invalid(format!("the body must be {{\"{module}:input\": {{...}}}}"))
+                })?;
+            v.as_object()
+                .cloned()
+                .ok_or_else(|| ModelError::Invalid("the input must be a JSON object".into()))
+        }
+        Some(_) => Err(ModelError::Invalid("the body must be a JSON object".into())),
     }
 }
 

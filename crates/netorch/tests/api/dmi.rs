@@ -1198,6 +1198,33 @@ async fn handles_are_registered_with_ncmp_in_batches_and_its_per_handle_failures
         assert_eq!(first["cmHandleProperties"], json!({"color": "blue"}));
         assert!(!b_contains_secret(&bodies));
     }
+    // The DMI contract's own call: ids of known handles, registered with NCMP again.
+    let before = seen.lock().expect("lock").len();
+    let (s, v) = dmi(
+        &app,
+        Method::POST,
+        "/dmi/v1/inventory/cmHandles",
+        Some(json!({"cmHandles": ["ch-1"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v, json!("cm-handle registered successfully"));
+    let (s, v) = dmi(
+        &app,
+        Method::POST,
+        "/dmi/v1/inventory/cmHandles",
+        Some(json!({"cmHandles": ["nobody"]})),
+    )
+    .await;
+    assert_ncmp_error(s, &v, StatusCode::BAD_REQUEST);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().expect("lock").len() == before {
+        assert!(
+            Instant::now() < deadline,
+            "the re-registration never reached NCMP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Removal is registered too.
     let (s, _) = dmi(
         &app,
