@@ -587,12 +587,7 @@ impl ModelSet {
             DataParserFlags::NO_VALIDATION | DataParserFlags::STRICT,
             DataValidationFlags::empty(),
         )
-        .map_err(|e| {
-            ModelError::Invalid(match &e.path {
-                Some(p) => format!("{e} (at {p})"),
-                None => e.to_string(),
-            })
-        })?;
+        .map_err(refused)?;
         if tree
             .traverse()
             .any(|n| n.schema().is_state() && !n.schema().is_config())
@@ -626,25 +621,7 @@ impl ModelSet {
             )));
         }
         let fields = input_fields(module, input)?;
-        let doc = json!({ format!("{module}:{name}"): fields });
-        let tree = DataTree::parse_op_string(
-            &ctx,
-            format!("{doc}\0"),
-            DataFormat::JSON,
-            DataOperation::RpcYang,
-        )
-        .map_err(|e| {
-            ModelError::Invalid(match &e.path {
-                Some(p) => format!("{e} (at {p})"),
-                None => e.to_string(),
-            })
-        })?;
-        tree.print_string(
-            DataFormat::XML,
-            DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
-        )
-        .map_err(|e| ModelError::Invalid(format!("printing XML: {e}")))
-        .map(Option::unwrap_or_default)
+        operation_xml(&ctx, &json!({ format!("{module}:{name}"): fields }))
     }
 
     /// The `<action>` request (YANG 1.1, RFC 7950 7.15.2) for the action `path` names (its last
@@ -665,16 +642,7 @@ impl ModelSet {
             return Ok(None);
         }
         let infos = Self::resolve(&ctx, &parent)?;
-        let mut schema_path = String::new();
-        for st in &path.steps {
-            schema_path.push('/');
-            if let Some(m) = &st.module {
-                schema_path.push_str(m);
-                schema_path.push(':');
-            }
-            schema_path.push_str(&st.name);
-        }
-        let Ok(sn) = ctx.find_path(&schema_path) else {
+        let Ok(sn) = ctx.find_path(&schema_path(path)) else {
             return Ok(None);
         };
         if sn.kind() != SchemaNodeKind::Action {
@@ -685,26 +653,7 @@ impl ModelSet {
         let fields = input_fields(&module, input)?;
         let mut inner = Map::new();
         inner.insert(format!("{module}:{name}"), Value::Object(fields));
-        let doc = wrap(&parent, &infos, inner)?;
-        let tree = DataTree::parse_op_string(
-            &ctx,
-            format!("{doc}\0"),
-            DataFormat::JSON,
-            DataOperation::RpcYang,
-        )
-        .map_err(|e| {
-            ModelError::Invalid(match &e.path {
-                Some(p) => format!("{e} (at {p})"),
-                None => e.to_string(),
-            })
-        })?;
-        let xml = tree
-            .print_string(
-                DataFormat::XML,
-                DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
-            )
-            .map_err(|e| ModelError::Invalid(format!("printing XML: {e}")))?
-            .unwrap_or_default();
+        let xml = operation_xml(&ctx, &wrap(&parent, &infos, inner)?)?;
         Ok(Some(format!(
             "<action xmlns=\"urn:ietf:params:xml:ns:yang:1\">{xml}</action>"
         )))
@@ -720,25 +669,10 @@ impl ModelSet {
             return Ok(None);
         }
         let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        let mut schema_path = String::new();
-        for st in &path.steps {
-            schema_path.push('/');
-            if let Some(m) = &st.module {
-                schema_path.push_str(m);
-                schema_path.push(':');
-            }
-            schema_path.push_str(&st.name);
-        }
         let sn = ctx
-            .find_path(&schema_path)
+            .find_path(&schema_path(path))
             .map_err(|_| ModelError::UnknownPath(format!("'{path}' is unknown")))?;
-        let module = sn.module().name().to_string();
-        let elements = crate::dom::parse(output_xml)
-            .map_err(|e| ModelError::Invalid(format!("the device's action output: {e}")))?;
-        let children: Vec<SchemaNode<'_>> =
-            sn.output().map(|(c, _)| c.collect()).unwrap_or_default();
-        let out = crate::dom::to_json(&elements, &children);
-        Ok(Some(json!({ format!("{module}:output"): out })))
+        output_json(&sn, output_xml).map(Some)
     }
 
     /// RESTCONF's answer to an RPC (`{"module:output": {...}}`) from the reply's output elements;
@@ -756,13 +690,56 @@ impl ModelSet {
         let sn = ctx
             .find_path(&format!("/{module}:{name}"))
             .map_err(|_| ModelError::UnknownPath(format!("'{module}:{name}' is unknown")))?;
-        let elements = crate::dom::parse(output_xml)
-            .map_err(|e| ModelError::Invalid(format!("the device's RPC output: {e}")))?;
-        let children: Vec<SchemaNode<'_>> =
-            sn.output().map(|(c, _)| c.collect()).unwrap_or_default();
-        let out = crate::dom::to_json(&elements, &children);
-        Ok(Some(json!({ format!("{module}:output"): out })))
+        output_json(&sn, output_xml).map(Some)
     }
+}
+
+/// A libyang refusal as the model's error (with the node it names).
+fn refused(e: yang2::Error) -> ModelError {
+    ModelError::Invalid(match &e.path {
+        Some(p) => format!("{e} (at {p})"),
+        None => e.to_string(),
+    })
+}
+
+/// The XML of an operation (RPC or action request) given as RFC 7951 JSON, checked by libyang.
+fn operation_xml(ctx: &Context, doc: &Value) -> Result<String, ModelError> {
+    let tree = DataTree::parse_op_string(
+        ctx,
+        format!("{doc}\0"),
+        DataFormat::JSON,
+        DataOperation::RpcYang,
+    )
+    .map_err(refused)?;
+    tree.print_string(
+        DataFormat::XML,
+        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
+    )
+    .map_err(|e| ModelError::Invalid(format!("printing XML: {e}")))
+    .map(Option::unwrap_or_default)
+}
+
+/// The schema path of a resource path (`/module:a/b/c`).
+fn schema_path(path: &ResourcePath) -> String {
+    let mut out = String::new();
+    for st in &path.steps {
+        out.push('/');
+        if let Some(m) = &st.module {
+            out.push_str(m);
+            out.push(':');
+        }
+        out.push_str(&st.name);
+    }
+    out
+}
+
+/// RESTCONF's `{"module:output": {...}}` from the output elements of an RPC or action reply.
+fn output_json(sn: &SchemaNode<'_>, output_xml: &str) -> Result<Value, ModelError> {
+    let module = sn.module().name().to_string();
+    let elements = crate::dom::parse(output_xml)
+        .map_err(|e| ModelError::Invalid(format!("the device's output: {e}")))?;
+    let children: Vec<SchemaNode<'_>> = sn.output().map(|(c, _)| c.collect()).unwrap_or_default();
+    Ok(json!({ format!("{module}:output"): crate::dom::to_json(&elements, &children) }))
 }
 
 /// The members of RESTCONF input (`{"module:input": {...}}`, or nothing).
