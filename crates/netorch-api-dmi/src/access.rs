@@ -183,8 +183,9 @@ pub(crate) async fn models_for(
     Ok(m)
 }
 
-/// Handles not READY serve no data (NCMP: "State mismatch"), but a LOCKED one whose models are
-/// in fact available (another handle of its tag synced them) is served.
+/// A handle being removed serves no data. ADVISED and LOCKED ones are served: a request loads
+/// their models on demand (or finds them loaded by another handle of the tag), so a device that
+/// answers is usable before the watchdog's next run.
 fn ready(h: &Handle) -> Result<(), Failure> {
     match h.state() {
         "READY" | "LOCKED" | "ADVISED" => Ok(()),

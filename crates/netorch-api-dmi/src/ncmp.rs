@@ -387,9 +387,10 @@ pub(crate) async fn passthrough(
     };
     auth::authorize(&s, &headers, &remote, permission).await?;
     let op = prepare(&ch, &datastore, &q, &req)?;
-    // The handle must exist before anything is accepted, async or not.
-    access::handle(&s, &ch).await?;
     if let Some(topic) = q.topic.as_deref().filter(|t| !t.is_empty()) {
+        // An unknown handle is refused now, not reported later (a sync request finds out in
+        // `perform`).
+        access::handle(&s, &ch).await?;
         let payload = json!({
             "operation": op,
             "topic": topic,

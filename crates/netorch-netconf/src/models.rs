@@ -665,14 +665,7 @@ impl ModelSet {
         path: &ResourcePath,
         output_xml: &str,
     ) -> Result<Option<Value>, ModelError> {
-        if output_xml.trim().is_empty() {
-            return Ok(None);
-        }
-        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        let sn = ctx
-            .find_path(&schema_path(path))
-            .map_err(|_| ModelError::UnknownPath(format!("'{path}' is unknown")))?;
-        output_json(&sn, output_xml).map(Some)
+        self.output_at(&schema_path(path), output_xml)
     }
 
     /// RESTCONF's answer to an RPC (`{"module:output": {...}}`) from the reply's output elements;
@@ -683,13 +676,17 @@ impl ModelSet {
         name: &str,
         output_xml: &str,
     ) -> Result<Option<Value>, ModelError> {
+        self.output_at(&format!("/{module}:{name}"), output_xml)
+    }
+
+    fn output_at(&self, schema: &str, output_xml: &str) -> Result<Option<Value>, ModelError> {
         if output_xml.trim().is_empty() {
             return Ok(None);
         }
         let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
         let sn = ctx
-            .find_path(&format!("/{module}:{name}"))
-            .map_err(|_| ModelError::UnknownPath(format!("'{module}:{name}' is unknown")))?;
+            .find_path(schema)
+            .map_err(|_| ModelError::UnknownPath(format!("'{schema}' is unknown")))?;
         output_json(&sn, output_xml).map(Some)
     }
 }

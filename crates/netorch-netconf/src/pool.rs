@@ -601,20 +601,23 @@ impl Pool {
         let mut lease = self.checkout(id).await?;
         // The first RPC on a reused session may meet a session the device already closed: it
         // never reached the device, so it is safe to send again on a fresh one.
-        let first = if lease.has(CANDIDATE) {
-            "<lock><target><candidate/></target></lock>".to_string()
-        } else {
-            "<get-config><source><running/></source><filter type=\"subtree\"><probe xmlns=\"urn:netorch:probe\"/></filter></get-config>".to_string()
-        };
+        // Without :candidate there is nothing to lock: only a reused session is probed first.
         let mut locked = false;
-        match lease.call(&first).await {
-            Ok(_) => locked = lease.has(CANDIDATE),
-            Err(e) if lease.reused && e.is_transport() => {
-                drop(lease);
-                lease = self.checkout(id).await?;
+        if lease.has(CANDIDATE) || lease.reused {
+            let first = if lease.has(CANDIDATE) {
+                "<lock><target><candidate/></target></lock>"
+            } else {
+                "<get-config><source><running/></source><filter type=\"subtree\"><probe xmlns=\"urn:netorch:probe\"/></filter></get-config>"
+            };
+            match lease.call(first).await {
+                Ok(_) => locked = lease.has(CANDIDATE),
+                Err(e) if lease.reused && e.is_transport() => {
+                    drop(lease);
+                    lease = self.checkout(id).await?;
+                }
+                Err(NetconfError::Rejected { .. }) if lease.has(CANDIDATE) => {}
+                Err(e) => return Err(e),
             }
-            Err(NetconfError::Rejected { .. }) if lease.has(CANDIDATE) => {}
-            Err(e) => return Err(e),
         }
         let rollback = if lease.has(ROLLBACK) {
             "<error-option>rollback-on-error</error-option>"
