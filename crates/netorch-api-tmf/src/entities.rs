@@ -277,11 +277,13 @@ pub(crate) fn shown(kind: &Kind, mut doc: Value) -> Value {
     doc
 }
 
-/// Where TMF633 events wait for the hub's notification sweep (written with the change).
+/// Where TMF633 and TMF632 events wait for the hubs' notification sweep (written with the
+/// change).
 pub(crate) const HUB_EVENTS: &str = "tmf_hub_events";
 
 /// Record inserts, revision-checked updates, deletes and events applied in one transaction;
-/// catalog events also leave a record for the hub's subscribers, in that same transaction.
+/// catalog and party events also leave a record for the hubs' subscribers, in that same
+/// transaction.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub inserts: Vec<(&'static str, Record)>,
@@ -291,27 +293,25 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// The `<type><what>Event` of an entity (and its hub record for catalog entities).
+    /// The `<type><what>Event` of an entity and its hub record.
     pub(crate) fn entity_event(&mut self, kind: &Kind, what: &str, doc: &Value, now: Micros) {
         let e = event(kind, what, doc, now);
-        if kind.flavor == Flavor::Catalog {
-            let id = e.payload["eventId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            self.inserts.push((
-                HUB_EVENTS,
-                Record {
-                    id,
-                    name: None,
-                    body: e.payload.clone(),
-                    owners: Ownership::default(),
-                    created: now,
-                    modified: now,
-                    revision: 1,
-                },
-            ));
-        }
+        let id = e.payload["eventId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.inserts.push((
+            HUB_EVENTS,
+            Record {
+                id,
+                name: None,
+                body: e.payload.clone(),
+                owners: Ownership::default(),
+                created: now,
+                modified: now,
+                revision: 1,
+            },
+        ));
         self.events.push(e);
     }
 
@@ -529,10 +529,14 @@ pub(crate) async fn apply_patch(
         check_refs(s, kind, &doc).await?;
         let now = s.deps.clock.now();
         let next = complete(s, kind, id, doc, &previous, now)?;
-        r.body = next.clone();
-        r.touch(now);
         let mut batch = Batch::default();
         batch.entity_event(kind, kind.change_event, &next, now);
+        // TMF632 tells a change of `status` apart from other attributes.
+        if kind.flavor == Flavor::Party && r.body["status"] != next["status"] {
+            batch.entity_event(kind, "StateChange", &next, now);
+        }
+        r.body = next.clone();
+        r.touch(now);
         batch.updates.push((kind.collection, r));
         match batch.commit(s).await {
             Ok(()) => return Ok(next),

@@ -1,6 +1,7 @@
-//! TMF633 notifications. `POST /hub {callback, query}` subscribes (any valid token), `DELETE
-//! /hub/{id}` unsubscribes. Every catalog change leaves a record in `tmf_hub_events` in its own
-//! transaction; a periodic sweep turns each into one delivery job per matching subscription (a
+//! TMF633 and TMF632 notifications. `POST /hub {callback, query}` subscribes (to catalog events
+//! with any valid token; to party events, which carry partners' details, as an administrator),
+//! `DELETE /hub/{id}` unsubscribes; each API's hub sees only its own subscriptions. Every
+//! catalog or party change leaves a record in `tmf_hub_events` in its own transaction; a periodic sweep turns each into one delivery job per matching subscription (a
 //! dedupe key per event and subscription) and then removes it, so a crash loses nothing and
 //! delivers at least once. A delivery POSTs the TMF envelope to `<callback>/listener/<eventType>`
 //! (`serviceSpecificationChangeEvent`...) and is retried with backoff.
@@ -39,7 +40,7 @@ pub const NOTIFY_JOB: &str = "tmf.hub.notify";
 /// One delivery to one subscriber (retried).
 pub const DELIVER_JOB: &str = "tmf.hub.deliver";
 
-const EVENT_TYPES: [&str; 13] = [
+const CATALOG_EVENTS: [&str; 13] = [
     "ServiceCatalogCreateEvent",
     "ServiceCatalogChangeEvent",
     "ServiceCatalogBatchEvent",
@@ -55,8 +56,54 @@ const EVENT_TYPES: [&str; 13] = [
     "ServiceSpecificationDeleteEvent",
 ];
 
+const PARTY_EVENTS: [&str; 8] = [
+    "OrganizationCreateEvent",
+    "OrganizationAttributeValueChangeEvent",
+    "OrganizationStateChangeEvent",
+    "OrganizationDeleteEvent",
+    "IndividualCreateEvent",
+    "IndividualAttributeValueChangeEvent",
+    "IndividualStateChangeEvent",
+    "IndividualDeleteEvent",
+];
+
+/// One TMF API's hub: its name on subscriptions and the events it offers.
+#[derive(Clone, Copy)]
+pub(crate) struct Hub {
+    api: &'static str,
+    events: &'static [&'static str],
+}
+
+/// TMF633's hub (subscriptions stored before TMF632's existed have no `api`: they are TMF633's).
+pub(crate) const CATALOG: Hub = Hub {
+    api: "tmf633",
+    events: &CATALOG_EVENTS,
+};
+/// TMF632's hub.
+pub(crate) const PARTY: Hub = Hub {
+    api: "tmf632",
+    events: &PARTY_EVENTS,
+};
+
+impl Hub {
+    fn owns(&self, subscription: &Value) -> bool {
+        subscription["api"].as_str().unwrap_or(CATALOG.api) == self.api
+    }
+
+    fn offers(&self, event_type: &str) -> bool {
+        self.events
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(event_type))
+    }
+
+    /// The hub an event type belongs to.
+    fn of_event(event_type: &str) -> Option<Hub> {
+        [CATALOG, PARTY].into_iter().find(|h| h.offers(event_type))
+    }
+}
+
 /// The event types a subscription's query selects (TMF630 `eventType=A,B`; empty: all).
-fn selected(query: &str) -> Result<Vec<String>, TmfError> {
+fn selected(hub: Hub, query: &str) -> Result<Vec<String>, TmfError> {
     let mut out = Vec::new();
     for (k, v) in form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
         if k != "eventType" {
@@ -65,9 +112,10 @@ fn selected(query: &str) -> Result<Vec<String>, TmfError> {
             )));
         }
         for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if !EVENT_TYPES.iter().any(|e| e.eq_ignore_ascii_case(t)) {
+            if !hub.offers(t) {
                 return Err(TmfError::BadRequest(format!(
-                    "query: '{t}' is not a TMF633 event type"
+                    "query: '{t}' is not a {} event type",
+                    hub.api.to_ascii_uppercase()
                 )));
             }
             out.push(t.to_string());
@@ -89,7 +137,33 @@ pub(crate) async fn subscribe(
     Body(b): Body,
 ) -> Result<(StatusCode, Json<Value>), TmfError> {
     let me = auth::session(&s, &headers).await?;
-    let body: Value = serde_json::from_slice(&b)
+    create(&s, CATALOG, &me.project_id, &b).await
+}
+
+/// Subscribe to party notifications (administrators: the events carry partners' details).
+#[utoipa::path(post, path = "/tmf-api/party/v4/hub", tag = "tmf632", operation_id = "create_tmf632_hub",
+    security(("bearerAuth" = [])),
+    request_body(content = Object, description = "{callback, query?: \"eventType=OrganizationCreateEvent,...\"}", content_type = "application/json"),
+    responses((status = 201, description = "{id, callback, query}"),
+        (status = 400, description = "No http(s) callback, or a bad query", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+pub(crate) async fn subscribe_party(
+    State(s): State<TmfState>,
+    headers: HeaderMap,
+    Body(b): Body,
+) -> Result<(StatusCode, Json<Value>), TmfError> {
+    let me = auth::administrator(&s, &headers, "post").await?;
+    create(&s, PARTY, &me.project_id, &b).await
+}
+
+async fn create(
+    s: &TmfState,
+    hub: Hub,
+    project: &str,
+    b: &[u8],
+) -> Result<(StatusCode, Json<Value>), TmfError> {
+    let body: Value = serde_json::from_slice(b)
         .map_err(|e| TmfError::BadRequest(format!("the body is not JSON: {e}")))?;
     let callback = body["callback"]
         .as_str()
@@ -99,25 +173,35 @@ pub(crate) async fn subscribe(
         .trim_end_matches('/')
         .to_string();
     let query = body["query"].as_str().unwrap_or_default().to_string();
-    selected(&query)?;
+    selected(hub, &query)?;
     let id = netorch_core::new_id();
     let now = s.deps.clock.now();
     let doc = json!({"id": id, "callback": callback, "query": query});
+    let mut stored = doc.clone();
+    stored["api"] = json!(hub.api);
     let r = Record {
         id: id.clone(),
         name: None,
-        body: doc.clone(),
+        body: stored,
         owners: Ownership {
-            read: vec![me.project_id.clone()],
-            write: vec![me.project_id.clone()],
+            read: vec![project.to_string()],
+            write: vec![project.to_string()],
         },
         created: now,
         modified: now,
         revision: 1,
     };
     s.deps.records.insert_record(COLLECTION, &r, &[]).await?;
-    tracing::info!(hub = %id, callback = %callback, "catalog subscription created");
+    tracing::info!(hub = %id, api = hub.api, callback = %callback, "subscription created");
     Ok((StatusCode::CREATED, Json(doc)))
+}
+
+/// A subscription as answered (where it is stored, it also names its API).
+fn answered(mut doc: Value) -> Value {
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("api");
+    }
+    doc
 }
 
 /// List catalog subscriptions (not in TMF633; as the ETSI OpenSlice code).
@@ -136,7 +220,8 @@ pub(crate) async fn list(
         .list_records(COLLECTION, &ProjectScope::All)
         .await?
         .into_iter()
-        .map(|r| r.body)
+        .filter(|r| CATALOG.owns(&r.body))
+        .map(|r| answered(r.body))
         .collect();
     Ok(Json(json!(all)))
 }
@@ -153,18 +238,44 @@ pub(crate) async fn unsubscribe(
     Path(id): Path<String>,
 ) -> Result<StatusCode, TmfError> {
     let me = auth::session(&s, &headers).await?;
+    remove(&s, CATALOG, &me, &id).await
+}
+
+/// Unsubscribe from party notifications.
+#[utoipa::path(delete, path = "/tmf-api/party/v4/hub/{id}", tag = "tmf632", operation_id = "delete_tmf632_hub",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 204, description = "Unsubscribed"),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn unsubscribe_party(
+    State(s): State<TmfState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, TmfError> {
+    let me = auth::administrator(&s, &headers, "delete").await?;
+    remove(&s, PARTY, &me, &id).await
+}
+
+async fn remove(
+    s: &TmfState,
+    hub: Hub,
+    me: &netorch_auth::Session,
+    id: &str,
+) -> Result<StatusCode, TmfError> {
     let r = s
         .deps
         .records
-        .get_record(COLLECTION, &id, &ProjectScope::All, false)
+        .get_record(COLLECTION, id, &ProjectScope::All, false)
         .await?
+        .filter(|r| hub.owns(&r.body))
         .ok_or_else(|| TmfError::NotFound(format!("subscription '{id}' not found")))?;
     if !r.owners.write.contains(&me.project_id) && !me.is_admin("delete") {
         return Err(TmfError::Forbidden(
             "the subscription belongs to another project".into(),
         ));
     }
-    s.deps.records.delete_record(COLLECTION, &id, &[]).await?;
+    s.deps.records.delete_record(COLLECTION, id, &[]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +295,7 @@ pub(crate) async fn listener(
         .strip_suffix("Notification")
         .map(|n| format!("{n}Event"))
         .unwrap_or_else(|| event.clone());
-    if !EVENT_TYPES.iter().any(|e| e.eq_ignore_ascii_case(&name)) {
+    if !CATALOG.offers(&name) {
         return Err(TmfError::NotFound(format!(
             "'{event}' is not a TMF633 listener"
         )));
@@ -256,9 +367,17 @@ impl JobHandler for Notify {
             .map_err(retry)?
         {
             let kind = e.body["eventType"].as_str().unwrap_or_default();
-            for sub in &subs {
-                let wanted =
-                    selected(sub.body["query"].as_str().unwrap_or_default()).unwrap_or_default();
+            let Some(hub) = Hub::of_event(kind) else {
+                tracing::warn!(event = %e.id, kind, "an event no hub offers: dropped");
+                records
+                    .delete_record(HUB_EVENTS, &e.id, &[])
+                    .await
+                    .map_err(retry)?;
+                continue;
+            };
+            for sub in subs.iter().filter(|s| hub.owns(&s.body)) {
+                let wanted = selected(hub, sub.body["query"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
                 if !wanted.is_empty() && !wanted.iter().any(|w| w.eq_ignore_ascii_case(kind)) {
                     continue;
                 }

@@ -139,6 +139,8 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(transfer::show_import, transfer::delete_import))
         .routes(routes!(hub::subscribe, hub::list))
         .routes(routes!(hub::unsubscribe))
+        .routes(routes!(hub::subscribe_party))
+        .routes(routes!(hub::unsubscribe_party))
         .routes(routes!(hub::listener))
         .routes(routes!(peering::list, peering::fetch))
         .routes(routes!(peering::add))

@@ -252,10 +252,13 @@ impl Scheduler {
                     continue;
                 }
             };
-            if row.next_run_at > now {
+            let next = spec.schedule.next_after(now);
+            // A stored next run later than this schedule's own next run means the schedule was
+            // shortened since it was stored (a restart with a new configuration): run now
+            // rather than at the old schedule's time, possibly a year away.
+            if row.next_run_at > now && row.next_run_at <= next {
                 continue;
             }
-            let next = spec.schedule.next_after(now);
             match self
                 .repo
                 .advance_periodic(&spec.name, row.next_run_at, next, now)

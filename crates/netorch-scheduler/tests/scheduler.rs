@@ -319,3 +319,38 @@ async fn periodic_tasks_enqueue_one_job_per_tick_even_with_two_replicas() {
         .count();
     assert_eq!(ran.len(), finished, "each tick's job ran once");
 }
+
+#[tokio::test]
+async fn a_periodic_task_whose_schedule_was_shortened_runs_on_the_new_schedule_at_once() {
+    let db = TestDb::new().await.expect("db");
+    let store = db.store().await.expect("store");
+    // An earlier configuration stored the next run a year away.
+    let year = 365 * 24 * 3600 * 1_000_000;
+    store
+        .ensure_periodic("tick", SystemClock.now() + year)
+        .await
+        .expect("stored");
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let mut s = Scheduler::new(Arc::new(store.clone()), Arc::new(SystemClock), cfg());
+    s.register("tick", Arc::new(Recorder(ran.clone())));
+    s.add_periodic(PeriodicSpec {
+        name: "tick".into(),
+        schedule: Schedule::Every(Duration::from_millis(50)),
+        payload: json!({}),
+    });
+    let (c, h) = start(s);
+    for _ in 0..500 {
+        if ran.lock().expect("lock").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.cancel();
+    h.await.expect("scheduler");
+    assert!(
+        ran.lock().expect("lock").len() >= 2,
+        "ran on the new schedule"
+    );
+    let row = store.list_periodic().await.expect("list");
+    assert!(row[0].next_run_at < SystemClock.now() + year / 2, "{row:?}");
+}

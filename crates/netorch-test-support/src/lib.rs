@@ -3,6 +3,7 @@
 mod app;
 
 pub mod netconf;
+pub mod process;
 pub use app::{Answer, START, TestApp, call, request};
 
 use std::sync::{

@@ -1195,6 +1195,111 @@ async fn hub_subscribers_get_the_catalog_events_they_asked_for_at_their_listener
 }
 
 #[tokio::test]
+async fn party_hub_subscribers_get_organization_events_with_secrets_masked_and_only_administrators_subscribe()
+ {
+    let app = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(100)).await;
+    let t = admin_bearer(&app).await;
+    let osm_admin = app.admin_token().await;
+    let p = app.project(&osm_admin, "tenant").await;
+    app.user(&osm_admin, "alice", &p, "project_admin").await;
+    let (_, alice) = oauth_token(&app, "alice", PW).await;
+    let alice = alice["access_token"].as_str().expect("token").to_string();
+    let (cb, seen) = notification_receiver().await;
+    let party_hub = "/tmf-api/party/v4/hub";
+    let (s, e) = app.post(party_hub, &alice, json!({"callback": cb})).await;
+    assert_tmf_error(s, &e, StatusCode::FORBIDDEN);
+    let (s, e) = app
+        .post(
+            party_hub,
+            &t,
+            json!({"callback": cb, "query": "eventType=ServiceSpecificationChangeEvent"}),
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::BAD_REQUEST);
+    let (s, sub) = app.post(party_hub, &t, json!({"callback": cb})).await;
+    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    assert_eq!(sub["callback"], json!(cb));
+    assert!(sub.get("api").is_none(), "{sub}");
+    // Each API's hub holds its own subscriptions.
+    let (_, catalog_subs) = app.get(&format!("{SCM}/hub"), &t).await;
+    assert_eq!(catalog_subs, json!([]));
+    let sub_id = sub["id"].as_str().expect("id");
+    let (s, _, e) = app
+        .call(
+            Method::DELETE,
+            &format!("{SCM}/hub/{sub_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_tmf_error(s, &e, StatusCode::NOT_FOUND);
+
+    let (_, org) = app.post(ORGS, &t, seed_organization()).await;
+    let id = org["id"].as_str().expect("id");
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            &format!("{ORGS}/{id}"),
+            Some(&t),
+            Some(json!({"status": "validated"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = app
+        .call(Method::DELETE, &format!("{ORGS}/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // A catalog change is not a party event.
+    let (s, _) = app
+        .post(
+            &format!("{SCM}/serviceSpecification"),
+            &t,
+            json!({"name": "s"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for _ in 0..200 {
+        if seen.lock().expect("lock").len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = seen.lock().expect("lock").clone();
+    let mut paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/cb/listener/organizationAttributeValueChangeEvent",
+            "/cb/listener/organizationCreateEvent",
+            "/cb/listener/organizationDeleteEvent",
+            "/cb/listener/organizationStateChangeEvent",
+        ]
+    );
+    let created = &got
+        .iter()
+        .find(|(p, _)| p.ends_with("organizationCreateEvent"))
+        .expect("create")
+        .1;
+    assert_eq!(created["event"]["organization"]["id"], json!(id));
+    assert!(
+        !created.to_string().contains("\"secret\""),
+        "no secret in a notification: {created}"
+    );
+    let (s, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{party_hub}/{sub_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_change_on_the_peer_reaches_the_catalog_through_its_listener_before_the_next_heartbeat() {
     let peer = TestApp::start_with(|c| c.tmf.notify_interval = Duration::from_millis(100)).await;
     let pt = admin_bearer(&peer).await;
