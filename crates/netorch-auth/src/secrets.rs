@@ -20,6 +20,7 @@ pub const MASK: &str = "********";
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -36,9 +37,22 @@ pub struct SecretError(pub String);
 impl SecretBox {
     /// From a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"netorch sealing key fingerprint\0");
+        h.update(key);
+        let digest = h.finalize();
         Self {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            fingerprint: digest[..12].iter().map(|b| format!("{b:02x}")).collect(),
         }
+    }
+
+    /// A short, non-reversible name of the key (a domain-separated SHA-256 of it): stored with
+    /// the database so that a replica started with another key is refused before it writes
+    /// secrets nobody else can read, and shown where operators compare replicas.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// From a base64 key (as written by `generate_key`).

@@ -185,6 +185,7 @@ pub struct Scheduler {
     cfg: SchedulerConfig,
     owner: String,
     wake: Arc<Notify>,
+    leader: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Scheduler {
@@ -198,7 +199,16 @@ impl Scheduler {
             cfg,
             owner: format!("worker-{}", netorch_core::new_id()),
             wake: Arc::new(Notify::new()),
+            leader: None,
         }
+    }
+
+    /// Ticks periodic tasks only while `gate` is true (this replica holds the singleton lease).
+    /// Every replica still runs queued jobs; the ticks' compare-and-set already makes each tick
+    /// enqueue once, the gate makes one replica responsible for them and spares the others the
+    /// polling.
+    pub fn set_leader_gate(&mut self, gate: Arc<std::sync::atomic::AtomicBool>) {
+        self.leader = Some(gate);
     }
 
     /// Registers the handler of a job kind.
@@ -239,6 +249,13 @@ impl Scheduler {
     }
 
     async fn tick_periodic(&self) {
+        if self
+            .leader
+            .as_ref()
+            .is_some_and(|g| !g.load(std::sync::atomic::Ordering::Acquire))
+        {
+            return;
+        }
         let now = self.clock.now();
         for spec in &self.periodic {
             let row = match self

@@ -126,6 +126,18 @@ impl Store {
                 (read, write)
             }
             Backend::Postgres => {
+                // One connection outside the pool first: its error names the cause (refused,
+                // unknown host, wrong password), which the pool would report as a time-out.
+                let first = tokio::time::timeout(
+                    opts.acquire_timeout,
+                    sqlx::ConnectOptions::connect(&connect),
+                )
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(format!("no answer within {:?}", opts.acquire_timeout))
+                })?
+                .map_err(map_err)?;
+                let _ = sqlx::Connection::close(first).await;
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(opts.acquire_timeout)

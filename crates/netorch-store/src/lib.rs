@@ -6,6 +6,7 @@ mod db;
 mod identity;
 mod jobs;
 mod keys;
+mod leases;
 mod migrate;
 mod outbox;
 mod records;
@@ -14,3 +15,4 @@ mod uploads;
 
 pub use blobs::FsBlobStore;
 pub use db::{Backend, Store, StoreOptions, redact_url};
+pub use leases::LeaseHolder;

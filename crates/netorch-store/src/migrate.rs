@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "dmi handles",
         include_str!("../migrations/sqlite/0008_dmi_handles.sql"),
     ),
+    (
+        9,
+        "replicas",
+        include_str!("../migrations/sqlite/0009_replicas.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -89,6 +94,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "dmi handles",
         include_str!("../migrations/postgres/0008_dmi_handles.sql"),
+    ),
+    (
+        9,
+        "replicas",
+        include_str!("../migrations/postgres/0009_replicas.sql"),
     ),
 ];
 

@@ -9,6 +9,19 @@ use sqlx::Row;
 
 use crate::db::{Store, json_text, map_err, placeholders};
 
+impl Store {
+    /// Undelivered events and the creation time of the oldest (readiness reports the sink's lag).
+    pub async fn outbox_backlog(&self) -> Result<(i64, Option<Micros>), StoreError> {
+        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL",
+        )
+        .fetch_one(self.read())
+        .await
+        .map_err(map_err)?;
+        Ok((n, oldest))
+    }
+}
+
 #[async_trait]
 impl OutboxRepository for Store {
     async fn append(&self, events: &[NewEvent]) -> Result<(), StoreError> {

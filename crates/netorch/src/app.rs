@@ -39,6 +39,8 @@ pub struct App {
     relay: Relay,
     scheduler: Option<Scheduler>,
     netconf: Arc<netorch_netconf::Pool>,
+    leadership: crate::leader::Leadership,
+    management: Router,
     _lock: Option<std::fs::File>,
 }
 
@@ -104,7 +106,12 @@ async fn open_store_with(
         },
     )
     .await
-    .with_context(|| format!("connecting to {}", netorch_store::redact_url(&url)))?;
+    .with_context(|| {
+        format!(
+            "connecting to the database {}",
+            netorch_store::redact_url(&url)
+        )
+    })?;
     Ok((store, lock))
 }
 
@@ -204,6 +211,29 @@ impl JobHandler for PurgeTokens {
             .map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(json!({"purged": n}))
     }
+}
+
+/// Refuses a sealing key other than the one the database's secrets were sealed with (the first
+/// start pins its fingerprint): a replica with another key would write secrets nobody else can
+/// read, and fail to read theirs.
+async fn check_sealing_key(
+    store: &Store,
+    secrets: &netorch_auth::secrets::SecretBox,
+    now: netorch_core::Micros,
+) -> anyhow::Result<()> {
+    let pinned = store
+        .pin_setting("sealing_key_fingerprint", secrets.fingerprint(), now)
+        .await
+        .context("reading the sealing key's fingerprint from the database")?;
+    anyhow::ensure!(
+        pinned == secrets.fingerprint(),
+        "the sealing key (osm.secret_key / osm.secret_key_file, or <data_dir>/secret.key) has \
+         fingerprint {} but this database's secrets were sealed with the key of fingerprint \
+         {pinned}: give every replica the same key (refusing to start rather than write secrets \
+         the others cannot read)",
+        secrets.fingerprint()
+    );
+    Ok(())
 }
 
 /// The key sealing secrets at rest: configured, from a file, or generated once in the data dir.
@@ -352,6 +382,9 @@ impl App {
         if cfg.database.migrate_on_start {
             store.migrate().await.context("applying migrations")?;
         }
+        let secrets = secret_box(cfg)?;
+        check_sealing_key(&store, &secrets, clock.now()).await?;
+        let key_fingerprint = secrets.fingerprint().to_string();
         let identity = Arc::new(IdentityService::new(
             Arc::new(store.clone()),
             clock.clone(),
@@ -391,7 +424,6 @@ impl App {
             },
         );
 
-        let secrets = secret_box(cfg)?;
         let job_waker = Arc::new(tokio::sync::Notify::new());
         let tmf_deps = netorch_api_tmf::Deps {
             identity: identity.clone(),
@@ -612,6 +644,20 @@ impl App {
         });
 
         let metrics = Metrics::new();
+        let leader_gauge = metrics.leader.clone();
+        let leadership = crate::leader::Leadership::new(
+            store.clone(),
+            clock.clone(),
+            crate::leader::replica_id(cfg.server.replica_id.as_deref()),
+            cfg.server.leader_lease,
+            Arc::new(move |held| {
+                leader_gauge.set(i64::from(held));
+            }),
+        );
+        let mut scheduler = scheduler;
+        if let Some(s) = scheduler.as_mut() {
+            s.set_leader_gate(leadership.gate());
+        }
         let (admin, admin_doc) = netorch_api_admin::router(netorch_api_admin::Deps {
             identity: identity.clone(),
             allow_basic: cfg.auth.allow_basic,
@@ -622,9 +668,16 @@ impl App {
         let (tmf, tmf_doc) = netorch_api_tmf::router(tmf_deps);
         let netconf = dmi_deps.pool.clone();
         let (dmi, dmi_doc) = netorch_api_dmi::router(dmi_deps);
-        let system = crate::system::router(
+        let (system, management) = crate::system::router(
             store.clone(),
             metrics.clone(),
+            crate::system::Probes {
+                leadership: leadership.clone(),
+                key_fingerprint,
+                sink: cfg.events.sink.clone(),
+                ready_max_lag: cfg.events.ready_max_lag,
+                clock: clock.clone(),
+            },
             [admin_doc, osm_doc, slices_doc, oof_doc, tmf_doc, dmi_doc],
         );
         let router = system
@@ -649,12 +702,17 @@ impl App {
             relay,
             scheduler,
             netconf,
+            leadership,
+            management,
             _lock: lock,
         })
     }
 
     /// Serves on `listener` until `shutdown` fires: then drains HTTP, lets jobs finish or hands them
-    /// back, flushes the outbox and closes the store.
+    /// back, flushes the outbox and closes the store — all within `server.shutdown_grace` of the
+    /// signal, whatever is down: half of it for in-flight requests, the rest for the background
+    /// work; what did not finish by then is left (jobs are taken over when their lease expires,
+    /// undelivered events stay in the outbox).
     pub async fn serve(
         self,
         cfg: &Config,
@@ -662,25 +720,61 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
+        let grace = cfg.server.shutdown_grace;
+        let management = match &cfg.server.management_listen {
+            Some(m) => Some(
+                tokio::net::TcpListener::bind(m)
+                    .await
+                    .with_context(|| format!("cannot listen on server.management_listen {m}"))?,
+            ),
+            None => None,
+        };
         let background = CancellationToken::new();
         let relay = tokio::spawn(self.relay.run(background.clone()));
         let scheduler = self
             .scheduler
             .map(|s| tokio::spawn(s.run(background.clone())));
+        let leadership = tokio::spawn(self.leadership.clone().run(background.clone()));
+        // When the signal came: every later step is timed from it.
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        {
+            let (stop, at) = (shutdown.clone(), signalled.clone());
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                let _ = at.set(tokio::time::Instant::now());
+            });
+        }
+        let http_deadline = {
+            let (stop, at) = (shutdown.clone(), signalled.clone());
+            async move {
+                stop.cancelled().await;
+                let t0 = *at.get_or_init(tokio::time::Instant::now);
+                tokio::time::sleep_until(t0 + grace / 2).await;
+            }
+        };
+        let management_server = management.map(|l| {
+            let local = l.local_addr().ok();
+            tracing::info!(addr = ?local, "management listener (probes, metrics)");
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(l, self.management)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+            })
+        });
         let router = self.router;
         listener.set_nonblocking(true)?;
-        if cfg.server.tls.enabled {
+        let served = if cfg.server.tls.enabled {
             let (cert, key) = tls_files(cfg)?;
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
                 .with_context(|| format!("loading TLS certificate {}", cert.display()))?;
             let handle = axum_server::Handle::new();
             let h = handle.clone();
-            let grace = cfg.server.shutdown_grace;
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 stop.cancelled().await;
-                h.graceful_shutdown(Some(grace));
+                h.graceful_shutdown(Some(grace / 2));
             });
             tracing::info!(%addr, "netorch listening (https)");
             let app = tower::util::MapRequestLayer::new(
@@ -690,10 +784,13 @@ impl App {
             )
             .layer(router);
             let app = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<SocketAddr>(app);
-            axum_server::from_tcp_rustls(listener, tls)
+            let server = axum_server::from_tcp_rustls(listener, tls)
                 .handle(handle)
-                .serve(app)
-                .await?;
+                .serve(app);
+            tokio::select! {
+                r = server => r.map_err(anyhow::Error::from),
+                _ = http_deadline => Ok(()),
+            }
         } else {
             tracing::info!(%addr, "netorch listening (http)");
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -702,18 +799,47 @@ impl App {
                 axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
                     SocketAddr,
                 >(app);
-            axum::serve(listener, app)
+            let server = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .await?;
+                .into_future();
+            tokio::select! {
+                r = server => r.map_err(anyhow::Error::from),
+                // Requests still running at half the grace are cut off (their clients see the
+                // connection close), so that the rest of the shutdown still fits in the grace.
+                _ = http_deadline => {
+                    tracing::warn!("requests still running at half the shutdown grace: closing their connections");
+                    Ok(())
+                }
+            }
+        };
+        if let Err(e) = served {
+            background.cancel();
+            return Err(e);
         }
+        let t0 = *signalled.get_or_init(tokio::time::Instant::now);
+        let deadline = t0 + grace.mul_f64(0.9);
         tracing::info!("http drained; stopping background tasks");
         background.cancel();
-        if let Some(s) = scheduler {
-            let _ = s.await;
+        let store = self.store.clone();
+        let netconf = self.netconf.clone();
+        let rest = async move {
+            let _ = leadership.await;
+            if let Some(s) = scheduler {
+                let _ = s.await;
+            }
+            let _ = relay.await;
+            netconf.close_all().await;
+            store.close().await;
+        };
+        if tokio::time::timeout_at(deadline, rest).await.is_err() {
+            tracing::warn!(
+                grace = ?grace,
+                "background work did not stop within the shutdown grace (is the database down?): leaving it; jobs are taken over when their lease expires, undelivered events stay in the outbox"
+            );
         }
-        let _ = relay.await;
-        self.netconf.close_all().await;
-        self.store.close().await;
+        if let Some(m) = management_server {
+            m.abort();
+        }
         tracing::info!("netorch stopped");
         Ok(())
     }

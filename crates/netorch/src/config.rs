@@ -372,11 +372,23 @@ pub struct ServerConfig {
     /// Requests taking longer are answered 408.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// How long shutdown waits for in-flight requests and jobs.
+    /// How long shutdown may take in all, from the signal to the exit, whatever is down: in-flight
+    /// requests and jobs get this long, then the process leaves (jobs it held are taken over
+    /// when their lease expires; undelivered events stay in the outbox).
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// TLS.
     pub tls: TlsConfig,
+    /// A second, plain-HTTP listener for probes and metrics only (`/livez`, `/readyz`,
+    /// `/metrics`), e.g. `0.0.0.0:9090`; unset: they are served on `listen` only.
+    pub management_listen: Option<String>,
+    /// This replica's name in leases and logs; default: `$HOSTNAME` (the pod name) or the host
+    /// name, with the process id.
+    pub replica_id: Option<String>,
+    /// How long the singleton lease lasts without renewal (renewed every third of it): after a
+    /// replica dies, another takes its periodic work over within this time.
+    #[serde(with = "humantime_serde")]
+    pub leader_lease: Duration,
 }
 
 /// `[server.tls]`.
@@ -449,6 +461,11 @@ pub struct EventsSection {
     /// Delivered events are kept this long.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Readiness fails when the oldest undelivered event is older than this (the sink is down
+    /// that long); unset: the sink's state is reported by `/readyz` but never fails it, since
+    /// writes stay safe in the outbox and a broker outage need not take the API down.
+    #[serde(with = "humantime_serde::option")]
+    pub ready_max_lag: Option<Duration>,
     /// Kafka.
     pub kafka: KafkaSection,
 }
@@ -531,6 +548,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             tls: TlsConfig::default(),
+            management_listen: None,
+            replica_id: None,
+            leader_lease: Duration::from_secs(15),
         }
     }
 }
@@ -570,6 +590,7 @@ impl Default for EventsSection {
             poll_interval: Duration::from_secs(1),
             batch: 100,
             retention: Duration::from_secs(24 * 3600),
+            ready_max_lag: None,
             kafka: KafkaSection::default(),
         }
     }
@@ -636,6 +657,16 @@ impl Config {
 
     /// Checks values that types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.server.leader_lease >= Duration::from_secs(1),
+            "server.leader_lease must be at least 1s"
+        );
+        if let Some(m) = &self.server.management_listen {
+            anyhow::ensure!(
+                m.parse::<std::net::SocketAddr>().is_ok(),
+                "server.management_listen must be host:port, not '{m}'"
+            );
+        }
         self.server
             .listen
             .parse::<std::net::SocketAddr>()

@@ -5,6 +5,7 @@ pub mod bench;
 mod bench_dmi;
 mod bench_tmf;
 pub mod config;
+pub mod leader;
 pub mod metrics;
 pub mod observe;
 mod system;
@@ -16,6 +17,59 @@ pub use config::Config;
 /// Installs the process-wide TLS crypto provider (ring). Idempotent.
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Asks a running server's `/livez` (or `/readyz`): true on 200. The reason for false goes to
+/// standard error. Used by `netorch healthcheck`, a container's health check.
+pub async fn healthcheck(
+    cfg: &Config,
+    ready: bool,
+    url: Option<&str>,
+    timeout: std::time::Duration,
+) -> bool {
+    install_crypto();
+    let base = match url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let (addr, tls) = match &cfg.server.management_listen {
+                Some(m) => (m.as_str(), false),
+                None => (cfg.server.listen.as_str(), cfg.server.tls.enabled),
+            };
+            let local = match addr.parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+                _ => addr.to_string(),
+            };
+            format!("{}://{local}", if tls { "https" } else { "http" })
+        }
+    };
+    let path = if ready { "readyz" } else { "livez" };
+    // The server's own certificate may be self-signed: this only asks the local process.
+    let client = match reqwest::Client::builder()
+        .timeout(timeout)
+        .danger_accept_invalid_certs(true)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return false;
+        }
+    };
+    match client.get(format!("{base}/{path}")).send().await {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) => {
+            let status = r.status();
+            eprintln!(
+                "healthcheck: {base}/{path} answered {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {base}/{path}: {e}");
+            false
+        }
+    }
 }
 
 /// Runs a server until SIGINT/SIGTERM.

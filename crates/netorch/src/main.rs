@@ -31,6 +31,20 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Probe a running server (for container health checks; no curl needed): exit 0 if it is
+    /// alive (or ready, with --ready), 1 if not or if it does not answer.
+    Healthcheck {
+        /// Ask `/readyz` (database, migrations, events, secrets) instead of `/livez`.
+        #[arg(long)]
+        ready: bool,
+        /// Base URL; default: the management listener, else `server.listen` (127.0.0.1 for an
+        /// unspecified address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -192,6 +206,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("migrations applied ({:?})", store.backend());
             Ok(())
+        }
+        Command::Healthcheck {
+            ready,
+            url,
+            timeout,
+        } => {
+            let ok = netorch::healthcheck(&cfg, ready, url.as_deref(), timeout).await;
+            std::process::exit(if ok { 0 } else { 1 });
         }
         Command::Config {
             command: ConfigCommand::Check,

@@ -40,6 +40,8 @@ pub struct Metrics {
     handles: RwLock<HashMap<String, Vec<Handles>>>,
     /// Undelivered outbox events (sampled by `/metrics`).
     pub outbox_pending: Gauge,
+    /// 1 while this replica holds the singleton lease.
+    pub leader: Gauge,
 }
 
 impl Metrics {
@@ -53,6 +55,12 @@ impl Metrics {
             ])
         });
         let outbox_pending = Gauge::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the singleton lease (runs the periodic work)",
+            leader.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -74,6 +82,7 @@ impl Metrics {
             latency,
             handles: RwLock::default(),
             outbox_pending,
+            leader,
         })
     }
 

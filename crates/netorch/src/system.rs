@@ -28,11 +28,27 @@ use crate::metrics::Metrics;
 )]
 struct SystemApi;
 
+/// What readiness looks at besides the store.
+#[derive(Clone)]
+pub(crate) struct Probes {
+    /// The singleton lease as this replica sees it.
+    pub leadership: crate::leader::Leadership,
+    /// The sealing key's fingerprint (checked against the database's at start-up).
+    pub key_fingerprint: String,
+    /// `bus` or `kafka`.
+    pub sink: String,
+    /// Readiness fails when the oldest undelivered event is older (see `events.ready_max_lag`).
+    pub ready_max_lag: Option<std::time::Duration>,
+    /// The clock event ages are measured with.
+    pub clock: Arc<dyn netorch_core::Clock>,
+}
+
 #[derive(Clone)]
 struct SystemState {
     store: Store,
     metrics: Arc<Metrics>,
     doc: Arc<utoipa::openapi::OpenApi>,
+    probes: Probes,
 }
 
 impl FromRef<SystemState> for Store {
@@ -45,10 +61,12 @@ impl FromRef<SystemState> for Store {
 pub(crate) fn router(
     store: Store,
     metrics: Arc<Metrics>,
+    probes: Probes,
     families: impl IntoIterator<Item = utoipa::openapi::OpenApi>,
-) -> Router {
+) -> (Router, Router) {
     let (router, mut doc) = OpenApiRouter::with_openapi(SystemApi::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(livez))
         .routes(routes!(readyz))
         .routes(routes!(metrics_endpoint))
         .routes(routes!(api_spec))
@@ -58,13 +76,20 @@ pub(crate) fn router(
         doc.merge(family);
     }
     let ui = SwaggerUi::new("/api-docs").url("/api-docs/openapi.json", doc.clone());
-    router
-        .with_state(SystemState {
-            store,
-            metrics,
-            doc: Arc::new(doc),
-        })
-        .merge(ui)
+    let state = SystemState {
+        store,
+        metrics,
+        doc: Arc::new(doc),
+        probes,
+    };
+    // The management listener: probes and metrics only, no API, no TLS, no authentication.
+    let management = Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/livez", axum::routing::get(livez))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics_endpoint))
+        .with_state(state.clone());
+    (router.with_state(state).merge(ui), management)
 }
 
 /// Liveness: never touches the database.
@@ -73,25 +98,68 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the store answers and every migration is applied.
-#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
-async fn readyz(State(store): State<Store>) -> Response {
-    match store.ready().await {
-        Ok(true) => Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "migrations pending"})),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "store unavailable"})),
-            )
-                .into_response()
+/// Liveness for probes: the process answers; never touches the database, so a database outage
+/// does not restart every replica.
+#[utoipa::path(get, path = "/livez", tag = "system", responses((status = 200, description = "Process is alive")))]
+async fn livez() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers with every migration applied, the sealing key is the
+/// database's, the event sink keeps up (when `events.ready_max_lag` is set); the detail names
+/// each check and the holder of the singleton lease.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "Ready; each check's detail"), (status = 503, description = "Not ready; the failing checks say why")))]
+async fn readyz(State(s): State<SystemState>) -> Response {
+    let mut ready = true;
+    let database = match s.store.ready().await {
+        Ok(true) => {
+            json!({"ok": true, "backend": format!("{:?}", s.store.backend()).to_ascii_lowercase()})
         }
-    }
+        Ok(false) => {
+            ready = false;
+            json!({"ok": false, "reason": "migrations pending: run netorch migrate"})
+        }
+        Err(e) => {
+            ready = false;
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            json!({"ok": false, "reason": format!("the database does not answer: {e}")})
+        }
+    };
+    let events = match s.store.outbox_backlog().await {
+        Ok((pending, oldest)) => {
+            let age = oldest.map(|o| (s.probes.clock.now() - o).max(0) / 1_000_000);
+            let late = match (s.probes.ready_max_lag, age) {
+                (Some(max), Some(age)) => age as u64 > max.as_secs(),
+                _ => false,
+            };
+            ready &= !late;
+            let mut v = json!({"ok": !late, "sink": s.probes.sink, "pending": pending,
+                "oldestPendingSeconds": age});
+            if late {
+                v["reason"] = json!("undelivered events are older than events.ready_max_lag");
+            }
+            v
+        }
+        Err(e) => json!({"ok": false, "sink": s.probes.sink, "reason": e.to_string()}),
+    };
+    let leader = s.probes.leadership.holder();
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "replica": s.probes.leadership.id(),
+        "checks": {
+            "database": database,
+            "events": events,
+            "secrets": {"ok": true, "sealingKeyFingerprint": s.probes.key_fingerprint},
+        },
+        "leader": leader.map(|h| json!({"holder": h.holder, "self": h.holder == s.probes.leadership.id(),
+            "since": netorch_api_tmf::rfc3339(h.acquired_at)})),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Prometheus metrics (text exposition format).
