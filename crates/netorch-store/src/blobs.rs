@@ -1,4 +1,5 @@
-//! `BlobStore` on a local (or mounted) directory.
+//! `BlobStore` on a local (or mounted) directory, or on an S3-compatible object store that
+//! replicas share without a shared file system.
 
 use std::{
     io::Write as _,
@@ -130,6 +131,152 @@ impl BlobStore for FsBlobStore {
             Ok(out)
         })
         .await
+    }
+}
+
+/// Where S3 blobs live and how to reach them.
+#[derive(Clone, Default)]
+pub struct S3Location {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix (`netorch/packages`), without slashes at the ends.
+    pub prefix: String,
+    /// Region (`us-east-1` when empty).
+    pub region: String,
+    /// Endpoint of a non-AWS implementation (`http://minio:9000`); path-style requests then.
+    pub endpoint: Option<String>,
+    /// Access key id and secret; `None`: from the environment (`AWS_ACCESS_KEY_ID`...).
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for S3Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Location")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Blobs as objects `<prefix>/<first two hex digits>/<digest>` in an S3 bucket. Credentials come
+/// from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or
+/// the instance's role), as every S3 tool reads them. A PUT is atomic, so readers never see a
+/// partial blob; content addressing makes a repeated upload of the same bytes harmless.
+#[derive(Debug, Clone)]
+pub struct S3BlobStore {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: object_store::path::Path,
+}
+
+fn s3(e: object_store::Error) -> StoreError {
+    StoreError::Unavailable(format!("blob storage (S3): {e}"))
+}
+
+impl S3BlobStore {
+    /// A store on `loc`; fails on settings the client refuses (no request is made yet).
+    pub fn new(loc: &S3Location) -> Result<Self, StoreError> {
+        use object_store::aws::AmazonS3Builder;
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&loc.bucket)
+            .with_region(if loc.region.is_empty() {
+                "us-east-1"
+            } else {
+                &loc.region
+            });
+        if let Some((id, secret)) = &loc.credentials {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        if let Some(ep) = &loc.endpoint {
+            b = b
+                .with_endpoint(ep)
+                .with_allow_http(ep.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        let store = b.build().map_err(s3)?;
+        Ok(Self {
+            store: std::sync::Arc::new(store),
+            prefix: object_store::path::Path::from(loc.prefix.trim_matches('/')),
+        })
+    }
+
+    fn path(&self, digest: &str) -> object_store::path::Path {
+        self.prefix.clone().join(&digest[..2]).join(digest)
+    }
+
+    /// One request to the bucket: start-up fails early, with the reason, on a wrong bucket,
+    /// endpoint or credentials.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        use futures::StreamExt as _;
+        let mut listing = self.store.list(Some(&self.prefix));
+        match listing.next().await {
+            Some(Err(e)) => Err(s3(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        use object_store::ObjectStoreExt as _;
+        let digest = hex::encode(Sha256::digest(bytes));
+        self.store
+            .put(&self.path(&digest), bytes.to_vec().into())
+            .await
+            .map_err(s3)?;
+        Ok(digest)
+    }
+
+    async fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use object_store::ObjectStoreExt as _;
+        if !is_digest(digest) {
+            return Ok(None);
+        }
+        match self.store.get(&self.path(digest)).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(s3)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(s3(e)),
+        }
+    }
+
+    async fn delete(&self, digest: &str) -> Result<bool, StoreError> {
+        use object_store::ObjectStoreExt as _;
+        if !is_digest(digest) {
+            return Ok(false);
+        }
+        let path = self.path(digest);
+        // S3 answers a DELETE of a missing key with success: ask first, for the caller's answer.
+        match self.store.head(&path).await {
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(s3(e)),
+            Ok(_) => {}
+        }
+        match self.store.delete(&path).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(s3(e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        use futures::TryStreamExt as _;
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(s3)?;
+        let mut out: Vec<(String, i64)> = objects
+            .into_iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?.to_string();
+                is_digest(&name).then(|| (name, m.last_modified.timestamp_micros()))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }
 

@@ -13,6 +13,6 @@ mod records;
 mod simulated;
 mod uploads;
 
-pub use blobs::FsBlobStore;
+pub use blobs::{FsBlobStore, S3BlobStore, S3Location};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use leases::LeaseHolder;

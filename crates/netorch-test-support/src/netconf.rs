@@ -171,6 +171,8 @@ impl NetconfDevice {
             .arg("--module=toaster")
             .arg("--module=netorch-bookstore")
             .env("HOME", d.join("home"))
+            // It writes backup-cfg.xml into its working directory.
+            .current_dir(&d)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(d.join("netconfd.out"))?))

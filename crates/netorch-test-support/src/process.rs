@@ -250,3 +250,72 @@ impl Drop for TcpProxy {
         self.task.abort();
     }
 }
+
+/// An S3 implementation for tests: moto's server (scripts/test installs it in its test venv and
+/// names it in `MOTO_SERVER_BIN`; else `moto_server` on the PATH).
+pub struct Moto {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Moto {
+    /// A server on a free port, or `None` (with a loud line) when moto is not installed; in CI
+    /// (`CI` set) a missing moto fails instead.
+    pub async fn start() -> Option<Self> {
+        let bin = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
+        let child = match Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "moto must be installed in CI (scripts/test does it): {e}"
+                );
+                eprintln!("SKIPPED: no moto server ({bin}: {e}); scripts/test installs one");
+                return None;
+            }
+        };
+        let m = Self { child, port };
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(m);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("moto did not listen on {port}");
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `bucket` (moto takes any credentials).
+    pub async fn bucket(&self, bucket: &str) {
+        let r = client()
+            .put(format!("{}/{bucket}", self.endpoint()))
+            .body(
+                "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>",
+            )
+            .send()
+            .await
+            .expect("create bucket");
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -213,6 +213,35 @@ impl JobHandler for PurgeTokens {
     }
 }
 
+/// Where packages live: a directory, or an S3 bucket checked with one request (a wrong
+/// bucket, endpoint or credentials stop start-up with the reason).
+async fn package_storage(cfg: &Config) -> anyhow::Result<Arc<dyn netorch_core::blobs::BlobStore>> {
+    if let Some(s3) = &cfg.osm.package_s3 {
+        let store = netorch_store::S3BlobStore::new(&netorch_store::S3Location {
+            bucket: s3.bucket.clone(),
+            prefix: s3.prefix.clone(),
+            region: s3.region.clone(),
+            endpoint: s3.endpoint.clone(),
+            credentials: None,
+        })
+        .map_err(|e| anyhow::anyhow!("osm.package_s3: {e}"))?;
+        store
+            .check()
+            .await
+            .map_err(|e| anyhow::anyhow!("osm.package_s3 (bucket '{}'): {e}", s3.bucket))?;
+        return Ok(Arc::new(store));
+    }
+    let dir = cfg
+        .osm
+        .package_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("packages"));
+    Ok(Arc::new(
+        netorch_store::FsBlobStore::new(dir)
+            .map_err(|e| anyhow::anyhow!("package storage: {e}"))?,
+    ))
+}
+
 /// Refuses a sealing key other than the one the database's secrets were sealed with (the first
 /// start pins its fingerprint): a replica with another key would write secrets nobody else can
 /// read, and fail to read theirs.
@@ -371,6 +400,8 @@ impl App {
 
     /// Same as [`App::build`] with an injected clock (tests replay dated examples).
     pub async fn build_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // TLS clients (peers, S3, callbacks) need rustls' provider before the first is built.
+        crate::install_crypto();
         // Every configured file is read and checked before anything is created: a typo in a path
         // must not leave a migrated database, a bootstrapped admin or generated keys behind.
         let oof_files = read_oof_files(cfg)?;
@@ -378,6 +409,7 @@ impl App {
         if cfg.osm.secret_key.is_some() || cfg.osm.secret_key_file.is_some() {
             secret_box(cfg)?;
         }
+        let blobs = package_storage(cfg).await?;
         let (store, lock) = open_store(cfg).await?;
         if cfg.database.migrate_on_start {
             store.migrate().await.context("applying migrations")?;
@@ -506,15 +538,7 @@ impl App {
             clock: clock.clone(),
             secrets,
             allow_basic: cfg.auth.allow_basic,
-            blobs: Arc::new(
-                netorch_store::FsBlobStore::new(
-                    cfg.osm
-                        .package_dir
-                        .clone()
-                        .unwrap_or_else(|| cfg.data_dir.join("packages")),
-                )
-                .map_err(|e| anyhow::anyhow!("package storage: {e}"))?,
-            ),
+            blobs: blobs.clone(),
             uploads: Arc::new(store.clone()),
             package_limits: netorch_api_osm::archive::Limits {
                 max_total: cfg.osm.package_max_expanded,

@@ -328,8 +328,12 @@ pub struct OsmSection {
     #[serde(with = "humantime_serde")]
     pub notify_interval: Duration,
     /// Directory of package files (content-addressed); default `<data_dir>/packages`. With
-    /// PostgreSQL replicas, a directory they all mount.
+    /// PostgreSQL replicas, a directory they all mount, or `package_s3`.
     pub package_dir: Option<PathBuf>,
+    /// Package files in an S3-compatible bucket instead of `package_dir`: what replicas share
+    /// without a shared file system. Credentials from `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY` (or the instance's role).
+    pub package_s3: Option<PackageS3Section>,
     /// Largest package upload (one request or chunk), bytes.
     pub package_max_bytes: usize,
     /// Largest total size a package may expand to, bytes.
@@ -352,6 +356,7 @@ impl Default for OsmSection {
             reconcile_interval: Duration::from_secs(60),
             notify_interval: Duration::from_secs(1),
             package_dir: None,
+            package_s3: None,
             package_max_bytes: 256 * 1024 * 1024,
             package_max_expanded: 512 * 1024 * 1024,
             package_max_files: 10_000,
@@ -359,6 +364,20 @@ impl Default for OsmSection {
             orphan_grace: Duration::from_secs(3600),
         }
     }
+}
+
+/// `[osm.package_s3]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackageS3Section {
+    /// Bucket (it must exist; start-up checks it).
+    pub bucket: String,
+    /// Key prefix.
+    pub prefix: String,
+    /// Region (default `us-east-1`).
+    pub region: String,
+    /// Endpoint of a non-AWS implementation, e.g. `http://minio:9000` (path-style requests).
+    pub endpoint: Option<String>,
 }
 
 /// `[server]`.
@@ -627,7 +646,16 @@ impl Config {
                 "configuration file {} does not exist",
                 f.display()
             );
-            fig = fig.merge(Toml::file(f));
+            // JSON too: a Helm chart renders its values with `toJson`, whose numbers stay
+            // integers (its `toToml` writes them as floats, which u32 fields refuse).
+            fig = if f
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            {
+                fig.merge(figment::providers::Json::file(f))
+            } else {
+                fig.merge(Toml::file(f))
+            };
         }
         // NETORCH_CONFIG (the file) and NETORCH_NEW_PASSWORD (the user commands) are command-line
         // inputs, not configuration keys.
@@ -657,6 +685,13 @@ impl Config {
 
     /// Checks values that types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(s3) = &self.osm.package_s3 {
+            anyhow::ensure!(!s3.bucket.is_empty(), "osm.package_s3.bucket is required");
+            anyhow::ensure!(
+                self.osm.package_dir.is_none(),
+                "osm.package_dir and osm.package_s3 exclude each other"
+            );
+        }
         anyhow::ensure!(
             self.server.leader_lease >= Duration::from_secs(1),
             "server.leader_lease must be at least 1s"

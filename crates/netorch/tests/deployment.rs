@@ -7,7 +7,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use netorch_test_support::{
     TestDb,
-    process::{Netorch, TcpProxy, client, free_port},
+    process::{Moto, Netorch, TcpProxy, client, free_port},
 };
 use serde_json::Value;
 
@@ -239,7 +239,10 @@ async fn on_postgres_the_singleton_lease_moves_to_a_surviving_replica_after_a_ki
     }
     let env = [
         ("NETORCH_SERVER__LEADER_LEASE", "1s"),
-        ("NETORCH_OSM__SECRET_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        (
+            "NETORCH_OSM__SECRET_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
     ];
     let mut a = Netorch::new(bin(), &db, "a", &env);
     let mut b = Netorch::new(bin(), &db, "b", &env);
@@ -297,4 +300,118 @@ async fn on_postgres_the_singleton_lease_moves_to_a_surviving_replica_after_a_ki
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(back, "the restarted replica takes the released lease");
+}
+
+#[test]
+fn the_binary_needs_only_what_the_image_base_and_the_dockerfile_provide() {
+    // gcr.io/distroless/cc carries glibc and libgcc; deploy/Dockerfile copies anything else.
+    const BASE: [&str; 8] = [
+        "linux-vdso.so.1",
+        "ld-linux-x86-64.so.2",
+        "libc.so.6",
+        "libm.so.6",
+        "libgcc_s.so.1",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "librt.so.1",
+    ];
+    let dockerfile = include_str!("../../../deploy/Dockerfile");
+    let out = Command::new("ldd").arg(BIN).output().expect("ldd");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|lib| lib.rsplit('/').next().unwrap_or(lib))
+        .collect();
+    assert!(needed.contains(&"libc.so.6"), "{listing}");
+    for lib in needed {
+        assert!(
+            BASE.contains(&lib) || dockerfile.contains(&format!("/{lib} ")),
+            "{lib} is neither in the distroless base nor copied by deploy/Dockerfile:\n{listing}"
+        );
+    }
+    let (code, _) = run(&["--version"], &[]);
+    assert_eq!(code, 0);
+    let out = Command::new(BIN).arg("--version").output().expect("run");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with(&format!("netorch {}", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[tokio::test]
+async fn a_package_uploaded_to_one_replica_is_served_by_another_from_s3() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    moto.bucket("netorch-packages").await;
+    let db = TestDb::new().await.expect("db");
+    let endpoint = moto.endpoint();
+    let env = [
+        (
+            "NETORCH_OSM__SECRET_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+        ("NETORCH_OSM__PACKAGE_S3__BUCKET", "netorch-packages"),
+        ("NETORCH_OSM__PACKAGE_S3__PREFIX", "site-a"),
+        ("NETORCH_OSM__PACKAGE_S3__ENDPOINT", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let vnfd = "vnfd:\n  id: s3_vnfd\n  product-name: s3\n  version: '1.0'\n  vdu:\n  - id: vm\n    sw-image-desc: cirros040\n";
+    // One replica onboards (on SQLite the two run one after the other on one database file).
+    let mut a = Netorch::new(bin(), &db, "a", &env);
+    a.start().await.expect("a");
+    let t = a.oauth_token("admin", "admin").await.expect("token");
+    let r = client()
+        .post(format!("{}/osm/vnfpkgm/v1/vnf_packages_content", a.base))
+        .bearer_auth(&t)
+        .header("Content-Type", "application/yaml")
+        .header("Accept", "application/json")
+        .body(vnfd)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    a.kill();
+    // Another, with a data dir of its own, serves the content from the bucket.
+    let mut b = Netorch::new(bin(), &db, "b", &env);
+    b.start().await.expect("b");
+    let r = client()
+        .get(format!(
+            "{}/osm/vnfpkgm/v1/vnf_packages/{id}/package_content",
+            b.base
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), vnfd);
+    assert!(
+        !db.dir.path().join("b/packages").exists()
+            || std::fs::read_dir(db.dir.path().join("b/packages"))
+                .map(|d| d.count() <= 1)
+                .unwrap_or(true),
+        "nothing stored locally"
+    );
+    // A bucket that does not exist stops start-up with the reason.
+    let mut c = Netorch::new(
+        bin(),
+        &db,
+        "c",
+        &[
+            env[0],
+            ("NETORCH_OSM__PACKAGE_S3__BUCKET", "no-such-bucket"),
+            ("NETORCH_OSM__PACKAGE_S3__ENDPOINT", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    let err = c.start().await.expect_err("refused").to_string();
+    assert!(err.contains("no-such-bucket"), "{err}");
 }
