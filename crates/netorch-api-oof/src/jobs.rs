@@ -28,14 +28,28 @@ impl JobHandler for SolveJob {
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?
         else {
-            return Err(JobError::Fatal(format!("request {id} is gone")));
+            // Its request may not be stored yet (the job is enqueued first); a request whose
+            // submission failed never comes, and the job ends with its last attempt.
+            return Err(JobError::Retry(format!("request {id} is not stored (yet)")));
         };
         // Solved before a restart: only the callback is left to enqueue.
         if rec.body["result"].is_null() {
             let req: PlacementRequest = serde_json::from_value(rec.body["request"].clone())
                 .map_err(|e| JobError::Fatal(e.to_string()))?;
             ctx.progress("solving").await;
-            let (result, n, _) = placement::compute(deps, &req).await;
+            let (result, n, code) = placement::compute(deps, &req).await;
+            // The store was away (a restart, a fail-over): try again later rather than tell
+            // the caller its request failed; only the last attempt reports it.
+            if code == axum::http::StatusCode::SERVICE_UNAVAILABLE
+                && ctx.job.attempts < ctx.job.max_attempts
+            {
+                return Err(JobError::Retry(
+                    result["statusMessage"]
+                        .as_str()
+                        .unwrap_or("store unavailable")
+                        .to_string(),
+                ));
+            }
             let status = if result["requestStatus"] == "failed" {
                 "failed"
             } else {
@@ -88,7 +102,9 @@ impl JobHandler for CallbackJob {
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?
         else {
-            return Err(JobError::Fatal(format!("request {id} is gone")));
+            // Its request may not be stored yet (the job is enqueued first); a request whose
+            // submission failed never comes, and the job ends with its last attempt.
+            return Err(JobError::Retry(format!("request {id} is not stored (yet)")));
         };
         let url = rec.body["request"]["requestInfo"]["callbackUrl"]
             .as_str()

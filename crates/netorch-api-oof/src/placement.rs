@@ -198,6 +198,24 @@ pub(crate) async fn place(
     }
     let id = req.request_info.request_id.clone();
     let now = state.deps.clock.now();
+    // The solve job first, then the request: the two writes are not one transaction, and in
+    // this order a failure between them leaves a job that finds no request (it retries, then
+    // gives up harmlessly) rather than an accepted request nobody will ever solve. A client
+    // that retries after a failure meets the job again through its dedupe key.
+    let solve = |key: String| NewJob {
+        kind: SOLVE_JOB.into(),
+        project_id: None,
+        payload: json!({"requestId": id}),
+        // Room to ride out a database restart (the scheduler backs off between attempts).
+        max_attempts: 6,
+        run_at: now,
+        dedupe_key: Some(key),
+    };
+    let job = state
+        .deps
+        .jobs
+        .enqueue(&solve(format!("oof.solve:{id}")), now)
+        .await?;
     let stored = json!({"status": "accepted", "request": req, "result": null, "attempts": []});
     let accepted = store::event(
         "accepted",
@@ -218,15 +236,18 @@ pub(crate) async fn place(
         }
         Err(e) => return Err(e.into()),
     }
-    let job = NewJob {
-        kind: SOLVE_JOB.into(),
-        project_id: None,
-        payload: json!({"requestId": id}),
-        max_attempts: 3,
-        run_at: now,
-        dedupe_key: Some(format!("oof.solve:{id}")),
-    };
-    state.deps.jobs.enqueue(&job, now).await?;
+    // The job met through its dedupe key may have given up waiting for a request that an
+    // earlier, failed submission never stored: this one needs a job of its own.
+    if matches!(
+        job.state,
+        netorch_core::jobs::JobState::Failed | netorch_core::jobs::JobState::Succeeded
+    ) {
+        state
+            .deps
+            .jobs
+            .enqueue(&solve(format!("oof.solve:{id}:{now}")), now)
+            .await?;
+    }
     state.deps.job_waker.notify_one();
     tracing::info!(request_id = %id, "placement request accepted");
     let mut resp = (

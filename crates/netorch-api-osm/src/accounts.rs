@@ -352,15 +352,22 @@ async fn enqueue(
     project: &str,
 ) -> Result<(), OsmError> {
     let now = s.deps.clock.now();
-    s.deps
+    // The account and its operation are committed: a job that cannot be queued now (the
+    // database away for a moment) is queued by the reconcile sweep, which re-enqueues every
+    // PROCESSING operation; failing the request would tell the client it was not stored.
+    match s
+        .deps
         .jobs
         .enqueue(
             &account_job(kind.collection, id, op, Some(project.to_string())),
             now,
         )
         .await
-        .map_err(|e| netorch_http::osm::internal(&e))?;
-    s.deps.job_waker.notify_one();
+    {
+        Ok(_) => s.deps.job_waker.notify_one(),
+        Err(e) => tracing::warn!(account = %id, error = %e,
+            "account stored; its job could not be queued now, the reconcile sweep will queue it"),
+    }
     Ok(())
 }
 

@@ -309,9 +309,21 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             StoreError::InUse(db.message().to_string())
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        // The server going away or refusing for now (a restart, a fail-over, too many clients):
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, crash, starting up),
+        // 53300 (too many connections). A caller may retry; clients get 503, not 500.
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| {
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }) =>
+        {
             StoreError::Unavailable(e.to_string())
         }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Internal(e.to_string()),
     }
 }

@@ -11,6 +11,14 @@ use std::{
 
 use crate::TestDb;
 
+/// Sends `signal` (`STOP`, `CONT`, `TERM`...) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -45,11 +53,16 @@ impl Netorch {
     /// Configuration for a server on `db` (its own data dir under `db.dir/<name>`), a free port,
     /// no login throttling, warnings only. `extra` is `NETORCH_*` configuration on top.
     pub fn new(bin: &Path, db: &TestDb, name: &str, extra: &[(&str, &str)]) -> Self {
+        Self::on(bin, db.dir.path(), &db.url, name, extra)
+    }
+
+    /// Like [`Netorch::new`] on any database URL, with its data dir and log under `dir`.
+    pub fn on(bin: &Path, dir: &Path, url: &str, name: &str, extra: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let data = db.dir.path().join(name);
+        let data = dir.join(name);
         let mut env: Vec<(String, String)> = [
             ("NETORCH_DATA_DIR", data.display().to_string()),
-            ("NETORCH_DATABASE__URL", db.url.clone()),
+            ("NETORCH_DATABASE__URL", url.to_string()),
             ("NETORCH_SERVER__LISTEN", format!("127.0.0.1:{port}")),
             ("NETORCH_AUTH__THROTTLE_DELAY", "0s".into()),
             ("NETORCH_LOG__LEVEL", "warn".into()),
@@ -66,7 +79,7 @@ impl Netorch {
             bin: bin.to_path_buf(),
             env,
             child: None,
-            log: db.dir.path().join(format!("{name}.log")),
+            log: dir.join(format!("{name}.log")),
             port,
             base: format!("{scheme}://127.0.0.1:{port}"),
         }
@@ -143,6 +156,11 @@ impl Netorch {
         let _ = c.kill();
         let _ = c.wait();
         None
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// True while the process runs.
@@ -315,6 +333,54 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Kafka-protocol broker for tests: tansu with in-memory storage (`scripts/dev-kafka install`;
+/// `NETORCH_TEST_TANSU` may name the binary). Stopped and removed on drop.
+pub struct Tansu {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Tansu {
+    /// A broker on `port` (a test may choose the port before the broker exists).
+    pub fn start_on(port: u16) -> Self {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let bin = std::env::var("NETORCH_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the tansu broker must be installed: run scripts/dev-kafka install");
+        Self { child, port }
+    }
+
+    /// A broker on a free port.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Freezes (`STOP`) or resumes (`CONT`) the broker: unreachable without losing what it holds.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.signal("CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -41,25 +41,8 @@ async fn wait_for_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
-fn tansu(kafka: u16) -> Kill {
-    let url = format!("tcp://127.0.0.1:{kafka}");
-    let tansu = std::env::var("NETORCH_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
-    Kill(
-        Command::new(tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the tansu broker must be installed: run scripts/dev-kafka install"),
-    )
+fn tansu(kafka: u16) -> netorch_test_support::process::Tansu {
+    netorch_test_support::process::Tansu::start_on(kafka)
 }
 
 async fn call(

@@ -6,9 +6,7 @@ use netorch_core::{
     events::NewEvent,
     tenancy::{Ownership, ProjectScope},
 };
-use netorch_http::osm::{
-    Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, internal,
-};
+use netorch_http::osm::{Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply};
 use netorch_lcm::documents::{NSLCMOPS, NSRS, NewNs, VNFRS, new_ns, new_op};
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -39,8 +37,7 @@ async fn enqueue(s: &OsmState, op: &str, project: &str) -> Result<(), OsmError> 
             &netorch_lcm::op_job(op, Some(project.to_string())),
             s.deps.clock.now(),
         )
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     s.deps.job_waker.notify_one();
     Ok(())
 }
@@ -108,22 +105,33 @@ async fn create_records(
             }
             other => other.into(),
         })?;
+    // The NS and its operation are committed: what follows must not turn that success into an
+    // error for the client (whose retry would then meet "already exists"). A job that cannot
+    // be queued now (the database away for a moment) is queued by the reconcile sweep, which
+    // resumes every PROCESSING operation without one; package usage is refreshed again by the
+    // next NS change.
     if let Some(op) = &op {
-        enqueue(s, op, &me.project_id).await?;
-        tracing::info!(nsr = %id, nslcmop = %op, "NS created; instantiation queued");
+        match enqueue(s, op, &me.project_id).await {
+            Ok(()) => tracing::info!(nsr = %id, nslcmop = %op, "NS created; instantiation queued"),
+            Err(e) => tracing::warn!(nsr = %id, nslcmop = %op, error = ?e,
+                "NS created; its job could not be queued now, the reconcile sweep will queue it"),
+        }
     }
     let vnfds: Vec<String> = resolved
         .members
         .iter()
         .map(|m| m.vnfd_record_id.clone())
         .collect();
-    netorch_lcm::usage::refresh_package_usage(
+    if let Err(e) = netorch_lcm::usage::refresh_package_usage(
         &*s.deps.records,
         std::slice::from_ref(&resolved.nsd.id),
         &vnfds,
         now,
     )
-    .await?;
+    .await
+    {
+        tracing::warn!(nsr = %id, error = %e, "NS created; package usage not refreshed");
+    }
     Ok((id, op))
 }
 
@@ -429,8 +437,14 @@ async fn start_op_with(
     }
     let event = NewEvent::new("ns", op_type, without_admin(&r.body));
     s.deps.records.insert_record(NSLCMOPS, &r, &[event]).await?;
-    enqueue(s, &op, &me.project_id).await?;
-    tracing::info!(nsr = %nsr_id, nslcmop = %op, kind = op_type, "NS operation queued");
+    // Committed: as for a new NS, a job that cannot be queued now is queued by the reconcile.
+    match enqueue(s, &op, &me.project_id).await {
+        Ok(()) => {
+            tracing::info!(nsr = %nsr_id, nslcmop = %op, kind = op_type, "NS operation queued")
+        }
+        Err(e) => tracing::warn!(nsr = %nsr_id, nslcmop = %op, error = ?e,
+            "NS operation stored; its job could not be queued now, the reconcile sweep will queue it"),
+    }
     Ok(op)
 }
 

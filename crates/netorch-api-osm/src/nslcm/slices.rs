@@ -14,9 +14,7 @@ use netorch_core::{
     jobs::NewJob,
     tenancy::{Ownership, ProjectScope, Record},
 };
-use netorch_http::osm::{
-    Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply, internal,
-};
+use netorch_http::osm::{Authenticated, OsmError, OsmErrorBody, OsmId, OsmQuery, OsmValue, Reply};
 use netorch_lcm::documents::{NSLCMOPS, NSRS};
 use netorch_scheduler::{JobContext, JobError, JobHandler};
 use serde_json::{Value, json};
@@ -182,11 +180,7 @@ async fn enqueue(s: &OsmState, op: &str, project: &str) -> Result<(), OsmError> 
         run_at: 0,
         dedupe_key: Some(format!("nsilcmop:{op}")),
     };
-    s.deps
-        .jobs
-        .enqueue(&job, s.deps.clock.now())
-        .await
-        .map_err(|e| internal(&e))?;
+    s.deps.jobs.enqueue(&job, s.deps.clock.now()).await?;
     s.deps.job_waker.notify_one();
     Ok(())
 }

@@ -8,7 +8,7 @@ use netorch_core::{
     clock::micros_to_secs,
     tenancy::{ProjectScope, Record},
 };
-use netorch_http::osm::{OsmError, OsmQuery, internal};
+use netorch_http::osm::{OsmError, OsmQuery};
 use serde_json::{Map, Value, json};
 use sha2::Sha384;
 
@@ -208,10 +208,10 @@ pub(super) async fn ingest(
         }
     }
     // Files first, record second: a crash in between leaves only unreferenced blobs.
-    let package_digest = s.deps.blobs.put(bytes).await.map_err(|e| internal(&e))?;
+    let package_digest = s.deps.blobs.put(bytes).await?;
     let mut files = Map::new();
     for (path, content) in &pkg.files {
-        let d = s.deps.blobs.put(content).await.map_err(|e| internal(&e))?;
+        let d = s.deps.blobs.put(content).await?;
         files.insert(path.clone(), json!(d));
     }
     let now = s.deps.clock.now();
