@@ -19,10 +19,47 @@ use tokio::sync::Mutex;
 /// tansu do not auto-create them); `ensure_topics` creates the ones given.
 pub struct KafkaSink {
     brokers: Vec<String>,
+    sasl: Option<KafkaAuth>,
     prefix: String,
     create_topics: bool,
     client: Mutex<Option<Arc<Client>>>,
     known_topics: Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// SASL credentials for the brokers.
+#[derive(Clone)]
+pub struct KafkaAuth {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for KafkaAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaAuth")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaAuth {
+    /// The mechanisms the client speaks.
+    pub const MECHANISMS: [&'static str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+    fn config(&self) -> Result<rskafka::client::SaslConfig, SinkError> {
+        use rskafka::client::{Credentials, SaslConfig};
+        let c = Credentials::new(self.username.clone(), self.password.clone());
+        match self.mechanism.to_ascii_uppercase().as_str() {
+            "PLAIN" => Ok(SaslConfig::Plain(c)),
+            "SCRAM-SHA-256" => Ok(SaslConfig::ScramSha256(c)),
+            "SCRAM-SHA-512" => Ok(SaslConfig::ScramSha512(c)),
+            m => Err(SinkError(format!("unknown SASL mechanism {m}"))),
+        }
+    }
 }
 
 impl KafkaSink {
@@ -32,6 +69,7 @@ impl KafkaSink {
     pub fn new(brokers: Vec<String>, prefix: String, create_topics: bool) -> Self {
         Self {
             brokers,
+            sasl: None,
             prefix,
             create_topics,
             client: Mutex::new(None),
@@ -39,13 +77,23 @@ impl KafkaSink {
         }
     }
 
+    /// Authenticates to the brokers with SASL.
+    pub fn with_sasl(mut self, auth: KafkaAuth) -> Self {
+        self.sasl = Some(auth);
+        self
+    }
+
     async fn client(&self) -> Result<Arc<Client>, SinkError> {
         let mut guard = self.client.lock().await;
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
+        let mut builder = ClientBuilder::new(self.brokers.clone());
+        if let Some(auth) = &self.sasl {
+            builder = builder.sasl_config(auth.config()?);
+        }
         let c = Arc::new(
-            ClientBuilder::new(self.brokers.clone())
+            builder
                 // rskafka retries forever by default; a bounded retry lets the relay record the
                 // failure and back off itself, with the events safe in the outbox.
                 .backoff_config(BackoffConfig {

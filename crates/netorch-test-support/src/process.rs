@@ -349,17 +349,21 @@ pub struct Tansu {
 impl Tansu {
     /// A broker on `port` (a test may choose the port before the broker exists).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    fn bin() -> String {
+        std::env::var("NETORCH_TEST_TANSU").unwrap_or_else(|_| "tansu".into())
+    }
+
+    /// A broker on `port` with more options (`--authentication`: SASL required).
+    pub fn start_with(port: u16, extra: &[&str]) -> Self {
         let url = format!("tcp://127.0.0.1:{port}");
-        let bin = std::env::var("NETORCH_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+        let child = Command::new(Self::bin())
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

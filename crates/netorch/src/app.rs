@@ -436,11 +436,21 @@ impl App {
         let bus = InProcessBus::default();
         let sink: Arc<dyn EventSink> = match cfg.events.sink.as_str() {
             #[cfg(feature = "kafka")]
-            "kafka" => Arc::new(netorch_events::kafka::KafkaSink::new(
-                cfg.events.kafka.brokers.clone(),
-                cfg.events.kafka.topic_prefix.clone(),
-                cfg.events.kafka.create_topics,
-            )),
+            "kafka" => {
+                let mut sink = netorch_events::kafka::KafkaSink::new(
+                    cfg.events.kafka.brokers.clone(),
+                    cfg.events.kafka.topic_prefix.clone(),
+                    cfg.events.kafka.create_topics,
+                );
+                if let Some(mechanism) = &cfg.events.kafka.sasl_mechanism {
+                    sink = sink.with_sasl(netorch_events::kafka::KafkaAuth {
+                        mechanism: mechanism.clone(),
+                        username: cfg.events.kafka.username.clone().unwrap_or_default(),
+                        password: cfg.events.kafka.password.clone().unwrap_or_default(),
+                    });
+                }
+                Arc::new(sink)
+            }
             _ => Arc::new(bus.clone()),
         };
         let relay = Relay::new(

@@ -499,6 +499,14 @@ pub struct KafkaSection {
     pub topic_prefix: String,
     /// Create missing topics on first use (for brokers without topic auto-creation).
     pub create_topics: bool,
+    /// SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; unset: no authentication.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    pub username: Option<String>,
+    /// SASL password.
+    pub password: Option<String>,
+    /// File holding the SASL password (wins over `password`).
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for KafkaSection {
@@ -507,6 +515,10 @@ impl Default for KafkaSection {
             brokers: Vec::new(),
             topic_prefix: String::new(),
             create_topics: true,
+            sasl_mechanism: None,
+            username: None,
+            password: None,
+            password_file: None,
         }
     }
 }
@@ -671,6 +683,14 @@ impl Config {
                 .trim_end_matches(['\n', '\r'])
                 .to_string();
         }
+        if let Some(f) = &cfg.events.kafka.password_file {
+            cfg.events.kafka.password = Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading events.kafka.password_file {}", f.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            );
+        }
         if let Some(f) = &cfg.database.url_file {
             cfg.database.url = Some(
                 std::fs::read_to_string(f)
@@ -685,6 +705,17 @@ impl Config {
 
     /// Checks values that types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(m) = &self.events.kafka.sasl_mechanism {
+            anyhow::ensure!(
+                ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+                    .contains(&m.to_ascii_uppercase().as_str()),
+                "events.kafka.sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not '{m}'"
+            );
+            anyhow::ensure!(
+                self.events.kafka.username.is_some() && self.events.kafka.password.is_some(),
+                "events.kafka.sasl_mechanism needs events.kafka.username and events.kafka.password (or password_file)"
+            );
+        }
         if let Some(s3) = &self.osm.package_s3 {
             anyhow::ensure!(!s3.bucket.is_empty(), "osm.package_s3.bucket is required");
             anyhow::ensure!(
@@ -821,6 +852,16 @@ impl Config {
         if let Some(url) = &c.database.url {
             c.database.url = Some(netorch_store::redact_url(url));
         }
+        for secret in [
+            &mut c.events.kafka.password,
+            &mut c.dmi.ncmp_password,
+            &mut c.oof.callback_password,
+            &mut c.oof.sdnc_password,
+        ] {
+            if secret.is_some() {
+                *secret = Some("***".into());
+            }
+        }
         toml_string(&c)
     }
 }
@@ -873,5 +914,41 @@ mod tests {
             refusal(|c| c.oof.sdnc_url = Some("https://sdnc:8443/restconf".into())),
             ""
         );
+    }
+
+    #[test]
+    fn kafka_sasl_settings_are_checked_and_every_secret_is_hidden_by_config_check() {
+        assert!(
+            refusal(|c| c.events.kafka.sasl_mechanism = Some("GSSAPI".into()))
+                .contains("SCRAM-SHA-512")
+        );
+        assert!(
+            refusal(|c| c.events.kafka.sasl_mechanism = Some("SCRAM-SHA-256".into()))
+                .contains("events.kafka.username")
+        );
+        let mut c = Config::default();
+        c.events.kafka.sasl_mechanism = Some("scram-sha-512".into());
+        c.events.kafka.username = Some("netorch".into());
+        c.events.kafka.password = Some("k4fka-pw".into());
+        c.dmi.ncmp_password = Some("ncmp-pw".into());
+        c.oof.callback_username = Some("so".into());
+        c.oof.callback_password = Some("callback-pw".into());
+        c.oof.sdnc_username = Some("sdnc".into());
+        c.oof.sdnc_password = Some("sdnc-pw".into());
+        c.osm.secret_key = Some("sealing-key".into());
+        c.database.url = Some("postgres://u:db-pw@h/x".into());
+        assert_eq!(c.validate().err().map(|e| e.to_string()), None);
+        let shown = c.redacted_toml();
+        for secret in [
+            "k4fka-pw",
+            "ncmp-pw",
+            "callback-pw",
+            "sdnc-pw",
+            "sealing-key",
+            "db-pw",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+        assert!(shown.contains("netorch"), "the user name is not a secret");
     }
 }

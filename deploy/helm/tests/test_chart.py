@@ -177,6 +177,8 @@ class EveryValuesFile(unittest.TestCase):
             ({"secrets": {"sealingKey": {"existingSecret": ""}}}, "one sealing key"),
             ({"packages": {"storage": "local"}}, "shared package storage"),
             ({"events": {"sink": "kafka"}}, "events.kafka.brokers"),
+            ({"events": {"sink": "kafka", "kafka": {"brokers": ["k:9092"], "sasl": {"mechanism": "PLAIN"}}}},
+             "events.kafka.sasl.existingSecret"),
             (merge(load(VALUES["dev"]), {"migrationJob": {"enabled": True}}), "migrationJob"),
         ]
         for values, reason in cases:
@@ -191,10 +193,21 @@ class EveryValuesFile(unittest.TestCase):
             self.skipTest("NETORCH_BIN is not set")
         for name, path in VALUES.items():
             with self.subTest(values=name), tempfile.TemporaryDirectory() as d:
-                (cm,) = of_kind(render(load(path) or None), "ConfigMap")
+                objects = render(load(path) or None)
+                (cm,) = of_kind(objects, "ConfigMap")
+                _, c = container(objects)
                 cfg = pathlib.Path(d, "netorch.json")
                 cfg.write_text(cm["data"]["netorch.json"])
                 env = {k: v for k, v in os.environ.items() if not k.startswith("NETORCH_")}
+                # The pod's environment, its Secrets standing in as placeholders.
+                for e in c["env"]:
+                    if "value" in e:
+                        env[e["name"]] = e["value"]
+                    elif "secretKeyRef" in e["valueFrom"]:
+                        env[e["name"]] = ("A" * 43 + "=") if e["name"].endswith("SECRET_KEY") else "x"
+                    else:
+                        env[e["name"]] = "netorch-0"
+                env.pop("NETORCH_DATABASE__URL", None)
                 env.update({"NETORCH_CONFIG": str(cfg), "NETORCH_DATA_DIR": d})
                 out = subprocess.run([binary, "config", "check"], env=env, capture_output=True,
                                      text=True, timeout=60)

@@ -73,6 +73,9 @@ app.kubernetes.io/part-of: netorch
 {{- if and (eq .Values.packages.storage "s3") (or (not .Values.packages.s3.bucket) (not .Values.packages.s3.existingSecret)) -}}
 {{- fail "packages.storage=s3 needs packages.s3.bucket and packages.s3.existingSecret" -}}
 {{- end -}}
+{{- if and .Values.events.kafka.sasl.mechanism (not .Values.events.kafka.sasl.existingSecret) -}}
+{{- fail "events.kafka.sasl.mechanism needs events.kafka.sasl.existingSecret (the user name and password)" -}}
+{{- end -}}
 {{- if and .Values.migrationJob.enabled (not .Values.database.existingSecret) -}}
 {{- fail "migrationJob needs PostgreSQL (database.existingSecret)" -}}
 {{- end -}}
@@ -87,7 +90,9 @@ app.kubernetes.io/part-of: netorch
 {{- $events := default dict (get $cfg "events") -}}
 {{- $_ := set $events "sink" .Values.events.sink -}}
 {{- if eq .Values.events.sink "kafka" -}}
-{{- $_ := set $events "kafka" (dict "brokers" .Values.events.kafka.brokers "topic_prefix" .Values.events.kafka.topicPrefix) -}}
+{{- $kafka := dict "brokers" .Values.events.kafka.brokers "topic_prefix" .Values.events.kafka.topicPrefix -}}
+{{- with .Values.events.kafka.sasl.mechanism }}{{ $_ := set $kafka "sasl_mechanism" . }}{{ end -}}
+{{- $_ := set $events "kafka" $kafka -}}
 {{- end -}}
 {{- $_ := set $cfg "events" $events -}}
 {{- $osm := default dict (get $cfg "osm") -}}
@@ -142,6 +147,18 @@ app.kubernetes.io/part-of: netorch
     secretKeyRef:
       name: {{ .Values.packages.s3.existingSecret }}
       key: {{ .Values.packages.s3.secretAccessKeyKey }}
+{{- end }}
+{{- if and (eq .Values.events.sink "kafka") .Values.events.kafka.sasl.mechanism }}
+- name: NETORCH_EVENTS__KAFKA__USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.events.kafka.sasl.existingSecret }}
+      key: {{ .Values.events.kafka.sasl.usernameKey }}
+- name: NETORCH_EVENTS__KAFKA__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.events.kafka.sasl.existingSecret }}
+      key: {{ .Values.events.kafka.sasl.passwordKey }}
 {{- end }}
 {{- range .Values.extraSecretEnv }}
 - name: {{ .name }}
