@@ -102,17 +102,6 @@ fn client(doc: &Value) -> Result<reqwest::Client, Outcome> {
         .map_err(|e| Outcome::error(format!("cannot build an HTTP client: {e}")))
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
-
 /// Authenticates against Keystone v3 with the account's credentials.
 async fn keystone(doc: &Value, secrets: &SecretBox) -> Outcome {
     let url = doc["vim_url"]
@@ -161,7 +150,10 @@ async fn keystone(doc: &Value, secrets: &SecretBox) -> Outcome {
             "Keystone at {base} answered HTTP {} to a password authentication: check vim_url",
             r.status().as_u16()
         )),
-        Err(e) => Outcome::error(format!("cannot reach Keystone at {base}: {}", describe(&e))),
+        Err(e) => Outcome::error(format!(
+            "cannot reach Keystone at {base}: {}",
+            netorch_core::error_chain(&e)
+        )),
     }
 }
 
@@ -173,7 +165,10 @@ async fn reachable(doc: &Value, url: &str) -> Outcome {
     };
     match http.get(url).send().await {
         Ok(r) => Outcome::ok(format!("{url} is reachable (HTTP {})", r.status().as_u16())),
-        Err(e) => Outcome::error(format!("cannot reach {url}: {}", describe(&e))),
+        Err(e) => Outcome::error(format!(
+            "cannot reach {url}: {}",
+            netorch_core::error_chain(&e)
+        )),
     }
 }
 

@@ -164,22 +164,6 @@ pub struct PeerClient {
 /// Renew a cached token this long before the peer says it expires.
 const TOKEN_SKEW: Duration = Duration::from_secs(30);
 
-/// An error with its causes: reqwest's own text ("error sending request") hides the reason an
-/// operator needs, such as a certificate the peer's CA did not sign or a refused connection.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(c) = next {
-        let c_text = c.to_string();
-        if !out.contains(&c_text) {
-            out.push_str(": ");
-            out.push_str(&c_text);
-        }
-        next = c.source();
-    }
-    out
-}
-
 const SPECS: &str = "/tmf-api/serviceCatalogManagement/v4/serviceSpecification";
 
 impl PeerClient {
@@ -224,7 +208,7 @@ impl PeerClient {
                 tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
             }
             match make().send().await {
-                Err(e) => last = format!("{what}: {}", causes(&e)),
+                Err(e) => last = format!("{what}: {}", netorch_core::error_chain(&e)),
                 Ok(mut resp) => {
                     let status = resp.status();
                     if resp
@@ -250,7 +234,10 @@ impl PeerClient {
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                last = format!("{what}: reading the answer: {}", causes(&e));
+                                last = format!(
+                                    "{what}: reading the answer: {}",
+                                    netorch_core::error_chain(&e)
+                                );
                                 body.clear();
                                 break;
                             }

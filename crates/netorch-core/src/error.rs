@@ -25,3 +25,41 @@ pub enum StoreError {
     #[error("store error: {0}")]
     Internal(String),
 }
+
+/// An error with its causes, `a: b: c`: HTTP clients' own text ("error sending request for url")
+/// hides what an operator needs — a refused connection, a certificate no trusted CA signed. A
+/// cause whose text its parent already carries is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct E(String, #[source] Option<Box<E>>);
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        let inner = E("connection refused".into(), None);
+        let mid = E(
+            "connect error: connection refused".into(),
+            Some(Box::new(inner)),
+        );
+        let top = E("error sending request".into(), Some(Box::new(mid)));
+        assert_eq!(
+            super::error_chain(&top),
+            "error sending request: connect error: connection refused"
+        );
+    }
+}

@@ -16,7 +16,7 @@ pub mod tenancy;
 pub mod uploads;
 
 pub use clock::{Clock, Micros, SystemClock};
-pub use error::StoreError;
+pub use error::{StoreError, error_chain};
 
 /// A new random identifier (UUID v4, hyphenated), the form OSM uses for `_id`.
 pub fn new_id() -> String {

@@ -66,7 +66,10 @@ pub async fn healthcheck(
             false
         }
         Err(e) => {
-            eprintln!("healthcheck: {base}/{path}: {e}");
+            eprintln!(
+                "healthcheck: {base}/{path}: {}",
+                netorch_core::error_chain(&e)
+            );
             false
         }
     }
