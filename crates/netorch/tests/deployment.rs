@@ -196,9 +196,9 @@ async fn on_postgres_sigterm_exits_within_the_grace_while_the_database_is_down()
         "a",
         &[
             ("NETORCH_DATABASE__URL", url.as_str()),
-            // Below the pool's 5 s wait for a connection, which every database step used to
-            // spend in turn.
-            ("NETORCH_SERVER__SHUTDOWN_GRACE", "2s"),
+            // Well below the pool's 5 s wait for a connection, which every database step used
+            // to spend in turn.
+            ("NETORCH_SERVER__SHUTDOWN_GRACE", "1s"),
         ],
     );
     s.start().await.expect("start");
@@ -222,9 +222,11 @@ async fn on_postgres_sigterm_exits_within_the_grace_while_the_database_is_down()
     let exited = s.terminate(Duration::from_secs(20)).await;
     let took = started.elapsed();
     assert!(exited.is_some(), "exits after SIGTERM\n{}", s.log());
+    // The bound is the pool's 5 s connection wait, not the grace: a shutdown that waits out even
+    // one of them is the fault; anything shorter is the machine's load.
     assert!(
-        took < Duration::from_secs(4),
-        "exited {took:?} after SIGTERM with a 2 s grace\n{}",
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM with a 1 s grace\n{}",
         s.log()
     );
     // The request got an answer or a closed connection, not silence.

@@ -20,15 +20,21 @@ fn device() -> Option<NetconfDevice> {
     Some(NetconfDevice::start().expect("netconfd starts"))
 }
 
+/// A server whose device limits are generous: the suite runs these tests beside ones that start
+/// several processes on a 2-core machine, where netconfd's first answer once took over 10 s.
 async fn app() -> TestApp {
-    TestApp::start_with(|c| {
+    app_with_device_limit(Duration::from_secs(30)).await
+}
+
+async fn app_with_device_limit(limit: Duration) -> TestApp {
+    TestApp::start_with(move |c| {
         c.dmi.sync_interval = Duration::from_millis(200);
         c.dmi.sync_retry = Duration::from_millis(200);
         c.dmi.sync_retry_max = Duration::from_millis(400);
-        c.dmi.connect_timeout = Duration::from_secs(3);
-        c.dmi.rpc_timeout = Duration::from_secs(3);
+        c.dmi.connect_timeout = limit;
+        c.dmi.rpc_timeout = limit;
         c.dmi.reconnect_max = Duration::from_millis(200);
-        c.dmi.async_timeout = Duration::from_secs(5);
+        c.dmi.async_timeout = limit + Duration::from_secs(2);
     })
     .await
 }
@@ -738,7 +744,8 @@ async fn next_event(
 #[tokio::test]
 async fn device_faults_are_clear_errors_within_the_timeout_and_the_handle_recovers_by_itself() {
     let Some(mut dev) = device() else { return };
-    let app = app().await;
+    // Short limits, so that a frozen device is seen quickly.
+    let app = app_with_device_limit(Duration::from_secs(3)).await;
     ready_handle(&app, &dev, "ch-f").await;
     let path = passthrough(
         "ch-f",
@@ -785,7 +792,9 @@ async fn device_faults_are_clear_errors_within_the_timeout_and_the_handle_recove
 
     // Back: served again without re-registration.
     dev.restart().expect("restart");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // What must hold is that it comes back by itself, not how soon: a restarted netconfd on a
+    // loaded machine can take longer than one 3 s limit.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (s, _) = read().await;
         if s == StatusCode::NOT_FOUND {
