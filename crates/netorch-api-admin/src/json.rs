@@ -334,8 +334,8 @@ mod user_doc_tests {
 
     #[test]
     fn the_typed_user_document_serialises_to_the_same_bytes_as_the_value() {
-        let v = UserView {
-            user: User {
+        let v = UserView::new(
+            User {
                 id: "u-1".into(),
                 username: "alice \"the\" admin".into(),
                 password_hash: "secret".into(),
@@ -344,7 +344,7 @@ mod user_doc_tests {
                 modified: 1_700_000_001_000_000,
                 mappings: Vec::new(),
             },
-            mappings: vec![
+            vec![
                 netorch_core::identity::NamedMapping {
                     project_id: "p1".into(),
                     project_name: "admin".into(),
@@ -358,7 +358,7 @@ mod user_doc_tests {
                     role_name: "project_user".into(),
                 },
             ],
-        };
+        );
         let typed = serde_json::to_vec(&UserDoc::new(&v)).unwrap_or_default();
         let legacy = serde_json::to_vec(&json!({
             "_id": "u-1",

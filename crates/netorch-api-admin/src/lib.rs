@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::{Router, extract::FromRef, http::Method, routing::get};
 use netorch_auth::IdentityService;
-use netorch_http::osm::{self, BasicAuthPolicy, OsmError, Reply};
+use netorch_http::osm::{BasicAuthPolicy, OsmError, Reply};
 use serde_json::json;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -64,7 +64,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The admin routes (already carrying their state) and their OpenAPI document.
+/// The admin routes (already carrying their state) and their OpenAPI document. Their documents
+/// are JSON until `netorch_http::osm::RenderLayer` renders them: the server applies it once around all its
+/// routes, since every layer applied to a router costs each of its requests a boxed service.
 pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
     let state = AdminState {
         identity: deps.identity,
@@ -105,7 +107,6 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .route("/osm", get(unknown_url))
         .route("/osm/{*rest}", axum::routing::any(unknown_url))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(osm::RenderLayer)
         .with_state(state);
     (router, api)
 }

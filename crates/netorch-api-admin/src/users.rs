@@ -65,7 +65,11 @@ pub async fn get_user(
         .identity
         .get_user(&me, &id, grant == Grant::OwnOnly)
         .await?;
-    Ok(Reply::ok_typed(&UserDoc::new(&user)))
+    // Rendered once per cached view (see `UserView::rendered`).
+    let json = user.rendered.get_or_init(|| {
+        bytes::Bytes::from(serde_json::to_vec(&UserDoc::new(&user)).unwrap_or_default())
+    });
+    Ok(Reply::ok_json(json.clone()))
 }
 
 async fn edit_user(

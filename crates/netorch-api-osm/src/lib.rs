@@ -95,7 +95,9 @@ impl FromRef<OsmState> for BasicAuthPolicy {
 )]
 struct OsmApi;
 
-/// The routes of the family (with their state) and their OpenAPI document.
+/// The routes of the family (with their state) and their OpenAPI document. Their documents are
+/// JSON until `netorch_http::osm::RenderLayer` renders them: the server applies it once around all
+/// its routes, since every layer applied to a router costs each of its requests a boxed service.
 pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
     let max_upload = deps.max_upload;
     let r = OpenApiRouter::with_openapi(OsmApi::openapi());
@@ -110,7 +112,6 @@ pub fn router(deps: Deps) -> (Router, utoipa::openapi::OpenApi) {
         .collect();
     let router = router
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(osm::RenderLayer)
         .with_state(OsmState {
             deps,
             lists: Arc::default(),

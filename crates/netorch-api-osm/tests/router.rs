@@ -41,6 +41,8 @@ async fn app() -> (TestApp, Router, String) {
         placer: Arc::new(NoPlacer),
     };
     let (r, _) = router(deps);
+    // As the server does, around all routes.
+    let r = r.layer(netorch_http::osm::RenderLayer);
     let token = t.admin_token().await.expect("token");
     (t, r, format!("Bearer {token}"))
 }

@@ -91,9 +91,12 @@ fn document_response(status: StatusCode, body: Body) -> Response {
     r
 }
 
-/// Layer for every OSM route: re-encodes document responses in the format the request's `Accept`
-/// asks for (handlers always produce JSON first). A plain tower layer rather than an axum
-/// `from_fn` middleware, which boxes a future per request on the hottest routes.
+/// Layer for the OSM routes: re-encodes document responses in the format the request's `Accept`
+/// asks for (handlers always produce JSON first). Other responses carry no document and pass
+/// unchanged, so the server applies it once around all its routes rather than once per OSM family
+/// router: each layer applied to a router wraps every route in another boxed service, cloned and
+/// called on each request. A plain tower layer, not an axum `from_fn` middleware, which boxes a
+/// future per request as well.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RenderLayer;
 
@@ -127,9 +130,16 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        // Decide both possible formats now, so the request headers need not be kept.
-        let for_success = Format::negotiate(req.headers(), false);
-        let for_error = Format::negotiate(req.headers(), true);
+        // Decide both possible formats now, so the request headers need not be kept. Outside the
+        // OSM paths no document is produced: JSON leaves the response as it is.
+        let (for_success, for_error) = if req.uri().path().starts_with("/osm") {
+            (
+                Format::negotiate(req.headers(), false),
+                Format::negotiate(req.headers(), true),
+            )
+        } else {
+            (Format::Json, Format::Json)
+        };
         RenderFuture {
             inner: self.inner.call(req),
             for_success,
@@ -245,6 +255,16 @@ impl Reply {
             body: Some(Body::Json(bytes::Bytes::from(
                 serde_json::to_vec(body).unwrap_or_default(),
             ))),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 200 with a document already serialised as JSON (a cached rendering, shared, not copied).
+    pub fn ok_json(json: bytes::Bytes) -> Self {
+        Self {
+            status: StatusCode::OK,
+            location: None,
+            body: Some(Body::Json(json)),
             headers: Vec::new(),
         }
     }

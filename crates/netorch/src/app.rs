@@ -721,13 +721,21 @@ impl App {
             .merge(oof)
             .merge(tmf)
             .merge(dmi)
-            .layer(DefaultBodyLimit::max(cfg.server.body_limit))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                cfg.server.request_timeout,
-            ))
-            .layer(CatchPanicLayer::new())
-            .layer(crate::observe::ObserveLayer::new(metrics.clone()));
+            // One `layer` call for the whole stack: axum wraps every route once per call, and each
+            // wrapping is a boxed service cloned and a boxed future allocated on every request
+            // (BENCHMARKS.md, issue 12). Outermost first: observation sees the 408s and 500s.
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(crate::observe::ObserveLayer::new(metrics.clone()))
+                    .layer(CatchPanicLayer::new())
+                    .layer(TimeoutLayer::with_status_code(
+                        StatusCode::REQUEST_TIMEOUT,
+                        cfg.server.request_timeout,
+                    ))
+                    .layer(DefaultBodyLimit::max(cfg.server.body_limit))
+                    // The OSM families' documents, rendered in the format the request asks for.
+                    .layer(netorch_http::osm::RenderLayer),
+            );
         Ok(Self {
             router,
             store,

@@ -210,6 +210,21 @@ pub struct UserView {
     pub user: User,
     /// Its mappings with names.
     pub mappings: Vec<NamedMapping>,
+    /// The view's document as its first reader rendered it (the admin family's JSON), kept with the
+    /// cached view: a view never changes and is dropped on every identity change, so the bytes
+    /// cannot outlive what they show, and a hot read need not serialise again.
+    pub rendered: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl UserView {
+    /// A view not rendered yet.
+    pub fn new(user: User, mappings: Vec<NamedMapping>) -> Self {
+        Self {
+            user,
+            mappings,
+            rendered: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 struct CachedSession {

@@ -14,7 +14,7 @@ impl IdentityService {
             .list_users_named()
             .await?
             .into_iter()
-            .map(|(user, mappings)| UserView { user, mappings })
+            .map(|(user, mappings)| UserView::new(user, mappings))
             .collect();
         if let (true, Some(a)) = (own_only, actor) {
             users.retain(|u| u.user.id == a.user_id);
@@ -41,7 +41,7 @@ impl IdentityService {
             Some(v) => Some(v),
             None => match self.repo.find_user_named(id).await? {
                 Some((user, mappings)) => {
-                    let v = Arc::new(UserView { user, mappings });
+                    let v = Arc::new(UserView::new(user, mappings));
                     if let Ok(mut c) = self.users.write() {
                         if c.len() >= SESSION_CACHE_MAX {
                             c.clear();

@@ -447,6 +447,67 @@ async fn osm_array_edition_adds_removes_and_reorders_user_projects() {
 }
 
 #[tokio::test]
+async fn a_shown_user_follows_a_project_rename_and_an_edit_at_once_in_json_and_yaml() {
+    // A shown user's document is rendered once and kept with the cached view; every identity
+    // change must drop both.
+    let app = TestApp::start().await;
+    let t = app.admin_token().await;
+    let pid = app.project(&t, "P1").await;
+    app.user(&t, "u", "P1", "project_user").await;
+    let yaml = || async {
+        app.client
+            .get(format!("{}/osm/admin/v1/users/u", app.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text")
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            app.get("/osm/admin/v1/users/u", &t).await.1["projects"],
+            json!(["P1"])
+        );
+        assert!(yaml().await.contains("- P1\n"), "{}", yaml().await);
+    }
+    let (s, _, _) = app
+        .call(
+            Method::PUT,
+            &format!("/osm/admin/v1/projects/{pid}"),
+            Some(&t),
+            Some(json!({"name": "P1b"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = app.get("/osm/admin/v1/users/u", &t).await;
+    assert_eq!(v["projects"], json!(["P1b"]), "{v}");
+    assert_eq!(
+        v["project_role_mappings"][0]["project_name"],
+        json!("P1b"),
+        "{v}"
+    );
+    assert!(yaml().await.contains("- P1b\n"), "{}", yaml().await);
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            "/osm/admin/v1/users/u",
+            Some(&t),
+            Some(json!({"username": "u2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = app.get("/osm/admin/v1/users/u", &t).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the old name is gone: {v}");
+    assert_eq!(
+        app.get("/osm/admin/v1/users/u2", &t).await.1["username"],
+        json!("u2")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn roles_are_validated_protected_and_refused_while_in_use() {
     let app = TestApp::start().await;
     let t = app.admin_token().await;
