@@ -70,13 +70,45 @@ pub fn encode(value: &Value, format: Format) -> (HeaderValue, Vec<u8>) {
     }
 }
 
+thread_local! {
+    /// The formats (success, error) negotiated by the [`Render`] whose inner service this thread is
+    /// polling, if any: an answer that will go out as JSON needs no document kept for re-encoding
+    /// (three allocations and a map insert and removal per request otherwise).
+    static NEGOTIATED: std::cell::Cell<Option<(Format, Format)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Sets [`NEGOTIATED`] for one poll and restores it afterwards, also when the poll panics.
+struct Negotiated(Option<(Format, Format)>);
+
+impl Negotiated {
+    fn enter(formats: (Format, Format)) -> Self {
+        Self(NEGOTIATED.replace(Some(formats)))
+    }
+}
+
+impl Drop for Negotiated {
+    fn drop(&mut self) {
+        NEGOTIATED.set(self.0);
+    }
+}
+
 fn document_response(status: StatusCode, body: Body) -> Response {
+    // Outside a render poll (a reply built on another task) the format is unknown: keep the
+    // document, as the render layer drops it for JSON anyway.
+    let keep = NEGOTIATED.get().is_none_or(|(ok, err)| {
+        let format = if status.as_u16() >= 300 { err } else { ok };
+        format != Format::Json
+    });
     let (json, doc) = match body {
-        Body::Value(value) => (
-            bytes::Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-            Document::Value(value),
-        ),
-        Body::Json(json) => (json.clone(), Document::Json(json)),
+        Body::Value(value) => {
+            let json = bytes::Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+            (json, keep.then_some(Document::Value(value)))
+        }
+        Body::Json(json) => {
+            let doc = keep.then(|| Document::Json(json.clone()));
+            (json, doc)
+        }
     };
     let mut r = (
         status,
@@ -87,7 +119,9 @@ fn document_response(status: StatusCode, body: Body) -> Response {
         json,
     )
         .into_response();
-    r.extensions_mut().insert(doc);
+    if let Some(doc) = doc {
+        r.extensions_mut().insert(doc);
+    }
     r
 }
 
@@ -169,7 +203,11 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        this.inner.poll(cx).map_ok(|resp| {
+        let polled = {
+            let _negotiated = Negotiated::enter((*this.for_success, *this.for_error));
+            this.inner.poll(cx)
+        };
+        polled.map_ok(|resp| {
             let format = if resp.status().as_u16() >= 300 {
                 *this.for_error
             } else {
@@ -668,7 +706,8 @@ pub struct OsmQuery {
     pub rest: Vec<(String, String)>,
     page_size: Option<String>,
     marker: Option<String>,
-    path: String,
+    /// The request's URI (shared with the request, not copied): its path starts `link` headers.
+    uri: axum::http::Uri,
 }
 
 /// Largest page a client may ask for.
@@ -693,7 +732,7 @@ impl OsmQuery {
             rest,
             page_size,
             marker,
-            path: String::new(),
+            uri: axum::http::Uri::default(),
         }
     }
 
@@ -730,7 +769,7 @@ impl OsmQuery {
             q.append_pair("nextpage_opaque_marker", &(start + size).to_string());
             reply = reply.header(
                 "link",
-                format!("<{}?{}>; rel=\"next\"", self.path, q.finish()),
+                format!("<{}?{}>; rel=\"next\"", self.uri.path(), q.finish()),
             );
         }
         Ok(reply)
@@ -747,7 +786,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OsmQuery {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let mut q = Self::parse(parts.uri.query());
-        q.path = parts.uri.path().to_string();
+        q.uri = parts.uri.clone();
         Ok(q)
     }
 }
