@@ -52,7 +52,10 @@ async fn writes_land_in_the_running_datastore_and_reads_answer_as_restconf() {
     let pool = pool(state.path(), PATIENT);
     pool.set_device("d1", endpoint(&dev));
     let cache = ModelCache::new(state.path().join("models"));
-    let models = cache.load(&pool, "d1", "d1", false).await.expect("ok");
+    let models = cache
+        .load(&pool, "d1", "d1", false)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\nnetconfd log:\n{}", dev.log()));
     let needed = vec!["netorch-bookstore".to_string(), "ietf-netconf".to_string()];
     cache
         .prepare(&pool, "d1", &models, &needed)
@@ -209,7 +212,10 @@ async fn an_rpc_is_validated_by_the_model_and_answered_by_the_device() {
     let pool = pool(state.path(), PATIENT);
     pool.set_device("d1", endpoint(&dev));
     let cache = ModelCache::new(state.path().join("m"));
-    let models = cache.load(&pool, "d1", "d1", false).await.expect("ok");
+    let models = cache
+        .load(&pool, "d1", "d1", false)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\nnetconfd log:\n{}", dev.log()));
     cache
         .prepare(&pool, "d1", &models, &["netorch-bookstore".to_string()])
         .await
