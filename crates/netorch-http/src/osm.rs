@@ -282,21 +282,6 @@ impl Reply {
         }
     }
 
-    /// 200 with a typed document, serialised without building a `Value` first (hot reads). The
-    /// JSON must be what `serde_json::to_vec` of the equivalent `Value` gives — `serde_json` sorts
-    /// a `Value`'s keys, so the type declares its fields in that order — so that both paths put the
-    /// same bytes on the wire.
-    pub fn ok_typed<T: serde::Serialize>(body: &T) -> Self {
-        Self {
-            status: StatusCode::OK,
-            location: None,
-            body: Some(Body::Json(bytes::Bytes::from(
-                serde_json::to_vec(body).unwrap_or_default(),
-            ))),
-            headers: Vec::new(),
-        }
-    }
-
     /// 200 with a document already serialised as JSON (a cached rendering, shared, not copied).
     pub fn ok_json(json: bytes::Bytes) -> Self {
         Self {
