@@ -8,6 +8,7 @@ pub mod config;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod request_span;
 mod system;
 pub mod telemetry;
 

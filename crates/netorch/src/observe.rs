@@ -22,9 +22,11 @@ use std::{
 use axum::extract::MatchedPath;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use tower::{Layer, Service};
-use tracing::Span;
 
-use crate::metrics::Metrics;
+use crate::{
+    metrics::Metrics,
+    request_span::{RequestSpan, Scope},
+};
 
 /// The request-id header, read and written.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -128,23 +130,21 @@ where
                 id
             }
         };
-        // Display, not Debug: a path or id is printed as it is, without a quoting and escaping pass
-        // (the `http` crate has already refused control characters in both).
-        let span = tracing::info_span!(
-            "request",
-            request_id = %id.to_str().unwrap_or("-"),
-            method = %req.method(),
-            path = %req.uri().path(),
-        );
+        // The `request` span is created only if something in the request logs (request_span.rs).
+        let mut request = Some(RequestSpan::new(
+            id.clone(),
+            req.method().clone(),
+            req.uri().clone(),
+        ));
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = req.method().clone();
         let inner = {
-            let _entered = span.enter();
+            let _scope = Scope::enter(&mut request);
             self.inner.call(req)
         };
         ObserveFuture {
             inner,
-            span,
+            request,
             id: Some(id),
             route,
             method,
@@ -159,7 +159,7 @@ pin_project_lite::pin_project! {
     pub struct ObserveFuture<F> {
         #[pin]
         inner: F,
-        span: Span,
+        request: Option<RequestSpan>,
         id: Option<HeaderValue>,
         route: Option<MatchedPath>,
         method: Method,
@@ -176,7 +176,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
+        let _scope = Scope::enter(this.request);
         let mut resp = match this.inner.poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -186,7 +186,7 @@ where
         let status = resp.status();
         let route = this.route.as_ref().map_or("unmatched", |r| r.as_str());
         this.metrics
-            .observe(this.method, route, status.as_u16(), latency.as_secs_f64());
+            .observe(this.method, route, status.as_u16(), latency);
         if let Some(id) = this.id.take() {
             resp.headers_mut().entry(REQUEST_ID.clone()).or_insert(id);
         }

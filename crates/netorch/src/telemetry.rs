@@ -1,6 +1,8 @@
 //! Logging set-up.
 
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, util::SubscriberInitExt as _};
+
+use crate::request_span::{self, LazyRequestSpans};
 
 /// Installs the global subscriber (text or JSON). `RUST_LOG` overrides `log.level`. Logs go to
 /// standard error, always: standard output carries only what a command prints as its result
@@ -15,9 +17,13 @@ pub fn init(format: &str, level: &str) {
         .with_target(false)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().flatten_event(true).try_init()
+    // Requests' spans are created when first needed (request_span.rs); the output is the same.
+    let installed = if format == "json" {
+        LazyRequestSpans::new(builder.json().flatten_event(true).finish()).try_init()
     } else {
-        builder.try_init()
+        LazyRequestSpans::new(builder.finish()).try_init()
     };
+    if installed.is_ok() {
+        request_span::register_callsite();
+    }
 }
