@@ -165,14 +165,11 @@ impl RequestSeries {
             .flat_map(|l| l.iter().map(|(_, _, s)| s.clone()))
             .collect();
         all.sort_by(|a, b| {
-            let key = |s: &Series| {
-                (
-                    s.labels.route.clone(),
-                    s.labels.method.clone(),
-                    s.labels.status,
-                )
-            };
-            key(a).cmp(&key(b))
+            (&a.labels.route, &a.labels.method, a.labels.status).cmp(&(
+                &b.labels.route,
+                &b.labels.method,
+                b.labels.status,
+            ))
         });
         all
     }
