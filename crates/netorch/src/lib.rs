@@ -79,33 +79,55 @@ pub async fn healthcheck(
 /// Runs a server until SIGINT/SIGTERM.
 pub async fn serve_until_signal(cfg: Config) -> anyhow::Result<()> {
     install_crypto();
+    // The handlers are registered before anything listens: a SIGTERM that arrives as soon as
+    // the server answers (an orchestrator stopping a pod that just became ready) must stop it
+    // gracefully, not kill it with the default action while a spawned task is still unpolled.
+    let signals = ShutdownSignals::register()?;
     let listener = std::net::TcpListener::bind(&cfg.server.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.server.listen))?;
     let app = App::build(&cfg).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let s = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::info!("shutdown requested");
         s.cancel();
     });
     app.serve(&cfg, listener, shutdown).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered with the runtime when created.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let int = signal(SignalKind::interrupt())
+                .map_err(|e| anyhow::anyhow!("cannot handle SIGINT: {e}"))?;
+            let term = signal(SignalKind::terminate())
+                .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+            Ok(Self { int, term })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let Self { mut int, mut term } = self;
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -147,15 +147,45 @@ async fn sigterm_stops_the_server_gracefully() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let mut exited = None;
-    for _ in 0..500 {
-        if let Some(st) = s.child.try_wait().expect("wait") {
-            exited = Some(st);
-            break;
+    let st = exit_status(&mut s.child, 500).await;
+    assert!(st.success(), "clean exit: {st:?}");
+}
+
+/// Waits up to `tries` × 20 ms for the child to exit.
+async fn exit_status(child: &mut Child, tries: usize) -> std::process::ExitStatus {
+    for _ in 0..tries {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let st = exited.expect("the server exits after SIGTERM");
+    panic!("the server did not exit after SIGTERM");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_sigterm_while_the_server_is_still_starting_stops_it_gracefully() {
+    let db = TestDb::new().await.expect("db");
+    let port = free_port();
+    let mut child = command(&db, port).arg("serve").spawn().expect("spawn");
+    // The port is bound before the store is opened and migrated, so the signal lands in the
+    // middle of start-up — where a handler installed later would let the default action kill it.
+    let mut bound = false;
+    for _ in 0..1000 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            bound = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(bound, "netorch never listened on its port");
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let st = exit_status(&mut child, 1500).await;
     assert!(st.success(), "clean exit: {st:?}");
 }
 
