@@ -64,7 +64,7 @@ pub enum Auth {
 /// Limits of the pool.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// TCP connect + SSH handshake + `<hello>`.
+    /// TCP connect + SSH handshake + `<hello>` + the answer to a first, empty request.
     pub connect_timeout: Duration,
     /// One RPC (a write's lock/edit/commit each).
     pub rpc_timeout: Duration,
@@ -270,6 +270,10 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// The first request on every new session: selects nothing, answered by any NETCONF server.
+const PROBE: &str =
+    "<get-config><source><running/></source><filter type=\"subtree\"/></get-config>";
+
 const CANDIDATE: &str = "urn:ietf:params:netconf:capability:candidate:1.0";
 const ROLLBACK: &str = "urn:ietf:params:netconf:capability:rollback-on-error:1.0";
 
@@ -377,11 +381,33 @@ impl Pool {
         let config =
             SshConfig::new(ep.host.clone(), ep.port, ep.username.clone(), auth).host_key(policy);
         let where_ = format!("{}:{}", ep.host, ep.port);
-        let attempt = async {
-            let transport = SshTransport::connect(config).await?;
-            Connection::new(transport).await
+        let limit = self.cfg.connect_timeout;
+        let attempts = async {
+            let started = Instant::now();
+            let mut wait = (limit / 4).clamp(Duration::from_millis(500), Duration::from_secs(3));
+            loop {
+                let transport = SshTransport::connect(config.clone()).await?;
+                let mut conn = Connection::new(transport).await?;
+                // A session counts as open once the device answered a first request. yuma123's
+                // netconfd (and servers built the same way) loses a chunked-framed request that
+                // arrives in the same read as the client's <hello>: it is still in end-of-message
+                // framing and waits for a `]]>]]>` that never comes. Under load that happens to
+                // the first request of some sessions, so an empty <get-config> goes first and a
+                // session that does not answer it is replaced — within the connect time limit,
+                // so a device that never answers is still reported as a timeout.
+                let left = limit.saturating_sub(started.elapsed());
+                conn.set_timeout(Some(wait.min(left)));
+                match conn.raw_rpc(PROBE).await {
+                    Ok(_) | Err(NetconfClientError::Netconf { .. }) => return Ok(conn),
+                    Err(NetconfClientError::Timeout { .. }) if started.elapsed() + wait < limit => {
+                        tracing::debug!(device = %d.id, "NETCONF session lost its first request; reconnecting");
+                        wait *= 2;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         };
-        let result = tokio::time::timeout(self.cfg.connect_timeout, attempt).await;
+        let result = tokio::time::timeout(limit, attempts).await;
         if let Some(k) = key_file {
             let _ = std::fs::remove_file(k);
         }

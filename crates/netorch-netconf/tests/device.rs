@@ -161,6 +161,29 @@ async fn writes_land_in_the_running_datastore_and_reads_answer_as_restconf() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_first_request_the_device_loses_is_replaced_and_the_request_answered() {
+    let Some(dev) = device() else { return };
+    dev.lose_next_sessions_first_request().expect("flag");
+    let state = tempfile::tempdir().expect("ok");
+    let pool = pool(state.path(), PATIENT);
+    pool.set_device("d1", endpoint(&dev));
+    let data = pool
+        .get("d1", Some("<netconf-state xmlns=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\"><sessions/></netconf-state>"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\nnetconfd log:\n{}", dev.log()));
+    assert!(dev.first_request_was_lost(), "the device took the flag");
+    assert!(
+        data.contains("<session>") || data.contains(":session>"),
+        "{data}"
+    );
+    let log = dev.log();
+    assert!(
+        log.matches("now active").count() >= 2,
+        "a second session answered:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_before_anything_reaches_the_device() {
     let Some(dev) = device() else { return };
     let state = tempfile::tempdir().expect("ok");

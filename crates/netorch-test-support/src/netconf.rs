@@ -20,6 +20,38 @@ pub const NETCONF_USER: &str = "ncuser";
 pub const NETCONF_PASSWORD: &str = "ncpass";
 
 const NETCONFD: &str = "/usr/sbin/netconfd";
+
+/// sshd's `netconf` subsystem command: `netconf-subsystem` itself, unless the `coalesce-once`
+/// flag is there (taken by exactly one session): then the client's `<hello>` and its first
+/// chunked request are held back and handed on in one write.
+const RELAY: &str = r#"#!/usr/bin/python3
+import os, subprocess, sys
+flag = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags", "coalesce-once")
+try:
+    os.remove(flag)
+except OSError:
+    os.execv(sys.argv[1], sys.argv[1:])
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE)
+buf = b""
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    buf += chunk
+    hello_end = buf.find(b"]]>]]>")
+    if hello_end >= 0 and b"\n##\n" in buf[hello_end:]:
+        break
+child.stdin.write(buf)
+child.stdin.flush()
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    child.stdin.write(chunk)
+    child.stdin.flush()
+child.stdin.close()
+child.wait()
+"#;
 const SSHD: &str = "/usr/sbin/sshd";
 const SUBSYSTEM: &str = "/usr/sbin/netconf-subsystem";
 
@@ -138,14 +170,40 @@ impl NetconfDevice {
              PasswordAuthentication yes\nPubkeyAuthentication yes\nAuthorizedKeysFile {ak}\n\
              StrictModes no\nKbdInteractiveAuthentication no\nUsePAM no\nAllowUsers {NETCONF_USER}\n\
              MaxStartups 200\nMaxSessions 200\n\
-             Subsystem netconf {SUBSYSTEM} --ncxserver-sockname={port}@{sock}\n",
+             Subsystem netconf {relay} {SUBSYSTEM} --ncxserver-sockname={port}@{sock}\n",
+            relay = d.join("relay.py").display(),
             hk = d.join("hostkey").display(),
             pid = d.join("sshd.pid").display(),
             ak = d.join("authorized_keys").display(),
             sock = d.join("ncxserver.sock").display(),
         );
         std::fs::write(d.join("sshd_config"), config)?;
+        std::fs::write(d.join("relay.py"), RELAY)?;
+        std::fs::set_permissions(
+            d.join("relay.py"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        // The relay runs as the NETCONF user and must be able to consume the flag.
+        std::fs::create_dir_all(d.join("flags"))?;
+        std::fs::set_permissions(
+            d.join("flags"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )?;
         Ok(())
+    }
+
+    /// The next session's first request reaches netconfd in the same read as the client's
+    /// `<hello>`, which netconfd (yuma123) loses: it is still in end-of-message framing then and
+    /// waits for a `]]>]]>` a chunked request never sends. This is what happens by chance under
+    /// load; here it happens once, for certain.
+    pub fn lose_next_sessions_first_request(&self) -> anyhow::Result<()> {
+        std::fs::write(self.path().join("flags").join("coalesce-once"), b"")?;
+        Ok(())
+    }
+
+    /// Whether the flag set by [`Self::lose_next_sessions_first_request`] was used up.
+    pub fn first_request_was_lost(&self) -> bool {
+        !self.path().join("flags").join("coalesce-once").exists()
     }
 
     fn path(&self) -> &Path {
