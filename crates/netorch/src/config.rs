@@ -64,7 +64,7 @@ pub struct DmiSection {
     /// Longest wait between sync retries.
     #[serde(with = "humantime_serde")]
     pub sync_retry_max: Duration,
-    /// NETCONF: TCP + SSH + hello time limit.
+    /// NETCONF: TCP + SSH + hello + a first, empty request answered: time limit.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// NETCONF: time limit of one RPC.
@@ -408,6 +408,9 @@ pub struct ServerConfig {
     /// replica dies, another takes its periodic work over within this time.
     #[serde(with = "humantime_serde")]
     pub leader_lease: Duration,
+    /// Once start-up is over, give its memory back: trim the heap and unmap the executable's
+    /// start-up code (it stays in the page cache). Linux with glibc only; `false` keeps it all.
+    pub release_startup_memory: bool,
 }
 
 /// `[server.tls]`.
@@ -582,6 +585,7 @@ impl Default for ServerConfig {
             management_listen: None,
             replica_id: None,
             leader_lease: Duration::from_secs(15),
+            release_startup_memory: true,
         }
     }
 }
