@@ -17,6 +17,16 @@ pub fn release_startup_memory() -> Released {
     imp::release()
 }
 
+/// Pins glibc's mmap threshold at `bytes`: allocations of that size or more get their own
+/// mapping, returned to the system when freed. glibc otherwise raises the threshold each time such
+/// a block is freed (up to 32 MiB), after which large transient allocations — argon2's 19 MiB per
+/// password check, SQLite's buffers while migrating — come from the heap and stay resident.
+/// The same as starting with `MALLOC_MMAP_THRESHOLD_=<bytes>`. Returns whether glibc accepted it
+/// (always `false` off Linux/glibc).
+pub fn pin_mmap_threshold(bytes: i32) -> bool {
+    imp::pin_mmap_threshold(bytes)
+}
+
 /// The resident bytes of the executable's read-only, purely file-backed mappings: what
 /// [`release_startup_memory`] would give back now.
 pub fn executable_resident_bytes() -> u64 {
@@ -35,6 +45,15 @@ mod imp {
         start: usize,
         end: usize,
         pub(crate) resident_bytes: u64,
+    }
+
+    pub(crate) fn pin_mmap_threshold(bytes: i32) -> bool {
+        #[expect(unsafe_code, reason = "a foreign call; its safety argument is below")]
+        // SAFETY: mallopt takes the allocator's own lock and only changes the size from which
+        // future allocations are mapped on their own; existing blocks are unaffected, and glibc
+        // refuses (returns 0) values outside its limits.
+        let rc = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, bytes) };
+        rc == 1
     }
 
     pub(crate) fn release() -> Released {
@@ -207,6 +226,10 @@ mod imp {
 
     pub(crate) struct Mapping {
         pub(crate) resident_bytes: u64,
+    }
+
+    pub(crate) fn pin_mmap_threshold(_bytes: i32) -> bool {
+        false
     }
 
     pub(crate) fn release() -> Released {

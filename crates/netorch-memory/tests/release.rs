@@ -28,3 +28,14 @@ fn releasing_drops_the_executables_resident_pages_and_the_process_keeps_working(
     let _ = release_startup_memory();
     assert_eq!(work(), expected);
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn glibc_takes_the_pinned_mmap_threshold_and_allocations_on_both_sides_work() {
+    assert!(netorch_memory::pin_mmap_threshold(128 * 1024));
+    // Allocations on either side of the threshold still work.
+    let small = vec![1_u8; 64 * 1024];
+    let large = vec![2_u8; 4 << 20];
+    assert_eq!(small.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 * 1024);
+    assert_eq!(large.iter().map(|&b| u64::from(b)).sum::<u64>(), 8 << 20);
+}

@@ -160,29 +160,16 @@ async fn identity(cfg: &Config) -> anyhow::Result<(Arc<IdentityService>, netorch
 /// large transient allocations — argon2's 19 MiB per password check, SQLite's caches during
 /// migrations — are carved from the heap and stay resident for the life of the process: 68 MB two
 /// seconds after the first token instead of 29 MB (BENCHMARKS.md). Pinning the threshold at
-/// glibc's own default (128 KiB) keeps it from rising. glibc reads it only from the environment at
-/// start-up, and setting it from code would need `unsafe` FFI, so `serve` re-executes itself once
-/// with the variable set; an operator's own `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` wins.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// glibc's own default (128 KiB) keeps it from rising. An operator's own
+/// `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` wins.
 fn pin_malloc_mmap_threshold() {
-    use std::os::unix::process::CommandExt as _;
-    const VAR: &str = "MALLOC_MMAP_THRESHOLD_";
-    if std::env::var_os(VAR).is_some() || std::env::var_os("GLIBC_TUNABLES").is_some() {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
+        || std::env::var_os("GLIBC_TUNABLES").is_some()
+    {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    // `exec` only returns on failure; the server then runs with glibc's defaults.
-    let err = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env(VAR, "131072")
-        .exec();
-    eprintln!("netorch: could not re-execute with {VAR} set ({err}); continuing without it");
+    netorch_memory::pin_mmap_threshold(128 * 1024);
 }
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn pin_malloc_mmap_threshold() {}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
