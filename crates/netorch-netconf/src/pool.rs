@@ -412,11 +412,15 @@ impl Pool {
             let _ = std::fs::remove_file(k);
         }
         match result {
-            Err(_) => Err(NetconfError::Timeout(format!(
-                "device '{}' at {where_} did not complete the SSH/NETCONF handshake within {:.1}s",
-                d.id,
-                self.cfg.connect_timeout.as_secs_f32()
-            ))),
+            // The probe's own limit ran out on the last attempt the connect limit allowed: the
+            // device said hello but answers nothing, which is the same timeout.
+            Err(_) | Ok(Err(NetconfClientError::Timeout { .. })) => {
+                Err(NetconfError::Timeout(format!(
+                    "device '{}' at {where_} did not complete the SSH/NETCONF handshake within {:.1}s",
+                    d.id,
+                    self.cfg.connect_timeout.as_secs_f32()
+                )))
+            }
             Ok(Err(e)) => {
                 let text = e.to_string();
                 let lower = text.to_ascii_lowercase();

@@ -184,6 +184,19 @@ async fn a_session_whose_first_request_the_device_loses_is_replaced_and_the_requ
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_device_that_says_hello_but_answers_nothing_within_the_connect_limit_is_a_timeout() {
+    let Some(dev) = device() else { return };
+    dev.lose_next_sessions_first_request().expect("flag");
+    let state = tempfile::tempdir().expect("ok");
+    // One second leaves room for one probe (half a second) and no second session.
+    let pool = pool(state.path(), Duration::from_secs(1));
+    pool.set_device("d1", endpoint(&dev));
+    let e = pool.get_config("d1", None).await.expect_err("no answer");
+    assert!(matches!(e, NetconfError::Timeout(_)), "{e:?}");
+    assert!(dev.first_request_was_lost(), "the device took the flag");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_before_anything_reaches_the_device() {
     let Some(dev) = device() else { return };
     let state = tempfile::tempdir().expect("ok");
